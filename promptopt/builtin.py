@@ -1,0 +1,45 @@
+"""The core plugin: components that work with any backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from promptopt import hookimpl
+from promptopt.components import ComponentOptions, Reasoner, StepContext
+from promptopt.types import Chain, Example, Prompt
+
+
+class ChatReasoner(Reasoner):
+    """Greedy reasoning chains through the backend's chat template, all pairs in one batch."""
+
+    name = "chat"
+    description = "greedy chains via the backend's chat template (any backend)"
+
+    class Options(ComponentOptions):
+        max_new_tokens: int = 1024
+
+    def reason(
+        self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
+    ) -> list[list[Chain]]:
+        contexts = [
+            [ctx.backend.chat(ctx.task.user_turn(example, prompt)) for example in examples]
+            for prompt in prompts
+        ]
+        flat = [text for row in contexts for text in row]
+        outputs = ctx.backend.generate(
+            flat, max_new_tokens=self.options.max_new_tokens, progress=ctx.progress  # type: ignore[attr-defined]
+        )
+        chains: list[list[Chain]] = []
+        for i, row in enumerate(contexts):
+            chains.append(
+                [
+                    Chain(example.id, context, outputs[i * len(examples) + j])
+                    for j, (example, context) in enumerate(zip(examples, row, strict=True))
+                ]
+            )
+        return chains
+
+
+@hookimpl
+def register_reasoners(register: Callable[[type[Reasoner]], None]) -> None:
+    register(ChatReasoner)

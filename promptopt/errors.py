@@ -1,0 +1,32 @@
+"""User-facing errors: one line that names the bad input and says how to fix it."""
+
+from __future__ import annotations
+
+
+class PromptoptError(Exception):
+    """An error caused by user input or environment; the CLI prints it as one line, no traceback."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class UnknownComponentError(PromptoptError):
+    """A component name that no installed plugin registered."""
+
+
+class DuplicateComponentError(PromptoptError):
+    """Two plugins registered a component of the same kind under the same name."""
+
+
+class DataError(PromptoptError):
+    """A data file or row that cannot be read; names the file and line."""
+
+
+class ModelLoadError(PromptoptError):
+    """A model that cannot be found or loaded."""
+
+
+class RunInterrupted(Exception):
+    """Raised to stop a run cleanly after its latest checkpoint (for example on Ctrl-C)."""

@@ -1,0 +1,141 @@
+"""Hook specifications: the whole contract between promptopt and its plugins.
+
+Plugins implement these with ``@promptopt.hookimpl`` in a module named by an entry point of the
+``promptopt`` group. All hooks are called with keyword arguments; an implementation may accept
+any subset of a hook's parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from promptopt.components import (
+        Backend,
+        LossExtractor,
+        Method,
+        Proposer,
+        Reasoner,
+        Selector,
+        Task,
+    )
+    from promptopt.records import RunInfo, StepRecord
+
+hookspec = pluggy.HookspecMarker("promptopt")
+
+# --------------------------------------------------------------------------- registration
+# Each registration hook receives ``register``: call it once per component class. The class
+# must subclass the matching interface in ``promptopt.components`` and set a unique ``name``.
+# A name registered twice (by any two plugins) is an error that names both distributions.
+
+
+@hookspec
+def register_tasks(register: Callable[[type[Task]], None]) -> None:
+    """Register task classes.
+
+    :param register: call ``register(MyTask)`` for each :class:`~promptopt.components.Task`
+        subclass; its ``name`` is what ``--task`` selects.
+    """
+
+
+@hookspec
+def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    """Register model backends.
+
+    :param register: call ``register(MyBackend)`` for each
+        :class:`~promptopt.components.Backend` subclass; its ``name`` is what ``--backend``
+        selects.
+    """
+
+
+@hookspec
+def register_methods(register: Callable[[type[Method]], None]) -> None:
+    """Register methods (named presets of the four components and their default options).
+
+    :param register: call ``register(MyMethod)`` for each :class:`~promptopt.components.Method`
+        subclass; its ``name`` is the ``METHOD`` argument of ``promptopt run``.
+    """
+
+
+@hookspec
+def register_proposers(register: Callable[[type[Proposer]], None]) -> None:
+    """Register proposers.
+
+    :param register: call ``register(MyProposer)`` for each
+        :class:`~promptopt.components.Proposer` subclass.
+    """
+
+
+@hookspec
+def register_reasoners(register: Callable[[type[Reasoner]], None]) -> None:
+    """Register reasoners.
+
+    :param register: call ``register(MyReasoner)`` for each
+        :class:`~promptopt.components.Reasoner` subclass.
+    """
+
+
+@hookspec
+def register_loss_extractors(register: Callable[[type[LossExtractor]], None]) -> None:
+    """Register loss extractors.
+
+    :param register: call ``register(MyLossExtractor)`` for each
+        :class:`~promptopt.components.LossExtractor` subclass.
+    """
+
+
+@hookspec
+def register_selectors(register: Callable[[type[Selector]], None]) -> None:
+    """Register selectors.
+
+    :param register: call ``register(MySelector)`` for each
+        :class:`~promptopt.components.Selector` subclass; ``--selector NAME`` or a method
+        preset selects it.
+    """
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add commands to the ``promptopt`` command line.
+
+    :param app: the root :class:`typer.Typer` application; add commands with
+        ``@app.command()`` or sub-groups with ``app.add_typer``. Keep heavy imports (torch,
+        llama_cpp) inside the command functions so ``promptopt --help`` stays fast.
+    """
+
+
+# --------------------------------------------------------------------------- run lifecycle
+# Observers (loggers, trackers, extra checkpoints) implement these; return values are ignored.
+
+
+@hookspec
+def run_start(run: RunInfo) -> None:
+    """Called once before the first step of a run, also when it resumes.
+
+    :param run: the run directory, resolved configuration and chosen component names;
+        ``run.resumed`` is True when continuing from a checkpoint.
+    """
+
+
+@hookspec
+def step_end(run: RunInfo, record: StepRecord) -> None:
+    """Called after every step, once its record is logged and its checkpoint written.
+
+    :param run: the run being executed.
+    :param record: what the step proposed, scored and chose. Raising
+        :class:`KeyboardInterrupt` here stops the run; it can be resumed from this step.
+    """
+
+
+@hookspec
+def run_end(run: RunInfo, result: dict[str, Any]) -> None:
+    """Called once after ``result.json`` is written.
+
+    :param run: the run that finished.
+    :param result: the contents of ``result.json``.
+    """

@@ -1,0 +1,153 @@
+"""Build the plugin manager: entry points of the ``promptopt`` group, loaded lazily.
+
+Environment variables (pytest-style):
+
+* ``PROMPTOPT_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry points except promptopt's own core.
+* ``PROMPTOPT_LOAD_PLUGINS=a,b`` loads only the named entry points (or distributions).
+* ``PROMPTOPT_BLOCK_PLUGINS=a,b`` blocks the named plugins.
+* ``PROMPTOPT_PLUGIN_PATHS=/x/p.py:/y/q.py`` also loads plugins from explicit files.
+* ``PROMPTOPT_TRACE_PLUGINS=1`` prints every hook call with its results to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from promptopt import hookspecs
+from promptopt.errors import PromptoptError
+
+ENTRY_POINT_GROUP = "promptopt"
+CORE_PLUGIN_NAME = "promptopt-core"
+
+_manager: pluggy.PluginManager | None = None
+
+
+def _split_env(name: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def new_plugin_manager(
+    *,
+    autoload: bool | None = None,
+    only: Iterable[str] | None = None,
+    blocked: Iterable[str] = (),
+    paths: Iterable[str | Path] = (),
+    trace: bool | None = None,
+) -> pluggy.PluginManager:
+    """A fresh plugin manager with the hookspecs added and plugins loaded.
+
+    Arguments left as None fall back to the environment variables above; the core plugin is
+    always registered (unless blocked) so a bare manager still has the built-in components.
+    """
+    pm = pluggy.PluginManager("promptopt")
+    pm.add_hookspecs(hookspecs)
+    blocked = set(blocked) | set(_split_env("PROMPTOPT_BLOCK_PLUGINS"))
+    for name in blocked:
+        pm.set_blocked(name)
+    if autoload is None:
+        autoload = not _env_flag("PROMPTOPT_DISABLE_PLUGIN_AUTOLOAD")
+    only_names = set(only) if only is not None else set(_split_env("PROMPTOPT_LOAD_PLUGINS"))
+
+    if autoload:
+        _load_entry_points(pm, only_names, blocked)
+    if not pm.has_plugin(CORE_PLUGIN_NAME) and CORE_PLUGIN_NAME not in blocked:
+        from promptopt import builtin
+
+        pm.register(builtin, name=CORE_PLUGIN_NAME)
+
+    env_paths = [p for p in os.environ.get("PROMPTOPT_PLUGIN_PATHS", "").split(os.pathsep) if p]
+    for path in [*paths, *env_paths]:
+        register_plugin_file(pm, path)
+
+    if trace if trace is not None else _env_flag("PROMPTOPT_TRACE_PLUGINS"):
+        enable_tracing(pm)
+    pm.check_pending()
+    return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[str]) -> None:
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist_name = ep.dist.name if ep.dist is not None else ""
+        if only and ep.name not in only and dist_name not in only and ep.name != CORE_PLUGIN_NAME:
+            continue
+        if ep.name in blocked or dist_name in blocked or pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not hide the others' names
+            raise PromptoptError(
+                f"plugin {ep.name!r} from distribution {dist_name!r} failed to import: {exc}",
+                hint=f"reinstall or uninstall it, or set PROMPTOPT_BLOCK_PLUGINS={ep.name}",
+            ) from exc
+        pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(ep.dist)))  # type: ignore[attr-defined]
+
+
+def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleType:
+    """Load a plugin module from an explicit file path and register it under its stem."""
+    file = Path(path)
+    if not file.is_file():
+        raise PromptoptError(
+            f"plugin file {str(file)!r} does not exist", hint="pass the path of a .py file"
+        )
+    module_name = f"promptopt_path_plugin_{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise PromptoptError(f"cannot import plugin file {str(file)!r}", hint="is it Python?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    if not pm.has_plugin(file.stem):
+        pm.register(module, name=file.stem)
+    return module
+
+
+def enable_tracing(pm: pluggy.PluginManager) -> None:
+    """Print each hook call, the implementations it runs and their results to stderr."""
+
+    def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        names = ", ".join(impl.plugin_name for impl in hook_impls)
+        print(f"[promptopt trace] {hook_name}({', '.join(kwargs)}) -> [{names}]", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        exc = outcome.exception
+        shown = f"raised {exc!r}" if exc is not None else f"returned {outcome.get_result()!r}"
+        print(f"[promptopt trace] {hook_name} {shown}", file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, created (and entry points imported) on first use."""
+    global _manager
+    if _manager is None:
+        _manager = new_plugin_manager()
+    return _manager
+
+
+def set_plugin_manager(pm: pluggy.PluginManager | None) -> None:
+    """Replace the process-wide manager (tests use this; None resets to lazy creation)."""
+    global _manager
+    _manager = pm
+
+
+def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+    """(distribution name, version) of a registered plugin, or ("", "") for path plugins."""
+    for registered, dist in pm.list_plugin_distinfo():
+        if registered is plugin:
+            return dist.project_name, dist.version
+    return "", ""

@@ -1,0 +1,56 @@
+"""Progress bars with ETA for steps and generation (tqdm on stderr; off with PROMPTOPT_PROGRESS=0)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class Bar(Protocol):
+    def update(self, n: int = 1) -> Any: ...
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> Any: ...
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        return None
+
+
+class Progress:
+    """Makes nested progress bars; ``enabled=False`` makes silent ones."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        if enabled is None:
+            enabled = os.environ.get("PROMPTOPT_PROGRESS", "1") not in ("0", "false", "no")
+        self.enabled = enabled
+        self._depth = 0
+
+    @contextmanager
+    def bar(self, total: int | None, desc: str, unit: str = "it", initial: int = 0) -> Iterator[Bar]:
+        """A bar for ``total`` units of work; nested bars stack below their parent."""
+        if not self.enabled:
+            yield _NullBar()
+            return
+        from tqdm.auto import tqdm
+
+        self._depth += 1
+        bar = tqdm(
+            total=total,
+            desc=desc,
+            unit=unit,
+            initial=initial,
+            position=self._depth - 1,
+            leave=self._depth == 1,
+            dynamic_ncols=True,
+        )
+        try:
+            yield bar
+        finally:
+            bar.close()
+            self._depth -= 1

@@ -1,0 +1,143 @@
+"""Collect component classes from the registration hooks and resolve them by name."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import pluggy
+
+from promptopt.components import COMPONENT_KINDS, KIND_BASES, Component
+from promptopt.errors import DuplicateComponentError, PromptoptError, UnknownComponentError
+from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
+
+#: Registration hook name for each component kind.
+HOOK_FOR_KIND: dict[str, str] = {
+    "task": "register_tasks",
+    "backend": "register_backends",
+    "method": "register_methods",
+    "proposer": "register_proposers",
+    "reasoner": "register_reasoners",
+    "loss_extractor": "register_loss_extractors",
+    "selector": "register_selectors",
+}
+
+#: How the CLI spells each kind in messages.
+KIND_FLAG: dict[str, str] = {
+    "task": "--task",
+    "backend": "--backend",
+    "method": "METHOD",
+    "proposer": "--proposer",
+    "reasoner": "--reasoner",
+    "loss_extractor": "--loss-extractor",
+    "selector": "--selector",
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered component class and where it came from."""
+
+    kind: str
+    name: str
+    cls: type[Component]
+    plugin: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class Registry:
+    """All registered components, by kind and name."""
+
+    entries: dict[str, dict[str, Registration]] = field(
+        default_factory=lambda: {kind: {} for kind in COMPONENT_KINDS}
+    )
+
+    @classmethod
+    def from_plugin_manager(cls, pm: pluggy.PluginManager | None = None) -> Registry:
+        """Call every registration hook implementation, one plugin at a time, so each
+        component is attributed to the distribution that registered it."""
+        pm = pm or get_plugin_manager()
+        registry = cls()
+        for kind, hook_name in HOOK_FOR_KIND.items():
+            hook = getattr(pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                dist, version = plugin_distribution(pm, impl.plugin)
+                registry._call_impl(kind, impl, dist, version)
+        return registry
+
+    def _call_impl(self, kind: str, impl: pluggy.HookImpl, dist: str, version: str) -> None:
+        def register(component: type[Component]) -> None:
+            self.add(kind, component, plugin=impl.plugin_name, distribution=dist, version=version)
+
+        impl.function(register=register)
+
+    def add(
+        self,
+        kind: str,
+        component: type[Component],
+        *,
+        plugin: str = "",
+        distribution: str = "",
+        version: str = "",
+    ) -> None:
+        """Add one class; fails loudly on a wrong base class, a missing name or a duplicate."""
+        base = KIND_BASES[kind]
+        if not (isinstance(component, type) and issubclass(component, base)):
+            raise PromptoptError(
+                f"plugin {plugin!r} registered {component!r} as a {kind}, but it does not "
+                f"subclass promptopt.components.{base.__name__}",
+                hint="fix the plugin's registration hook",
+            )
+        name = component.name
+        if not name:
+            raise PromptoptError(
+                f"plugin {plugin!r} registered {component.__name__} without a name",
+                hint="set the class attribute `name`",
+            )
+        existing = self.entries[kind].get(name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{kind} {name!r} is registered twice: by {existing.distribution or existing.plugin}"
+                f" ({existing.cls.__module__}.{existing.cls.__name__}) and by "
+                f"{distribution or plugin} ({component.__module__}.{component.__name__})",
+                hint="uninstall one of them or block it with PROMPTOPT_BLOCK_PLUGINS",
+            )
+        self.entries[kind][name] = Registration(kind, name, component, plugin, distribution, version)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.entries[kind])
+
+    def get(self, kind: str, name: str) -> type[Component]:
+        """The class registered as ``name``; an unknown name lists the available ones."""
+        try:
+            return self.entries[kind][name].cls
+        except KeyError:
+            available = self.names(kind)
+            close = difflib.get_close_matches(name, available, n=1)
+            suggestion = f"did you mean {close[0]!r}? " if close else ""
+            raise UnknownComponentError(
+                f"unknown {kind.replace('_', ' ')} {name!r} for {KIND_FLAG[kind]}",
+                hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
+            ) from None
+
+    def registrations(self) -> list[Registration]:
+        return [reg for kind in COMPONENT_KINDS for reg in self.entries[kind].values()]
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The registry of the process-wide plugin manager, built on first use."""
+    global _registry
+    if _registry is None:
+        _registry = Registry.from_plugin_manager()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the cached registry (after plugins change)."""
+    global _registry
+    _registry = None

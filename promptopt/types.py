@@ -1,0 +1,103 @@
+"""Plain data passed between components: examples, prompts, reasoning chains, candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+Split = Literal["train", "dev", "test"]
+SPLITS: tuple[Split, ...] = ("train", "dev", "test")
+
+
+class AnswerType(str, Enum):
+    """How a task's gold answer looks, which decides its extractor wording and parser."""
+
+    MULTIPLE_CHOICE = "multiple_choice"  # a letter: "A", "B", ...
+    BINARY = "binary"  # a word pair: Yes/No, True/False, valid/invalid, plausible/implausible
+    INTEGER = "integer"  # a signed integer, e.g. "-42"
+    FREE_TEXT = "free_text"  # e.g. a bracket sequence or a sorted word list
+
+
+@dataclass(frozen=True)
+class Example:
+    """One task example: ``question`` is already formatted (options included); ``answer`` is
+    the normalized gold answer, the exact text the task's parser returns for a correct output."""
+
+    id: str
+    question: str
+    answer: str
+    options: tuple[str, ...] = ()  # the normalized answers to score by log-probability, if closed
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """An instruction shown after each question.
+
+    Text-space methods set ``text`` only. Token-level methods also keep the editable ``tokens``
+    (ids in the backend's vocabulary), the ``position`` they edit next and a fixed ``prefix``
+    (GReaTer's "Use"); then ``text == prefix + decode(tokens)``.
+    """
+
+    text: str
+    tokens: tuple[int, ...] | None = None
+    position: int = 0
+    prefix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tokens": list(self.tokens) if self.tokens is not None else None,
+            "position": self.position,
+            "prefix": self.prefix,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prompt:
+        tokens = data.get("tokens")
+        return cls(
+            text=data["text"],
+            tokens=tuple(tokens) if tokens is not None else None,
+            position=int(data.get("position", 0)),
+            prefix=data.get("prefix", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A reasoning chain: ``context`` is the exact model input (chat template applied) and
+    ``reasoning`` the generated continuation, so ``context + reasoning`` is what the model saw."""
+
+    example_id: str
+    context: str
+    reasoning: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A prompt a proposer suggests, with a short human label (e.g. the token it places)."""
+
+    prompt: Prompt
+    label: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptLoss:
+    """An exact evaluation of one prompt on training examples (lower ``loss`` is better)."""
+
+    prompt: Prompt
+    loss: float
+    error_rate: float
+    details: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selector decided for one step: the next prompt and whether to stop."""
+
+    prompt: Prompt
+    loss: float | None
+    stop: bool = False
+    reason: str = ""
+    evaluated: tuple[PromptLoss, ...] = ()
