@@ -82,9 +82,14 @@ class Task(Component):
     def parse(self, text: str) -> str | None:
         """The final answer in ``text`` normalized like ``Example.answer``, or None; last one wins."""
 
+    def continuation(self, answer: str) -> str:
+        """The exact text that follows :meth:`extractor` for the normalized ``answer``
+        (e.g. ``"C"`` for "(C)", ``" Yes"`` after an extractor ending in "$ ")."""
+        return answer
+
     def target(self, example: Example) -> str:
-        """The exact text that follows :meth:`extractor` for a correct answer (loss target)."""
-        return example.answer
+        """The loss target after the extractor: the gold answer's continuation."""
+        return self.continuation(example.answer)
 
     def is_correct(self, predicted: str | None, example: Example) -> bool:
         """Exact match after normalization."""
@@ -134,6 +139,11 @@ class Backend(Component):
     @abstractmethod
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         """Summed log-probability of each continuation after ``prefix``."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that identifies this backend's outputs (model content hash, quantization,
+        sampling settings, template); evaluation caches key on it."""
+        return {"backend": self.name, "model": self.model_id}
 
     def close(self) -> None:
         """Release model memory."""
