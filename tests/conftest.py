@@ -1,0 +1,33 @@
+"""Shared fixtures: a tiny random Llama built once per session, and the shared real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real benchmark data beside the checkout (``../shared/data``), never copied in."""
+    path = Path(os.environ.get("PROMPTOPT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"shared data not found at {path}; set PROMPTOPT_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama + BPE tokenizer (ChatML template), saved as safetensors."""
+    from promptopt.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
