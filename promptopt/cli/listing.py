@@ -1,0 +1,114 @@
+"""``promptopt plugins``, ``promptopt tasks`` and ``promptopt methods``: what is installed."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="plugins")(plugins_command)
+    app.command(name="tasks")(tasks_command)
+    app.command(name="methods")(methods_command)
+
+
+def plugin_rows() -> list[dict[str, Any]]:
+    """One row per registered plugin: distribution, version, hooks and components."""
+    from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
+    from promptopt.registry import get_registry
+
+    pm = get_plugin_manager()
+    registry = get_registry()
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        dist, version = plugin_distribution(pm, plugin)
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        components = [
+            {"kind": reg.kind, "name": reg.name}
+            for reg in registry.registrations()
+            if reg.plugin == name
+        ]
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist,
+                "version": version,
+                "hooks": hooks,
+                "components": components,
+            }
+        )
+    return rows
+
+
+def plugins_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List installed plugins with versions, hooks and the components each contributes."""
+    rows = plugin_rows()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        where = f"{row['distribution']} {row['version']}".strip() or "(from path)"
+        typer.echo(f"{row['name']}  [{where}]")
+        typer.echo(f"  hooks: {', '.join(row['hooks'])}")
+        for comp in row["components"]:
+            typer.echo(f"  {comp['kind']}: {comp['name']}")
+
+
+def tasks_command(
+    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List tasks with their answer types and split sizes (loads each task's data)."""
+    from promptopt.errors import PromptoptError
+    from promptopt.registry import get_registry
+
+    registry = get_registry()
+    rows = []
+    for name in registry.names("task"):
+        cls = registry.get("task", name)
+        values = {"data_dir": data_dir} if data_dir and "data_dir" in cls.Options.model_fields else {}
+        row: dict[str, Any] = {"name": name, "answer_type": getattr(cls, "answer_type", "")}
+        try:
+            task = cls(cls.Options(**values))
+            row["splits"] = task.split_sizes()  # type: ignore[attr-defined]
+        except PromptoptError as exc:
+            row["error"] = exc.message
+        row["answer_type"] = str(getattr(row["answer_type"], "value", row["answer_type"]))
+        rows.append(row)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    typer.echo(f"{'task':<{width}}  {'answer type':<16}  train  dev  test")
+    for r in rows:
+        sizes = r.get("splits")
+        shown = (
+            f"{sizes['train']:>5}  {sizes['dev']:>3}  {sizes['test']:>4}"
+            if sizes
+            else f"(data unavailable: {r.get('error')})"
+        )
+        typer.echo(f"{r['name']:<{width}}  {r['answer_type']:<16}  {shown}")
+
+
+def methods_command() -> None:
+    """List methods with their components, backend and default options."""
+    from promptopt.components import Method
+    from promptopt.registry import get_registry
+
+    registry = get_registry()
+    for name in registry.names("method"):
+        cls = registry.get("method", name)
+        assert issubclass(cls, Method)
+        typer.echo(f"{name}: {cls.description}")
+        typer.echo(
+            f"  backend={cls.backend} proposer={cls.proposer} reasoner={cls.reasoner} "
+            f"loss_extractor={cls.loss_extractor} selector={cls.selector}"
+        )
+        options = {**{k: f.default for k, f in cls.Options.model_fields.items()}, **cls.defaults}
+        typer.echo("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(options.items())))

@@ -1,0 +1,88 @@
+"""Run configuration: CLI flags, ``-o key=value`` options and TOML files, merged and validated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from promptopt.errors import PromptoptError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: Component kinds a run may override by name (``--selector NAME`` etc.).
+OVERRIDABLE = ("proposer", "reasoner", "loss_extractor", "selector")
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run; saved as ``config.json`` and re-read by ``--resume``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    task: str
+    backend: str | None = None
+    model: str | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    options: dict[str, Any] = {}
+    components: dict[str, str] = {}
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``"steps=2"`` -> ``("steps", 2)``; values are read as JSON when they parse, else strings."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise PromptoptError(
+            f"option {text!r} is not of the form key=value", hint="write e.g. -o steps=2"
+        )
+    raw = raw.strip()
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if lowered in ("none", "null"):
+        return key, None
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    return dict(parse_option(item) for item in items or [])
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a run TOML file: top-level run keys plus ``[options]`` and ``[components]`` tables."""
+    if not path.is_file():
+        raise PromptoptError(f"config file {str(path)!r} does not exist", hint="check --config")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise PromptoptError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> RunConfig:
+    """Merge a TOML file's values with CLI values (CLI wins; option dicts are merged)."""
+    merged: dict[str, Any] = dict(file_values)
+    for key, value in cli_values.items():
+        if key in ("options", "components"):
+            merged[key] = {**merged.get(key, {}), **value}
+        elif value is not None:
+            merged[key] = value
+    try:
+        return RunConfig(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise PromptoptError(
+            f"run configuration key {where!r}: {first['msg']}",
+            hint="see `promptopt run --help` for the accepted keys",
+        ) from exc

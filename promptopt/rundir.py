@@ -1,0 +1,166 @@
+"""The run directory: config, plugin versions, log, step log, atomic checkpoints and results.
+
+Layout::
+
+    RUN/config.json      resolved configuration (what `--resume` re-reads)
+    RUN/plugins.json     installed plugin distributions and versions
+    RUN/run.log          human-readable log
+    RUN/steps.jsonl      one StepRecord per line
+    RUN/checkpoint.json  state after the last finished step (written atomically)
+    RUN/result.json      final result
+    RUN/losses.png       loss per step (when matplotlib is installed)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from promptopt.errors import PromptoptError
+from promptopt.records import StepRecord
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.json"
+STEPS = "steps.jsonl"
+RESULT = "result.json"
+PLUGINS = "plugins.json"
+LOG = "run.log"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def default_run_dir(method: str, task: str, root: Path = Path("runs")) -> Path:
+    """``runs/<method>-<task>-<UTC timestamp>`` (task slashes become dashes)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return root / f"{method}-{task.replace('/', '-')}-{stamp}"
+
+
+class RunDir:
+    """One run's directory. Create a new one with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.logger = logging.getLogger(f"promptopt.run.{path.name}")
+
+    @classmethod
+    def create(cls, path: Path, config: dict[str, Any], plugins: list[dict[str, Any]]) -> RunDir:
+        if (path / CHECKPOINT).exists() or (path / RESULT).exists():
+            raise PromptoptError(
+                f"run directory {str(path)!r} already holds a run",
+                hint=f"resume it with `promptopt run --resume {path}` or pass another --out",
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        atomic_write_json(path / CONFIG, config)
+        atomic_write_json(path / PLUGINS, plugins)
+        (path / STEPS).touch()
+        run.attach_log()
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        if not (path / CONFIG).is_file():
+            raise PromptoptError(
+                f"{str(path)!r} is not a promptopt run directory (no {CONFIG})",
+                hint="pass the directory a previous `promptopt run` wrote",
+            )
+        run = cls(path)
+        run.attach_log()
+        return run
+
+    def attach_log(self) -> None:
+        """Send this run's log records to ``run.log`` (appending on resume)."""
+        handler = logging.FileHandler(self.path / LOG, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.logger.handlers = [handler]
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+
+    def close(self) -> None:
+        for handler in self.logger.handlers:
+            handler.close()
+        self.logger.handlers = []
+
+    def read_config(self) -> dict[str, Any]:
+        return dict(json.loads((self.path / CONFIG).read_text()))
+
+    def read_checkpoint(self) -> dict[str, Any] | None:
+        path = self.path / CHECKPOINT
+        if not path.is_file():
+            return None
+        try:
+            return dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise PromptoptError(
+                f"checkpoint {str(path)!r} is not valid JSON ({exc})",
+                hint="it was not written by promptopt; restore it or start a new run",
+            ) from exc
+
+    def write_checkpoint(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.path / CHECKPOINT, state)
+
+    def append_step(self, record: StepRecord) -> None:
+        with (self.path / STEPS).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record.to_dict()) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_steps(self) -> list[dict[str, Any]]:
+        path = self.path / STEPS
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def truncate_steps(self, keep_before: int) -> None:
+        """Drop step records at or after ``keep_before`` (written after the last checkpoint)."""
+        kept = [r for r in self.read_steps() if r["step"] < keep_before]
+        atomic_write_text(self.path / STEPS, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def write_result(self, result: dict[str, Any]) -> None:
+        atomic_write_json(self.path / RESULT, result)
+
+    def plot_losses(self) -> Path | None:
+        """Plot the chosen loss per step to ``losses.png``; None without matplotlib or data."""
+        steps = [r for r in self.read_steps() if r.get("loss") is not None]
+        if not steps:
+            return None
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return None
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], marker="o", ms=3)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss of the chosen prompt")
+        ax.set_title(self.path.name, fontsize=9)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        out = self.path / "losses.png"
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+        return out
