@@ -1,0 +1,66 @@
+"""Plugin discovery: entry points, autoload off, load-only, blocking, explicit paths, tracing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptopt.pluginmanager import CORE_PLUGIN_NAME, new_plugin_manager
+from promptopt.registry import Registry
+
+PATH_PLUGIN = '''
+import promptopt
+from promptopt.builtin import ChatReasoner
+
+
+class LongReasoner(ChatReasoner):
+    name = "long-chat"
+
+
+@promptopt.hookimpl
+def register_reasoners(register):
+    register(LongReasoner)
+'''
+
+
+def test_core_plugin_is_loaded_from_its_entry_point() -> None:
+    pm = new_plugin_manager(autoload=True)
+    assert pm.has_plugin(CORE_PLUGIN_NAME)
+    assert any(dist.project_name == "promptopt" for _, dist in pm.list_plugin_distinfo())
+
+
+def test_disable_autoload_keeps_only_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTOPT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pm = new_plugin_manager()
+    names = [name for name, _ in pm.list_name_plugin()]
+    assert names == [CORE_PLUGIN_NAME]
+
+
+def test_load_only_named_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTOPT_LOAD_PLUGINS", "no-such-plugin")
+    pm = new_plugin_manager()
+    assert [name for name, _ in pm.list_name_plugin()] == [CORE_PLUGIN_NAME]
+
+
+def test_blocking_by_name_removes_components(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTOPT_BLOCK_PLUGINS", CORE_PLUGIN_NAME)
+    pm = new_plugin_manager()
+    assert Registry.from_plugin_manager(pm).names("reasoner") == []
+
+
+def test_plugin_from_explicit_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "my_reasoners.py"
+    file.write_text(PATH_PLUGIN)
+    monkeypatch.setenv("PROMPTOPT_PLUGIN_PATHS", str(file))
+    registry = Registry.from_plugin_manager(new_plugin_manager(autoload=False))
+    assert registry.names("reasoner") == ["chat", "long-chat"]
+    assert registry.entries["reasoner"]["long-chat"].plugin == "my_reasoners"
+
+
+def test_trace_prints_hook_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    pm = new_plugin_manager(autoload=False, trace=True)
+    Registry.from_plugin_manager(pm)
+    pm.hook.register_commands(app=None)
+    err = capsys.readouterr().err
+    assert "[promptopt trace] register_commands(app)" in err
