@@ -57,10 +57,10 @@ def typecheck(session: nox.Session) -> None:
     session.run(
         "mypy",
         "promptopt",
-        "tasks/promptopt-tasks/src",
-        "plugins/promptopt-hf/src",
-        "plugins/promptopt-greater/src",
-        "plugins/promptopt-llamacpp/src",
+        "tasks/promptopt-tasks/promptopt_tasks",
+        "plugins/promptopt-hf/promptopt_hf",
+        "plugins/promptopt-greater/promptopt_greater",
+        "plugins/promptopt-llamacpp/promptopt_llamacpp",
     )
 
 
