@@ -1,0 +1,84 @@
+"""The hf backend on the tiny random Llama: loading, templates, batched greedy, scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptopt.errors import ModelLoadError
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from promptopt_hf.backend import HFBackend, HFOptions  # noqa: E402
+
+QUESTIONS = [
+    "hi",
+    "The quick brown fox jumps over the lazy dog, reasons carefully, and explains its answer.",
+    "48 / 2 = 24. 48 + 24 = 72.",
+    "Sort the following words alphabetically: apple banana cherry.",
+    "Premises: All dogs are animals.",
+]
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model_dir: Path) -> HFBackend:
+    return HFBackend(str(tiny_model_dir), HFOptions(batch_size=2))
+
+
+def test_loads_white_box(backend: HFBackend, tiny_model_dir: Path) -> None:
+    assert backend.white_box is True
+    assert backend.model_id == str(tiny_model_dir.resolve())
+    assert backend.device.type == "cpu" and backend.dtype == torch.float32
+    assert not backend.model.training
+    assert all(not p.requires_grad for p in backend.model.parameters())
+    assert backend.embedding_matrix.shape == (len(backend.tokenizer), 64)
+
+
+def test_chat_template_and_parts(backend: HFBackend) -> None:
+    text = backend.chat("What is 2+2?")
+    assert text == "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    before, after = backend.chat_parts("What is 2+2?")
+    assert before + "What is 2+2?" + after == text
+
+
+def test_batched_generation_equals_sequential(backend: HFBackend) -> None:
+    texts = [backend.chat(q) for q in QUESTIONS]
+    batched = backend.generate_ids(texts, max_new_tokens=12)
+    alone = [backend.generate_ids([t], max_new_tokens=12)[0] for t in texts]
+    assert batched == alone
+    assert len({len(backend.encode(t)) for t in texts}) > 1  # padding really happened
+    assert backend.generate(texts, max_new_tokens=12) == [
+        backend.decode(ids, skip_special_tokens=True) for ids in alone
+    ]
+
+
+def test_continuation_logprobs_match_manual_forward(backend: HFBackend) -> None:
+    prefix = backend.chat("Yes or No?")
+    conts = ["Yes", " No", "True or False", ""]
+    got = backend.continuation_logprobs(prefix, conts)
+    for cont, value in zip(conts, got, strict=True):
+        p_ids, c_ids = backend.encode(prefix), backend.encode(cont)
+        ids = torch.tensor([p_ids + c_ids])
+        with torch.no_grad():
+            logprobs = backend.model(input_ids=ids).logits[0].float().log_softmax(-1)
+        manual = sum(logprobs[len(p_ids) - 1 + j, tok].item() for j, tok in enumerate(c_ids))
+        assert value == pytest.approx(manual, abs=1e-4)
+    assert got[-1] == 0.0 and got[2] < got[0]
+
+
+def test_stop_strings_cut_text(backend: HFBackend) -> None:
+    text = backend.chat(QUESTIONS[1])
+    full = backend.generate([text], max_new_tokens=12)[0]
+    assert len(full) > 3
+    stop = full[2:4]
+    cut = backend.generate([text], max_new_tokens=12, stop=[stop])[0]
+    assert cut == full[: full.find(stop)]
+
+
+def test_missing_path_is_a_model_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError) as info:
+        HFBackend(str(tmp_path / "nope"))
+    assert str(tmp_path / "nope") in str(info.value)
+    assert info.value.hint
