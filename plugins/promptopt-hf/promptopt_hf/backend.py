@@ -1,0 +1,296 @@
+"""The ``hf`` backend: a causal LM run with transformers, white box (logits, embeddings, grads).
+
+Inputs are tokenized without the tokenizer's automatic special tokens: texts come from
+:meth:`HFBackend.chat`, whose template already writes them. Only when a tokenizer normally
+starts every sequence with BOS and the text does not, BOS is put in front (base models with a
+plain completion template).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from promptopt.components import Backend, ComponentOptions
+from promptopt_hf.resolve import ModelSource, resolve_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from promptopt.progress import Progress
+
+#: Input format for tokenizers without a chat template (base models).
+PLAIN_TEMPLATE_BEFORE = "Question: "
+PLAIN_TEMPLATE_AFTER = "\nAnswer:"
+_SENTINEL = "PROMPTOPTUSERCONTENT7319"
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class HFOptions(ComponentOptions):
+    """Options of the ``hf`` backend."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    batch_size: int = Field(default=8, ge=1)
+    seed: int = 0
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+
+class HFBackend(Backend):
+    """Greedy generation and scoring with a transformers causal LM; exposes ``model``,
+    ``tokenizer``, ``device``, ``dtype`` and ``embedding_matrix`` for gradient methods."""
+
+    name = "hf"
+    description = "transformers causal LM (white box; hub id, folder, .gguf or embedded SmolLM2)"
+    white_box: ClassVar[bool] = True
+    Options: ClassVar[type[ComponentOptions]] = HFOptions
+
+    def __init__(self, model: str | None = None, options: ComponentOptions | None = None) -> None:
+        super().__init__(model, options)
+        import torch
+
+        from promptopt_hf.loading import load_model, resolve_device, resolve_dtype
+
+        opts: HFOptions = self.options  # type: ignore[assignment]
+        torch.manual_seed(opts.seed)
+        self.source: ModelSource = resolve_model(model)
+        self.device: torch.device = resolve_device(opts.device)
+        self.dtype: torch.dtype = resolve_dtype(opts.dtype, self.device)
+        self.model, self.tokenizer = load_model(
+            self.source,
+            dtype=self.dtype,
+            device=self.device,
+            trust_remote_code=opts.trust_remote_code,
+        )
+        self.batch_size = opts.batch_size
+        self.eos_ids: set[int] = self._eos_ids()
+        self.pad_id: int = self._pad_id()
+        self._bos_prefix: int | None = self._default_bos()
+        self._fingerprint: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def model_id(self) -> str:
+        return self.source.model_id
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        """The input embedding weights, [vocab, hidden] (no gradient)."""
+        return self.model.get_input_embeddings().weight
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Model id, a cheap content hash of the weight files (and GGUF source), dtype and the
+        prompt template."""
+        if self._fingerprint is None:
+            from promptopt_hf.convert import file_signature
+
+            digest = hashlib.sha256()
+            files = list(self.source.files)
+            if self.source.gguf is not None:
+                files.append(self.source.gguf)
+            for path in files:
+                digest.update(file_signature(path).encode())
+            if not files:  # hub model: the resolved commit is the best we have
+                digest.update(str(getattr(self.model.config, "_commit_hash", "")).encode())
+            template = self.tokenizer.chat_template or (
+                PLAIN_TEMPLATE_BEFORE + PLAIN_TEMPLATE_AFTER
+            )
+            self._fingerprint = {
+                "backend": self.name,
+                "model": self.model_id,
+                "weights": digest.hexdigest()[:16],
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "template": hashlib.sha256(str(template).encode()).hexdigest()[:16],
+                "decoding": "greedy",
+            }
+        return dict(self._fingerprint)
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ text <-> ids
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        """Token ids of ``text`` (no special tokens added unless asked)."""
+        return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        """Text of ``ids``."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens))
+
+    def encode_input(self, text: str) -> list[int]:
+        """Ids of a full model input: the text as written, plus BOS in front when the tokenizer
+        normally adds one and the text lacks it."""
+        ids = self.encode(text)
+        if self._bos_prefix is not None and (not ids or ids[0] != self._bos_prefix):
+            ids.insert(0, self._bos_prefix)
+        return ids
+
+    # ------------------------------------------------------------------ templates
+
+    def chat(self, user: str) -> str:
+        rendered = self._render(user)
+        if rendered is None:
+            return PLAIN_TEMPLATE_BEFORE + user + PLAIN_TEMPLATE_AFTER
+        return rendered
+
+    def chat_parts(self, user: str | None = None) -> tuple[str, str]:
+        """(text before, text after) the user content in :meth:`chat`'s output, so token
+        methods can splice ids: ``chat(u) == before + u + after``."""
+        rendered = self._render(_SENTINEL)
+        if rendered is None:
+            return PLAIN_TEMPLATE_BEFORE, PLAIN_TEMPLATE_AFTER
+        before, found, after = rendered.partition(_SENTINEL)
+        if not found:
+            raise ValueError("the chat template drops the user message")
+        return before, after
+
+    def _render(self, user: str) -> str | None:
+        if not self.tokenizer.chat_template:
+            return None
+        return str(
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+            )
+        )
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> list[str]:
+        """Greedy continuations, batched by length; cut at EOS and before any stop string."""
+        outputs = self.generate_ids(
+            texts, max_new_tokens=max_new_tokens, stop=stop, progress=progress
+        )
+        return [_cut(self.decode(ids, skip_special_tokens=True), stop) for ids in outputs]
+
+    def generate_ids(
+        self,
+        inputs: Sequence[str | Sequence[int]],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> list[list[int]]:
+        """Greedy new token ids for each input (a text from :meth:`chat`, or its token ids).
+
+        EOS is not included; with ``stop``, a sequence ends with the token that completed a
+        stop string. Inputs are sorted by length and left-padded in batches of ``batch_size``;
+        results come back in input order and equal unbatched generation."""
+        from promptopt_hf.generation import greedy_batch
+
+        rows = [self.encode_input(x) if isinstance(x, str) else list(x) for x in inputs]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
+        results: list[list[int]] = [[] for _ in rows]
+        stops = [s for s in stop if s]
+        with _bar(progress, len(rows)) as bar:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                check = self._stop_check(stops) if stops else None
+                new = greedy_batch(
+                    self.model,
+                    [rows[i] for i in chunk],
+                    max_new_tokens=max_new_tokens,
+                    eos_ids=self.eos_ids,
+                    pad_id=self.pad_id,
+                    should_stop=check,
+                )
+                for i, ids in zip(chunk, new, strict=True):
+                    results[i] = ids
+                bar.update(len(chunk))
+        return results
+
+    def _stop_check(self, stops: list[str]):  # -> StopCheck
+        window = max(len(s) for s in stops) + 4
+
+        def should_stop(_row: int, ids: list[int]) -> bool:
+            tail = self.decode(ids[-window:], skip_special_tokens=True)
+            return any(s in tail for s in stops)
+
+        return should_stop
+
+    # ------------------------------------------------------------------ scoring
+
+    def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
+        """Summed log-probs of each continuation's tokens after ``prefix``.
+
+        Prefix and continuation are tokenized separately and their ids concatenated, so the
+        scored tokens are exactly the continuation's own tokens (as a gradient method targets
+        them), not whatever a joint tokenization would merge across the boundary."""
+        from promptopt_hf.generation import continuation_logprobs
+
+        prefix_ids = self.encode_input(prefix)
+        conts = [self.encode(c) for c in continuations]
+        scores: list[float] = []
+        for start in range(0, len(conts), self.batch_size):
+            scores += continuation_logprobs(
+                self.model, prefix_ids, conts[start : start + self.batch_size], self.pad_id
+            )
+        return scores
+
+    # ------------------------------------------------------------------ special tokens
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for value in (config_eos, self.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        return ids
+
+    def _pad_id(self) -> int:
+        for value in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
+            if isinstance(value, int):
+                return value
+        return 0
+
+    def _default_bos(self) -> int | None:
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            return None
+        probe = self.tokenizer.encode("a", add_special_tokens=True)
+        return int(bos) if probe and probe[0] == bos else None
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to the earliest occurrence of any stop string."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            at = text.find(s)
+            if at != -1:
+                cut = min(cut, at)
+    return text[:cut]
+
+
+def _bar(progress: Progress | None, total: int):  # -> ContextManager[Bar]
+    from promptopt.progress import Progress
+
+    return (progress or Progress(enabled=False)).bar(total=total, desc="generate", unit="seq")

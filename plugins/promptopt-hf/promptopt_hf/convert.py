@@ -1,0 +1,132 @@
+"""Dequantize a GGUF model once with transformers and cache it as a safetensors folder.
+
+Loading a GGUF through transformers takes 15-20 s (tokenizer conversion + dequantization); the
+cached folder reloads in well under a second. The cache is written to a temporary folder and
+renamed into place, so an interrupted conversion never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from promptopt.errors import ModelLoadError
+
+SOURCE_FILE = "promptopt-source.json"
+
+
+def file_signature(path: Path, head_bytes: int = 1 << 20) -> str:
+    """A cheap content signature: size, mtime and the first and last ``head_bytes`` bytes."""
+    stat = path.stat()
+    digest = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(head_bytes))
+        if stat.st_size > head_bytes:
+            handle.seek(max(head_bytes, stat.st_size - head_bytes))
+            digest.update(handle.read(head_bytes))
+    return digest.hexdigest()
+
+
+def _source_record(gguf: Path) -> dict[str, object]:
+    stat = gguf.stat()
+    return {"gguf": gguf.name, "size": stat.st_size, "signature": file_signature(gguf)}
+
+
+def _is_complete(folder: Path, record: dict[str, object]) -> bool:
+    marker = folder / SOURCE_FILE
+    if not marker.is_file() or not any(folder.glob("*.safetensors")):
+        return False
+    try:
+        stored = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(stored.get("size") == record["size"] and stored.get("gguf") == record["gguf"])
+
+
+def converted_folder(gguf: Path, name: str | None = None) -> Path:
+    """The cached safetensors folder for ``gguf``, converting it first if needed.
+
+    ``name`` defaults to the file stem plus a short hash of its path, so two different files
+    with the same name do not share a cache entry."""
+    from promptopt_hf.resolve import cache_root
+
+    if name is None:
+        tag = hashlib.sha256(str(gguf).encode()).hexdigest()[:10]
+        name = f"{gguf.stem}-{tag}"
+    target = cache_root() / name
+    record = _source_record(gguf)
+    if _is_complete(target, record):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
+    try:
+        _convert(gguf, tmp)
+        (tmp / SOURCE_FILE).write_text(json.dumps(record, indent=1))
+        _swap_into_place(tmp, target, record)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _swap_into_place(tmp: Path, target: Path, record: dict[str, object]) -> None:
+    """Rename ``tmp`` to ``target``; a stale ``target`` is moved aside first, and a complete one
+    written meanwhile by another process wins."""
+    if target.exists():
+        if _is_complete(target, record):
+            return
+        stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
+        target.rename(stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not _is_complete(target, record):
+            raise
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    """Load ``gguf`` with transformers (dequantized to float32) and save model + tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from promptopt_hf.loading import dtype_kwarg
+
+    if importlib_missing("gguf"):
+        raise ModelLoadError(
+            f"cannot read {gguf}: the 'gguf' package is not installed",
+            hint="pip install gguf",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, **{dtype_kwarg(): torch.float32}
+        )
+    except Exception as exc:  # transformers raises many types for unreadable files
+        raise ModelLoadError(
+            f"cannot convert GGUF model {gguf}: {type(exc).__name__}: {_first_line(exc)}",
+            hint="check that the file is a complete GGUF of an architecture transformers supports",
+        ) from exc
+    # The dequantized weights are plain tensors; drop the GGUF quantizer so save works.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def importlib_missing(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

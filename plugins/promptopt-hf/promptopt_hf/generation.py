@@ -1,0 +1,131 @@
+"""Greedy decoding and continuation scoring on token ids, batched with explicit padding.
+
+Own decode loop instead of ``model.generate``: it behaves the same across transformers
+versions, gives exact ids, and makes a left-padded batch produce the same tokens as each
+sequence alone (attention mask over the padding + position ids counted from the first real
+token).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+#: ``should_stop(row, new_ids)`` -> True once row's new tokens contain a stop string.
+StopCheck = Callable[[int, list[int]], bool]
+
+
+def logits_kwarg(model: Any, keep: int) -> dict[str, int]:
+    """Ask the model for the last ``keep`` positions' logits only, where it supports that
+    (``logits_to_keep`` since transformers 4.50, ``num_logits_to_keep`` in 4.45-4.49)."""
+    params = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: keep}
+    return {}
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device):
+    """(ids, attention_mask, position_ids), each [batch, width], rows right-aligned."""
+    import torch
+
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def greedy_batch(
+    model: Any,
+    rows: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_ids: set[int],
+    pad_id: int,
+    should_stop: StopCheck | None = None,
+) -> list[list[int]]:
+    """Greedy new token ids for each row of prompt ids (EOS excluded; a stop check ends a row
+    after the token that completed its stop string)."""
+    import torch
+
+    if any(len(row) == 0 for row in rows):
+        raise ValueError("cannot generate from an empty input (no tokens)")
+    device = next(model.parameters()).device
+    ids, mask, positions = left_pad(rows, pad_id, device)
+    out: list[list[int]] = [[] for _ in rows]
+    done = [False] * len(rows)
+    past = None
+    keep = logits_kwarg(model, 1)
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            result = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=past,
+                use_cache=True,
+                **keep,
+            )
+            past = result.past_key_values
+            next_ids = result.logits[:, -1, :].argmax(dim=-1).tolist()
+            for i, token in enumerate(next_ids):
+                if done[i]:
+                    continue
+                if token in eos_ids:
+                    done[i] = True
+                    continue
+                out[i].append(int(token))
+                if should_stop is not None and should_stop(i, out[i]):
+                    done[i] = True
+            if all(done):
+                break
+            fed = [pad_id if d else t for t, d in zip(next_ids, done, strict=True)]
+            ids = torch.tensor(fed, dtype=torch.long, device=device)[:, None]
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+    return out
+
+
+def continuation_logprobs(
+    model: Any, prefix: Sequence[int], continuations: Sequence[Sequence[int]], pad_id: int
+) -> list[float]:
+    """Summed log-probabilities of each continuation's ids after ``prefix`` (one forward over
+    the right-padded batch of ``prefix + continuation``); empty continuations score 0."""
+    import torch
+
+    if not prefix:
+        raise ValueError("continuation_logprobs needs a non-empty prefix")
+    longest = max((len(c) for c in continuations), default=0)
+    if longest == 0:
+        return [0.0 for _ in continuations]
+    device = next(model.parameters()).device
+    n, p = len(continuations), len(prefix)
+    ids = torch.full((n, p + longest), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    ids[:, :p] = torch.tensor(list(prefix), dtype=torch.long)
+    mask[:, :p] = 1
+    for i, cont in enumerate(continuations):
+        if cont:
+            ids[i, p : p + len(cont)] = torch.tensor(list(cont), dtype=torch.long)
+            mask[i, p : p + len(cont)] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    with torch.inference_mode():
+        # The logits at positions p-1 .. p+longest-2 predict the continuation tokens.
+        logits = model(
+            input_ids=ids, attention_mask=mask, use_cache=False, **logits_kwarg(model, longest + 1)
+        ).logits
+        logits = logits[:, -(longest + 1) : -1, :].float()
+        logprobs = logits.log_softmax(dim=-1)
+        targets = ids[:, p:]
+        picked = logprobs.gather(-1, targets[..., None])[..., 0]
+        picked = picked * mask[:, p:].to(picked.dtype)
+        return [float(value) for value in picked.sum(dim=-1).tolist()]
