@@ -26,8 +26,10 @@ class ChatReasoner(Reasoner):
             for prompt in prompts
         ]
         flat = [text for row in contexts for text in row]
+        options = self.options
+        assert isinstance(options, ChatReasoner.Options)
         outputs = ctx.backend.generate(
-            flat, max_new_tokens=self.options.max_new_tokens, progress=ctx.progress  # type: ignore[attr-defined]
+            flat, max_new_tokens=options.max_new_tokens, progress=ctx.progress
         )
         chains: list[list[Chain]] = []
         for i, row in enumerate(contexts):

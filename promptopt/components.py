@@ -80,7 +80,9 @@ class Task(Component):
 
     @abstractmethod
     def parse(self, text: str) -> str | None:
-        """The final answer in ``text`` normalized like ``Example.answer``, or None; last one wins."""
+        """The final answer in ``text``, normalized like ``Example.answer``; None if absent.
+
+        The last answer in the text wins."""
 
     def continuation(self, answer: str) -> str:
         """The exact text that follows :meth:`extractor` for the normalized ``answer``
@@ -189,9 +191,7 @@ class Proposer(Component):
     kind: ClassVar[str] = "proposer"
 
     @abstractmethod
-    def propose(
-        self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]
-    ) -> list[Candidate]:
+    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
         """Candidates derived from ``prompt``; ``chains`` are its reasoning on ``ctx.train``."""
 
 
@@ -267,9 +267,7 @@ class Method(Component):
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
         """The prompt the run starts from."""
 
-    def finalize(
-        self, ctx: StepContext, initial: Prompt, selector: Selector
-    ) -> dict[str, Any]:
+    def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
         """Choose the final prompt (e.g. on the dev split) and return result fields, at least
         ``{"best_prompt": str}``."""
         best = selector.best_prompts()

@@ -37,6 +37,11 @@ class EvalCache:
         self.hits = 0
         self.misses = 0
 
+    @classmethod
+    def default(cls) -> EvalCache:
+        """The cache at :func:`default_cache_root`."""
+        return cls(default_cache_root())
+
     @staticmethod
     def key_digest(key: dict[str, Any]) -> str:
         """The SHA-256 hex digest of the key's canonical JSON."""

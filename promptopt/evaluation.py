@@ -83,7 +83,7 @@ def bootstrap_interval(
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(samples))
     tail = (1.0 - level) / 2.0
     low = means[int(tail * (samples - 1))]
-    high = means[int(round((1.0 - tail) * (samples - 1)))]
+    high = means[round((1.0 - tail) * (samples - 1))]
     return (low, high)
 
 
@@ -131,8 +131,14 @@ def evaluate(
     cached = [cache.get(key) if cache is not None else None for key in keys]
     todo = [i for i, hit in enumerate(cached) if hit is None]
     fresh = _evaluate_examples(
-        backend, task, prompt, [examples[i] for i in todo], scoring=scoring,
-        max_new_tokens=max_new_tokens, answer_max_tokens=answer_max_tokens, progress=progress,
+        backend,
+        task,
+        prompt,
+        [examples[i] for i in todo],
+        scoring=scoring,
+        max_new_tokens=max_new_tokens,
+        answer_max_tokens=answer_max_tokens,
+        progress=progress,
     )
     outcomes: list[ExampleOutcome | None] = [
         ExampleOutcome(**hit) if hit is not None else None for hit in cached
@@ -189,8 +195,13 @@ def _evaluate_examples(
             best = max(range(len(logprobs)), key=lambda j: logprobs[j])
             predicted = ex.options[best]
             outcomes[i] = ExampleOutcome(
-                ex.id, reasonings[i], continuations[best], predicted, ex.answer,
-                task.is_correct(predicted, ex), dict(zip(ex.options, logprobs, strict=True)),
+                ex.id,
+                reasonings[i],
+                continuations[best],
+                predicted,
+                ex.answer,
+                task.is_correct(predicted, ex),
+                dict(zip(ex.options, logprobs, strict=True)),
             )
         else:
             to_generate.append(i)
@@ -202,11 +213,11 @@ def _evaluate_examples(
         )
         for i, answer in zip(to_generate, answers, strict=True):
             ex = examples[i]
-            predicted = task.parse(task.extractor(ex) + answer)
-            if predicted is None:
-                predicted = task.parse(reasonings[i])
+            parsed = task.parse(task.extractor(ex) + answer)
+            if parsed is None:
+                parsed = task.parse(reasonings[i])
             outcomes[i] = ExampleOutcome(
-                ex.id, reasonings[i], answer, predicted, ex.answer, task.is_correct(predicted, ex)
+                ex.id, reasonings[i], answer, parsed, ex.answer, task.is_correct(parsed, ex)
             )
     return [o for o in outcomes if o is not None]
 

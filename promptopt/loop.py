@@ -142,7 +142,10 @@ def optimize(
             run.write_checkpoint(state.to_dict(components))
             run.logger.info(
                 "step %d: loss=%s prompt=%r (%.1fs)",
-                record.step, record.loss, record.chosen_prompt, record.timings.get("step", 0.0),
+                record.step,
+                record.loss,
+                record.chosen_prompt,
+                record.timings.get("step", 0.0),
             )
             bar.update(1)
             bar.set_postfix_str(f"loss={record.loss}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -94,7 +94,9 @@ def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[st
             ) from exc
         pm.register(plugin, name=ep.name)
         if ep.dist is not None:
-            pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(ep.dist)))  # type: ignore[attr-defined]
+            # the bookkeeping pluggy's own load_setuptools_entrypoints does
+            facade = pluggy._manager.DistFacade(ep.dist)
+            pm._plugin_distinfo.append((plugin, facade))  # type: ignore[arg-type]
 
 
 def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleType:
@@ -119,11 +121,13 @@ def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleTy
 def enable_tracing(pm: pluggy.PluginManager) -> None:
     """Print each hook call, the implementations it runs and their results to stderr."""
 
-    def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         names = ", ".join(impl.plugin_name for impl in hook_impls)
         print(f"[promptopt trace] {hook_name}({', '.join(kwargs)}) -> [{names}]", file=sys.stderr)
 
-    def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def after(
+        outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
         exc = outcome.exception
         shown = f"raised {exc!r}" if exc is not None else f"returned {outcome.get_result()!r}"
         print(f"[promptopt trace] {hook_name} {shown}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Progress bars with ETA for steps and generation (tqdm on stderr; off with PROMPTOPT_PROGRESS=0)."""
+"""Progress bars with ETA for steps and generation (tqdm; PROMPTOPT_PROGRESS=0 turns them off)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ class Progress:
         self._depth = 0
 
     @contextmanager
-    def bar(self, total: int | None, desc: str, unit: str = "it", initial: int = 0) -> Iterator[Bar]:
+    def bar(
+        self, total: int | None, desc: str, unit: str = "it", initial: int = 0
+    ) -> Iterator[Bar]:
         """A bar for ``total`` units of work; nested bars stack below their parent."""
         if not self.enabled:
             yield _NullBar()

@@ -98,13 +98,16 @@ class Registry:
             )
         existing = self.entries[kind].get(name)
         if existing is not None:
+            first = existing.distribution or existing.plugin
             raise DuplicateComponentError(
-                f"{kind} {name!r} is registered twice: by {existing.distribution or existing.plugin}"
+                f"{kind} {name!r} is registered twice: by {first}"
                 f" ({existing.cls.__module__}.{existing.cls.__name__}) and by "
                 f"{distribution or plugin} ({component.__module__}.{component.__name__})",
                 hint="uninstall one of them or block it with PROMPTOPT_BLOCK_PLUGINS",
             )
-        self.entries[kind][name] = Registration(kind, name, component, plugin, distribution, version)
+        self.entries[kind][name] = Registration(
+            kind, name, component, plugin, distribution, version
+        )
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])

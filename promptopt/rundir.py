@@ -64,13 +64,18 @@ class RunDir:
         self.path = path
         self.logger = logging.getLogger(f"promptopt.run.{path.name}")
 
-    @classmethod
-    def create(cls, path: Path, config: dict[str, Any], plugins: list[dict[str, Any]]) -> RunDir:
-        if (path / CHECKPOINT).exists() or (path / RESULT).exists():
+    @staticmethod
+    def ensure_free(path: Path) -> None:
+        """Refuse a directory that already holds a run, so it is never overwritten."""
+        if (path / CHECKPOINT).exists() or (path / RESULT).exists() or (path / CONFIG).exists():
             raise PromptoptError(
                 f"run directory {str(path)!r} already holds a run",
                 hint=f"resume it with `promptopt run --resume {path}` or pass another --out",
             )
+
+    @classmethod
+    def create(cls, path: Path, config: dict[str, Any], plugins: list[dict[str, Any]]) -> RunDir:
+        cls.ensure_free(path)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
         atomic_write_json(path / CONFIG, config)

@@ -47,8 +47,13 @@ def test_plugins_json_lists_core_and_in_tree_plugins_with_versions() -> None:
     proc = promptopt("plugins", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {row["distribution"]: row for row in json.loads(proc.stdout)}
-    for dist in ("promptopt", "promptopt-tasks", "promptopt-hf", "promptopt-greater",
-                 "promptopt-llamacpp"):
+    for dist in (
+        "promptopt",
+        "promptopt-tasks",
+        "promptopt-hf",
+        "promptopt-greater",
+        "promptopt-llamacpp",
+    ):
         assert dist in rows, f"{dist} missing from {sorted(rows)}"
         assert rows[dist]["version"], dist
         assert rows[dist]["components"] or rows[dist]["hooks"], dist
@@ -68,16 +73,18 @@ def test_unknown_method_is_one_line_error_listing_choices() -> None:
 
 
 def test_unknown_option_is_one_line_error(shared_data_dir: Path) -> None:
-    proc = promptopt("run", "greater", "--task", "folio", "-o", "stepz=2",
-                     "--data-dir", str(shared_data_dir))
+    proc = promptopt(
+        "run", "greater", "--task", "folio", "-o", "stepz=2", "--data-dir", str(shared_data_dir)
+    )
     assert proc.returncode == 2
     assert "unknown option 'stepz'" in proc.stderr and "steps" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_bad_option_value_names_the_key(shared_data_dir: Path) -> None:
-    proc = promptopt("run", "greater", "--task", "folio", "-o", "steps=lots",
-                     "--data-dir", str(shared_data_dir))
+    proc = promptopt(
+        "run", "greater", "--task", "folio", "-o", "steps=lots", "--data-dir", str(shared_data_dir)
+    )
     assert proc.returncode == 2
     assert "steps='lots'" in proc.stderr
 

@@ -26,7 +26,10 @@ def run_eval(args: list[str], cache_dir: Path) -> subprocess.CompletedProcess[st
     env = {**os.environ, "PROMPTOPT_CACHE_DIR": str(cache_dir), "PROMPTOPT_PROGRESS": "0"}
     return subprocess.run(
         [sys.executable, "-m", "promptopt", "eval", *args],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -36,9 +39,26 @@ def test_eval_writes_outcomes_and_summary(
 ) -> None:
     out = tmp_path / "eval"
     args = [
-        "--task", "bbh/boolean_expressions", "--backend", "hf", "--model", str(tiny_model_dir),
-        "--split", "test", "--limit", "4", "--prompt", "Use careful logic.", "--scoring", scoring,
-        "--max-new-tokens", "8", "--data-dir", str(shared_data_dir), "--out", str(out),
+        "--task",
+        "bbh/boolean_expressions",
+        "--backend",
+        "hf",
+        "--model",
+        str(tiny_model_dir),
+        "--split",
+        "test",
+        "--limit",
+        "4",
+        "--prompt",
+        "Use careful logic.",
+        "--scoring",
+        scoring,
+        "--max-new-tokens",
+        "8",
+        "--data-dir",
+        str(shared_data_dir),
+        "--out",
+        str(out),
     ]
     proc = run_eval(args, tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,7 @@ import pytest
 from promptopt.pluginmanager import CORE_PLUGIN_NAME, new_plugin_manager
 from promptopt.registry import Registry
 
-PATH_PLUGIN = '''
+PATH_PLUGIN = """
 import promptopt
 from promptopt.builtin import ChatReasoner
 
@@ -21,7 +21,7 @@ class LongReasoner(ChatReasoner):
 @promptopt.hookimpl
 def register_reasoners(register):
     register(LongReasoner)
-'''
+"""
 
 
 def test_core_plugin_is_loaded_from_its_entry_point() -> None:

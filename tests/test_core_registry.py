@@ -65,7 +65,7 @@ def test_duplicate_names_fail_naming_both_sources(promptopt_pm: pluggy.PluginMan
 def test_duplicate_names_name_distributions() -> None:
     registry = Registry()
     registry.add("selector", FirstSelector, plugin="a", distribution="dist-one", version="1")
-    with pytest.raises(DuplicateComponentError, match="dist-one.*dist-two"):
+    with pytest.raises(DuplicateComponentError, match=r"dist-one.*dist-two"):
         registry.add("selector", OtherFirstSelector, plugin="b", distribution="dist-two")
 
 

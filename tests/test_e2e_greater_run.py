@@ -1,4 +1,4 @@
-"""``promptopt run greater`` end to end: run directory, lifecycle hooks, resume after interruption."""
+"""``promptopt run greater`` end to end: run directory, hooks, resume after interruption."""
 
 from __future__ import annotations
 
@@ -19,14 +19,29 @@ def promptopt(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PROMPTOPT_PROGRESS": "0"}
     return subprocess.run(
         [sys.executable, "-m", "promptopt", *args],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
 
 
 def tiny_run(model: Path, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return promptopt(
-        "run", "greater", "--task", "bbh/boolean_expressions", "--model", str(model),
-        "--data-dir", str(data), "--seed", "7", "--out", str(out), *TINY_OPTIONS, *extra,
+        "run",
+        "greater",
+        "--task",
+        "bbh/boolean_expressions",
+        "--model",
+        str(model),
+        "--data-dir",
+        str(data),
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        *TINY_OPTIONS,
+        *extra,
     )
 
 
@@ -38,7 +53,9 @@ def steps_without_timings(run_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def full_run(tiny_model_dir: Path, shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def full_run(
+    tiny_model_dir: Path, shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("runs") / "full"
     proc = tiny_run(tiny_model_dir, shared_data_dir, out)
     assert proc.returncode == 0, proc.stderr
@@ -46,8 +63,15 @@ def full_run(tiny_model_dir: Path, shared_data_dir: Path, tmp_path_factory: pyte
 
 
 def test_run_directory_holds_config_log_steps_checkpoint_and_result(full_run: Path) -> None:
-    for name in ("config.json", "plugins.json", "run.log", "steps.jsonl", "checkpoint.json",
-                 "result.json", "losses.png"):
+    for name in (
+        "config.json",
+        "plugins.json",
+        "run.log",
+        "steps.jsonl",
+        "checkpoint.json",
+        "result.json",
+        "losses.png",
+    ):
         assert (full_run / name).is_file(), name
     config = json.loads((full_run / "config.json").read_text())
     assert config["method"] == "greater" and config["options"]["steps"] == 3
@@ -72,7 +96,9 @@ def test_resume_after_interruption_ends_with_the_same_prompt(
     full_run: Path, tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "interrupted"
-    first = tiny_run(tiny_model_dir, shared_data_dir, out, "--plugin", str(HERE / "data" / "interrupt_plugin.py"))
+    first = tiny_run(
+        tiny_model_dir, shared_data_dir, out, "--plugin", str(HERE / "data" / "interrupt_plugin.py")
+    )
     assert first.returncode == 130, first.stderr
     assert f"promptopt run --resume {out}" in first.stderr
     assert not (out / "result.json").exists()
@@ -89,13 +115,17 @@ def test_resume_after_interruption_ends_with_the_same_prompt(
     assert "resuming at step 2" in (out / "run.log").read_text()
 
 
-def test_same_seed_same_prompt(full_run: Path, tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path) -> None:
+def test_same_seed_same_prompt(
+    full_run: Path, tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
     again = tiny_run(tiny_model_dir, shared_data_dir, tmp_path / "again")
     assert again.returncode == 0, again.stderr
     assert steps_without_timings(tmp_path / "again") == steps_without_timings(full_run)
 
 
-def test_existing_run_directory_is_not_overwritten(full_run: Path, tiny_model_dir: Path, shared_data_dir: Path) -> None:
+def test_existing_run_directory_is_not_overwritten(
+    full_run: Path, tiny_model_dir: Path, shared_data_dir: Path
+) -> None:
     before = (full_run / "result.json").read_text()
     proc = tiny_run(tiny_model_dir, shared_data_dir, full_run)
     assert proc.returncode == 2 and "already holds a run" in proc.stderr
@@ -109,13 +139,19 @@ def test_lifecycle_hooks_fire_in_order(
     from promptopt.config import make_run_config
 
     config = make_run_config(
-        {"method": "greater", "task": "bbh/boolean_expressions", "model": str(tiny_model_dir),
-         "data_dir": str(shared_data_dir),
-         "options": {"steps": 2, "train_size": 2, "dev_size": 2, "max_new_tokens": 8}},
+        {
+            "method": "greater",
+            "task": "bbh/boolean_expressions",
+            "model": str(tiny_model_dir),
+            "data_dir": str(shared_data_dir),
+            "options": {"steps": 2, "train_size": 2, "dev_size": 2, "max_new_tokens": 8},
+        },
         {},
     )
     result = execute(config, out=tmp_path / "hooks", progress=False)
-    lifecycle = [n for n in promptopt_hook_recorder.names() if n in ("run_start", "step_end", "run_end")]
+    lifecycle = [
+        n for n in promptopt_hook_recorder.names() if n in ("run_start", "step_end", "run_end")
+    ]
     n_steps = result["steps_run"]
     assert lifecycle == ["run_start"] + ["step_end"] * n_steps + ["run_end"]
     (end,) = promptopt_hook_recorder.calls_of("run_end")
@@ -127,8 +163,22 @@ def test_main_job_on_the_embedded_model(shared_data_dir: Path, tmp_path: Path) -
     """The README's main job, shortened: GReaTer on FOLIO with the embedded SmolLM2-135M."""
     out = tmp_path / "smol"
     proc = promptopt(
-        "run", "greater", "--task", "folio", "--data-dir", str(shared_data_dir), "--out", str(out),
-        "-o", "steps=1", "-o", "train_size=2", "-o", "dev_size=2", "-o", "max_new_tokens=16",
+        "run",
+        "greater",
+        "--task",
+        "folio",
+        "--data-dir",
+        str(shared_data_dir),
+        "--out",
+        str(out),
+        "-o",
+        "steps=1",
+        "-o",
+        "train_size=2",
+        "-o",
+        "dev_size=2",
+        "-o",
+        "max_new_tokens=16",
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((out / "result.json").read_text())

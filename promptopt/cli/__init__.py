@@ -1,4 +1,4 @@
-"""The ``promptopt`` command line: core commands plus those plugins add via ``register_commands``."""
+"""The ``promptopt`` command line: core commands plus plugin commands (``register_commands``)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,9 @@ def prompt_from_run(run_dir: Path, which: str = "best_prompt") -> str:
         )
     data = json.loads(result.read_text())
     if which not in data:
-        raise PromptoptError(f"{str(result)!r} has no {which!r}", hint="was it written by promptopt?")
+        raise PromptoptError(
+            f"{str(result)!r} has no {which!r}", hint="was it written by promptopt?"
+        )
     return str(data[which])
 
 
@@ -37,13 +39,17 @@ def eval_command(
     model: Annotated[str | None, typer.Option(help="Hub id, local folder or GGUF file.")] = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
     limit: Annotated[int | None, typer.Option(help="Evaluate the first N examples.")] = None,
-    scoring: Annotated[str, typer.Option(help="generate (parse) or logprob (options).")] = "generate",
+    scoring: Annotated[
+        str, typer.Option(help="generate (parse) or logprob (options).")
+    ] = "generate",
     max_new_tokens: Annotated[int, typer.Option(help="Reasoning length limit.")] = 512,
     data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Backend/task option key=value.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
+    ] = None,
     cache: Annotated[bool, typer.Option(help="Reuse cached per-example outcomes.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -54,7 +60,9 @@ def eval_command(
     from promptopt.types import Prompt
 
     if (prompt is None) == (run is None):
-        raise PromptoptError("give exactly one of --prompt and --run", hint="e.g. --prompt 'Use ...'")
+        raise PromptoptError(
+            "give exactly one of --prompt and --run", hint="e.g. --prompt 'Use ...'"
+        )
     if split not in ("train", "dev", "test"):
         raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
     if scoring not in ("generate", "logprob"):
@@ -64,7 +72,7 @@ def eval_command(
     if data_dir:
         options["data_dir"] = data_dir
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options)
-    examples = task_obj.examples(split)  # type: ignore[arg-type]
+    examples = task_obj.examples(split)
     if limit is not None:
         examples = examples[:limit]
     report = evaluate(
@@ -89,14 +97,16 @@ def build_task_and_backend(
 ) -> tuple[Any, Any]:
     """Resolve and construct a task and a backend from flat options (unknown keys are errors)."""
     from promptopt.assembly import build_options, check_unknown_options
+    from promptopt.components import Backend
     from promptopt.registry import get_registry
 
     registry = get_registry()
     task_cls = registry.get("task", task)
     backend_cls = registry.get("backend", backend)
     check_unknown_options(options, [task_cls, backend_cls])
+    assert issubclass(backend_cls, Backend)
     task_obj = task_cls(build_options(task_cls, options))
-    backend_obj = backend_cls(model, build_options(backend_cls, options))  # type: ignore[call-arg]
+    backend_obj = backend_cls(model, build_options(backend_cls, options))
     return task_obj, backend_obj
 
 

@@ -72,7 +72,9 @@ def tasks_command(
     rows = []
     for name in registry.names("task"):
         cls = registry.get("task", name)
-        values = {"data_dir": data_dir} if data_dir and "data_dir" in cls.Options.model_fields else {}
+        values = (
+            {"data_dir": data_dir} if data_dir and "data_dir" in cls.Options.model_fields else {}
+        )
         row: dict[str, Any] = {"name": name, "answer_type": getattr(cls, "answer_type", "")}
         try:
             task = cls(cls.Options(**values))

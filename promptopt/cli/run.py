@@ -18,9 +18,13 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     method: Annotated[str | None, typer.Argument(help="Method preset, e.g. greater.")] = None,
-    task: Annotated[str | None, typer.Option(help="Task name, e.g. folio, gsm8k, bbh/navigate.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task name, e.g. folio, gsm8k, bbh/navigate.")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Hub id, local folder or GGUF file.")] = None,
-    backend: Annotated[str | None, typer.Option(help="Model backend (default: the method's).")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="Model backend (default: the method's).")
+    ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Option key=value (repeatable).")
     ] = None,
@@ -42,7 +46,7 @@ def run_command(
 ) -> None:
     """Optimize a prompt: `promptopt run greater --task folio -o steps=2 -o train_size=4`."""
     from promptopt.config import load_toml, make_run_config, parse_options
-    from promptopt.rundir import RunDir, default_run_dir
+    from promptopt.rundir import RunDir
 
     _load_path_plugins(plugin or [])
     if resume is not None:
@@ -76,7 +80,9 @@ def run_command(
             "components": components,
         }
         if not (method or file_values.get("method")):
-            raise PromptoptError("no METHOD given", hint="e.g. `promptopt run greater --task folio`")
+            raise PromptoptError(
+                "no METHOD given", hint="e.g. `promptopt run greater --task folio`"
+            )
         if not (task or file_values.get("task")):
             raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
         run_config = make_run_config(file_values, cli_values)
@@ -110,10 +116,12 @@ def execute(
     from promptopt.rundir import RunDir, default_run_dir
 
     registry = get_registry()
+    path = out or default_run_dir(run_config.method, run_config.task)
+    if resume_dir is None:
+        RunDir.ensure_free(path)  # before the model loads
     components = build_components(run_config, registry)
     config_dict = run_config.model_dump()
     if resume_dir is None:
-        path = out or default_run_dir(run_config.method, run_config.task)
         run_dir = RunDir.create(path, config_dict, installed_plugins())
     else:
         run_dir = resume_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,12 @@ class HookRecorder:
     calls: list[HookCall] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        def before(hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
             self.calls.append(HookCall(hook_name, dict(kwargs)))
 
-        def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: Any) -> None:
+        def after(
+            outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]
+        ) -> None:
             return None
 
         self._undo = self.pm.add_hookcall_monitoring(before, after)

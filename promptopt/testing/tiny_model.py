@@ -33,7 +33,8 @@ making sure that the parentheses are closed properly: [ { ( < > ) } ]
 Today is Christmas Eve of 1937. What is the date 10 days ago in MM/DD/YYYY? 12/14/1937
 The quick brown fox jumps over the lazy dog, reasons carefully, and explains its answer.
 0 1 2 3 4 5 6 7 8 9 10 11 12 100 1000 1,000 -5 3.5 , . ; : ! ? ' " $ % ( ) [ ] { } < > = + - * /
-a b c d e f g h i j k l m n o p q r s t u v w x y z A B C D E F G H I J K L M N O P Q R S T U V W X Y Z
+a b c d e f g h i j k l m n o p q r s t u v w x y z
+A B C D E F G H I J K L M N O P Q R S T U V W X Y Z
 """
 
 
@@ -94,7 +95,6 @@ def build_tiny_model(
         num_key_value_heads=kv_heads,
         max_position_embeddings=4096,
         rms_norm_eps=1e-5,
-        rope_theta=10000.0,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
