@@ -1,0 +1,44 @@
+"""Tests of the greedy-score selector, using promptopt's plugin-author kit.
+
+The fixtures (``promptopt_fakes``, ``promptopt_fake_context``, ``promptopt_run``, ...) come
+from promptopt's pytest plugin, which pytest loads by itself once promptopt is installed.
+"""
+
+from __future__ import annotations
+
+from promptopt.testing.contracts import check_selector
+from promptopt.testing.fakes import word_prompt
+from promptopt.types import Candidate
+
+from promptopt_example_selector import GreedyScoreSelector
+from promptopt_example_selector.selector import move_position
+
+
+def test_keeps_the_selector_contract() -> None:
+    check_selector(GreedyScoreSelector)
+
+
+def test_picks_the_lowest_score_and_moves_to_the_next_position(promptopt_fake_context) -> None:
+    prompt = word_prompt("think step by step .", position=1)
+    candidates = [
+        Candidate(word_prompt(text, position=1), label)
+        for text, label in [("think step by step .", "step"), ("think clearly by step .", "clearly")]
+    ]
+    selection = GreedyScoreSelector().select(promptopt_fake_context, prompt, candidates, [0.7, 0.2])
+    assert selection.prompt.text == "Use think clearly by step ."
+    assert selection.prompt.position == 2
+    assert selection.loss is not None
+    assert [e.prompt.text for e in selection.evaluated] == ["Use think clearly by step ."]
+
+
+def test_wraps_to_the_first_token_after_the_last() -> None:
+    last = word_prompt("think step by step .", position=4)
+    assert move_position(last).position == 0
+
+
+def test_is_selected_by_name_in_a_whole_run(promptopt_fakes, promptopt_run) -> None:
+    # The installed entry point registers greedy-score; the fakes make the run take milliseconds.
+    outcome = promptopt_run("fake", task="fake/yes-no", selector="greedy-score", steps=3)
+    assert [step["step"] for step in outcome.steps] == [0, 1, 2]
+    assert all(step["loss"] is not None for step in outcome.steps)
+    assert outcome.result["best_prompt"] in {step["chosen_prompt"] for step in outcome.steps}
