@@ -1,0 +1,215 @@
+"""The ``greater`` loss extractor: the extractor and gold answer appended after the reasoning;
+candidates scored by the gradient of the answer loss w.r.t. a one-hot at the edited position,
+prompts scored exactly by the training error rate plus a small fluency term."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from promptopt.components import ComponentOptions, LossExtractor, StepContext
+from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
+from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
+from promptopt_greater.reasoner import GreaterReasoner, add_timing
+from promptopt_greater.whitebox import WhiteBox, white_box
+
+
+def chain_rows(
+    ctx: StepContext,
+    wb: WhiteBox,
+    prompt: Prompt,
+    examples: Sequence[Example],
+    chains: Sequence[Chain],
+) -> list[Row]:
+    """Rows for ``examples`` under ``prompt`` with the reasoning of ``chains`` (exact ids when
+    the reasoner kept them, else the chain text re-encoded)."""
+    by_id = {chain.example_id: chain for chain in chains}
+    contexts, reasonings = [], []
+    for example in examples:
+        ids = None
+        if isinstance(ctx.reasoner, GreaterReasoner):
+            ids = ctx.reasoner.reasoning_ids(ctx.backend, prompt, example)
+        if ids is None:
+            ids = wb.encode(by_id[example.id].reasoning)
+        contexts.append(build_context(wb, ctx.task, example, prompt))
+        reasonings.append(ids)
+    return build_rows(wb, ctx.task, examples, contexts, reasonings)
+
+
+class GreaterLossExtractor(LossExtractor):
+    """One-hot gradient through the reasoning (candidate scores) and exact error rate (evaluate)."""
+
+    name = "greater"
+    description = "answer CE/0.2 + fluency gradient over a candidate one-hot; exact error rate"
+
+    class Options(ComponentOptions):
+        temperature: float = 0.2
+        fluency_weight: float = 0.2
+        eval_fluency_weight: float = 0.02
+        batch_size: int = 8
+        prefix_cache: bool = True
+        reference_mode: bool = False
+
+    def __init__(self, options: ComponentOptions | None = None) -> None:
+        super().__init__(options)
+        from promptopt_greater.batching import BatchSize
+
+        size = 1 if self.opts.reference_mode else self.opts.batch_size
+        self.grad_batch = BatchSize(size)
+        self.eval_batch = BatchSize(size)
+
+    @property
+    def opts(self) -> Any:
+        return self.options
+
+    def _cache(self, wb: WhiteBox) -> Any:
+        from promptopt_greater.prefix import supports_prefix_cache
+
+        if (
+            self.opts.prefix_cache
+            and not self.opts.reference_mode
+            and supports_prefix_cache(wb.model)
+        ):
+            return wb.prefix_cache
+        return None
+
+    # ----------------------------------------------------------------- gradient scores
+
+    def score_candidates(
+        self,
+        ctx: StepContext,
+        prompt: Prompt,
+        candidates: Sequence[Candidate],
+        chains: Sequence[Chain],
+    ) -> list[float]:
+        """L2-normalized gradient entry of each candidate's token (lower is better)."""
+        start = time.perf_counter()
+        wb = white_box(ctx.backend)
+        pos = prompt.position
+        current = prompt_tokens(wb, prompt)[pos]
+        ids = [candidate_token(c, pos) for c in candidates]
+        onehot_ids = ids if current in ids else [*ids, current]
+        rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
+        grad, total = self.gradient(wb, rows, pos, onehot_ids, onehot_ids.index(current))
+        norm = float(grad.norm())
+        if norm > 0:
+            grad = grad / norm
+        ctx.info["gradient_loss"] = total / max(len(rows), 1)
+        add_timing(ctx, "gradient", time.perf_counter() - start)
+        return [float(g) for g in grad[: len(ids)]]
+
+    def gradient(
+        self,
+        wb: WhiteBox,
+        rows: Sequence[Row],
+        position: int,
+        token_ids: Sequence[int],
+        current: int,
+    ) -> tuple[Any, float]:
+        """Summed one-hot gradient ``[C]`` over ``rows`` (batched backward) and the summed loss."""
+        from promptopt_greater.batching import run_batched
+        from promptopt_greater.tensors import onehot_gradient
+
+        cache = self._cache(wb)
+        embedding = wb.embedding_matrix
+        with _eval_mode(wb.model):
+
+            def run(chunk: Sequence[Row]) -> list[tuple[Any, float]]:
+                return [
+                    onehot_gradient(
+                        wb.model,
+                        embedding,
+                        chunk,
+                        position=position,
+                        candidates=token_ids,
+                        current=current,
+                        temperature=self.opts.temperature,
+                        fluency_weight=self.opts.fluency_weight,
+                        pad_id=wb.pad_id,
+                        device=wb.device,
+                        cache=cache,
+                    )
+                ]
+
+            parts = run_batched(run, rows, self.grad_batch)
+        grad = sum((g for g, _ in parts[1:]), parts[0][0])
+        return grad, sum(t for _, t in parts)
+
+    # ----------------------------------------------------------------- exact evaluation
+
+    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
+        """Regenerate reasoning for every prompt (one batched generation), append extractor and
+        gold answer, one forward: error rate + ``eval_fluency_weight`` x prompt NLL."""
+        start = time.perf_counter()
+        wb = white_box(ctx.backend)
+        examples = list(ctx.train)
+        all_chains = ctx.reasoner.reason(ctx, prompts, examples)
+        rows = [
+            row
+            for prompt, chains in zip(prompts, all_chains, strict=True)
+            for row in chain_rows(ctx, wb, prompt, examples, chains)
+        ]
+        scores = self.exact(wb, rows)
+        losses = []
+        n = len(examples)
+        for i, prompt in enumerate(prompts):
+            part = scores[i * n : (i + 1) * n]
+            error = 1.0 - sum(s.correct for s in part) / max(n, 1)
+            nll = sum(s.prompt_nll for s in part) / max(n, 1)
+            ce = sum(s.answer_ce for s in part) / max(n, 1)
+            losses.append(
+                PromptLoss(
+                    prompt=prompt,
+                    loss=error + self.opts.eval_fluency_weight * nll,
+                    error_rate=error,
+                    details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
+                )
+            )
+        add_timing(ctx, "evaluation", time.perf_counter() - start)  # regeneration included
+        return losses
+
+    def exact(self, wb: WhiteBox, rows: Sequence[Row]) -> list[Any]:
+        """:class:`~promptopt_greater.tensors.ExactScore` per row, batched."""
+        from promptopt_greater.batching import run_batched
+        from promptopt_greater.tensors import exact_scores
+
+        cache = self._cache(wb)
+        with _eval_mode(wb.model):
+            return run_batched(
+                lambda chunk: exact_scores(
+                    wb.model, chunk, pad_id=wb.pad_id, device=wb.device, cache=cache
+                ),
+                rows,
+                self.eval_batch,
+            )
+
+
+def candidate_token(candidate: Candidate, position: int) -> int:
+    """The token a candidate places at ``position``."""
+    token = candidate.meta.get("token_id")
+    if token is None:
+        tokens = candidate.prompt.tokens
+        if tokens is None:
+            raise ValueError(f"candidate {candidate.label!r} has no token ids")
+        token = tokens[position]
+    return int(token)
+
+
+class _eval_mode:
+    """Run the model in eval mode with frozen weights (restored afterwards)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.training = bool(self.model.training)
+        self.model.eval()
+        self.frozen = [p for p in self.model.parameters() if p.requires_grad]
+        for param in self.frozen:
+            param.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for param in self.frozen:
+            param.requires_grad_(True)
+        self.model.train(self.training)

@@ -1,0 +1,134 @@
+"""The ``greater`` proposer: candidate tokens for the edited prompt position from the model's own
+next-token distribution, agreed on by random subsets of training examples."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from promptopt.components import ComponentOptions, Proposer, StepContext
+from promptopt.errors import PromptoptError
+from promptopt.types import Candidate, Chain, Prompt
+from promptopt_greater.candidates import intersect_union, ordered_candidates
+from promptopt_greater.layout import build_context, prompt_tokens, round_trips, with_token
+from promptopt_greater.reasoner import add_timing
+from promptopt_greater.whitebox import WhiteBox, white_box
+
+
+class GreaterProposer(Proposer):
+    """Top-k next tokens per example at ``prompt.position``, intersected over ``topq`` random
+    subsets of ``subset`` examples, unioned, plus the current token; k grows by 2 while fewer
+    than ``min_candidates`` survive."""
+
+    name = "greater"
+    description = "per-example top-k next tokens, intersected over random example subsets"
+
+    class Options(ComponentOptions):
+        topk: int = 40
+        topq: int = 6
+        subset: int = 5
+        min_candidates: int = 6
+        batch_size: int = 8
+        prefix_cache: bool = True
+        reference_mode: bool = False
+
+    @property
+    def opts(self) -> Any:
+        return self.options
+
+    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
+        start = time.perf_counter()
+        wb = white_box(ctx.backend)
+        tokens = prompt_tokens(wb, prompt)
+        pos = prompt.position
+        if not 0 <= pos < len(tokens):
+            raise PromptoptError(
+                f"prompt position {pos} is outside the prompt's {len(tokens)} tokens",
+                hint="start from a prompt whose position indexes one of its tokens",
+            )
+        logprobs = self._logprobs(ctx, wb, prompt, pos)
+        prefix_ids = wb.encode(prompt.prefix)
+        previous = tokens[pos - 1] if pos > 0 else (prefix_ids[-1] if prefix_ids else None)
+        ids = self._candidate_ids(ctx, wb, prompt, logprobs, tokens[pos], previous)
+        candidates = [
+            Candidate(
+                prompt=with_token(prompt, wb, pos, token),
+                label=wb.decode([token]),
+                meta={"token_id": token, "position": pos, "current": token == tokens[pos]},
+            )
+            for token in ids
+        ]
+        add_timing(ctx, "proposal", time.perf_counter() - start)
+        return candidates
+
+    def _logprobs(self, ctx: StepContext, wb: WhiteBox, prompt: Prompt, pos: int) -> Any:
+        """``[N, V]``: log p(token at ``pos`` | template, question, prefix, prompt[:pos])."""
+        import torch
+
+        from promptopt_greater.batching import BatchSize, run_batched
+        from promptopt_greater.prefix import supports_prefix_cache
+        from promptopt_greater.tensors import next_token_logprobs
+
+        contexts = [build_context(wb, ctx.task, example, prompt) for example in ctx.train]
+        seqs = [[*c.head, *c.prompt[:pos]] for c in contexts]
+        cache = None
+        if (
+            self.opts.prefix_cache
+            and not self.opts.reference_mode
+            and supports_prefix_cache(wb.model)
+        ):
+            cache = wb.prefix_cache
+        size = 1 if self.opts.reference_mode else self.opts.batch_size
+
+        def run(chunk: Sequence[int]) -> list[Any]:
+            out = next_token_logprobs(
+                wb.model,
+                [seqs[i] for i in chunk],
+                pad_id=wb.pad_id,
+                device=wb.device,
+                heads=[contexts[i].head for i in chunk] if cache is not None else None,
+                cache=cache,
+            )
+            return list(out.cpu())
+
+        return torch.stack(run_batched(run, range(len(seqs)), BatchSize(size)))
+
+    def _candidate_ids(
+        self,
+        ctx: StepContext,
+        wb: WhiteBox,
+        prompt: Prompt,
+        logprobs: Any,
+        current: int,
+        previous: int | None,
+    ) -> list[int]:
+        import torch
+
+        from promptopt_greater.vocab import allowed_mask
+
+        mask = allowed_mask(wb)
+        if previous is not None:
+            mask[previous] = False  # no immediate repeat
+        masked = logprobs.masked_fill(~mask, float("-inf"))
+        available = int(mask.sum())
+        tokens = prompt_tokens(wb, prompt)
+        k = min(self.opts.topk, available)
+        checked: dict[int, bool] = {}
+        while True:
+            top = torch.topk(masked, k, dim=-1).indices.tolist()
+            sets = [frozenset(int(t) for t in row) for row in top]
+            union = intersect_union(sets, ctx.rng, topq=self.opts.topq, subset=self.opts.subset)
+            survivors = set()
+            for token in union:
+                if token not in checked:
+                    trial = list(tokens)
+                    trial[prompt.position] = token
+                    checked[token] = round_trips(wb, prompt.prefix, trial)
+                if checked[token]:
+                    survivors.add(token)
+            if len(survivors | {current}) >= self.opts.min_candidates or k >= available:
+                break
+            k = min(k + 2, available)
+        ctx.info["proposal_k"] = k
+        return ordered_candidates(survivors, current)

@@ -1,0 +1,118 @@
+"""The ``greater`` reasoner: greedy chains generated from exact token ids, batched with left
+padding, and remembered as ids so the gradient and the exact check see the very same tokens."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from promptopt.components import ComponentOptions, Reasoner, StepContext
+from promptopt.types import Chain, Example, Prompt
+from promptopt_greater.layout import Context, build_context, prompt_tokens
+from promptopt_greater.whitebox import white_box
+
+Key = tuple[str, tuple[int, ...], str]
+
+
+def add_timing(ctx: StepContext, phase: str, seconds: float) -> None:
+    ctx.timings[phase] = ctx.timings.get(phase, 0.0) + seconds
+
+
+class GreaterReasoner(Reasoner):
+    """Greedy reasoning per (prompt, example), all pairs in one batched generation."""
+
+    name = "greater"
+    description = "greedy chains from exact prompt token ids, batched, kept as ids (GReaTer)"
+
+    class Options(ComponentOptions):
+        max_new_tokens: int = 1024
+        batch_size: int = 8
+        reference_mode: bool = False
+
+    def __init__(self, options: ComponentOptions | None = None) -> None:
+        super().__init__(options)
+        from promptopt_greater.batching import BatchSize
+
+        self.batch = BatchSize(self.opts.batch_size)
+        # Chains of the latest call, as ids; the next step's first call usually hits them
+        # (the chosen prompt was just evaluated), saving one full generation per step.
+        self._ids: dict[Key, list[int]] = {}
+
+    @property
+    def opts(self) -> Any:
+        return self.options
+
+    def _key(self, wb: Any, prompt: Prompt, example: Example) -> Key:
+        return (prompt.prefix, prompt_tokens(wb, prompt), example.id)
+
+    def reasoning_ids(self, backend: Any, prompt: Prompt, example: Example) -> list[int] | None:
+        """The generated ids of the latest chain of ``example`` under ``prompt``, if known."""
+        return self._ids.get(self._key(white_box(backend), prompt, example))
+
+    def reason(
+        self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
+    ) -> list[list[Chain]]:
+        if self.opts.reference_mode:  # the reference: one prompt after another, nothing reused
+            self._ids.clear()
+            return [self._reason(ctx, [p], examples)[0] for p in prompts]
+        return self._reason(ctx, prompts, examples)
+
+    def _reason(
+        self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
+    ) -> list[list[Chain]]:
+        from promptopt_greater.generation import greedy_generate
+
+        start = time.perf_counter()
+        wb = white_box(ctx.backend)
+        pairs = [(p, e) for p in prompts for e in examples]
+        keys = [self._key(wb, p, e) for p, e in pairs]
+        contexts: list[Context] = [build_context(wb, ctx.task, e, p) for p, e in pairs]
+        todo = [i for i, key in enumerate(keys) if key not in self._ids]
+        generated: list[list[int]] = []
+        if todo:
+            with ctx.progress.bar(len(todo), "reasoning", unit="chain") as bar:
+                generated = greedy_generate(
+                    wb,
+                    [contexts[i].ids for i in todo],
+                    max_new_tokens=self.opts.max_new_tokens,
+                    batch=self.batch,
+                    on_done=bar.update,
+                )
+        fresh = dict(zip((keys[i] for i in todo), generated, strict=True))
+        ids = {key: fresh[key] if key in fresh else self._ids[key] for key in keys}
+        self._ids = ids  # keep only the latest call's chains (bounded memory, small checkpoints)
+        chains = [
+            Chain(
+                example.id,
+                wb.decode(context.ids),
+                wb.decode(ids[key], skip_special_tokens=True),
+            )
+            for (_, example), context, key in zip(pairs, contexts, keys, strict=True)
+        ]
+        # the loop times the step-start call as "reasoning"; evaluation times its own calls
+        ctx.info["generation_seconds"] = (
+            ctx.info.get("generation_seconds", 0.0) + time.perf_counter() - start
+        )
+        ctx.info["generated_tokens"] = ctx.info.get("generated_tokens", 0) + sum(
+            len(g) for g in generated
+        )
+        n = len(examples)
+        return [chains[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    # ----------------------------------------------------------------- checkpointing
+
+    def state_dict(self) -> dict[str, Any]:
+        """The latest chains as ids, so a resumed run reuses exactly the same reasoning."""
+        return {
+            "chains": [
+                {"prefix": k[0], "tokens": list(k[1]), "example": k[2], "ids": v}
+                for k, v in self._ids.items()
+            ]
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._ids = {
+            (c["prefix"], tuple(c["tokens"]), c["example"]): list(c["ids"])
+            for c in state.get("chains", [])
+        }
