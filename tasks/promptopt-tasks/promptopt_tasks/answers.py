@@ -93,7 +93,11 @@ class MultipleChoice(AnswerFormat):
             rf"{_MARKER}(?:(?i:option|choice)\s*)?\(?{letter}\)?{end}",
             rf"(?i:\b(?:option|choice))\s*\(?{letter}\)?\s*(?i:is\s+(?:the\s+)?correct)",
         ]
-        loose = [rf"\({letter}\)", rf"(?m:^\s*{letter}[).:](?!\w))", rf"^\s*{letter}\s*$"]
+        loose = [
+            rf"\({letter}\)",
+            rf"(?m:^\s*{letter}[).:](?!\w))",
+            rf"\A\s*{letter}\s*(?:\$|\Z)",  # a bare continuation: "C", "C$."
+        ]
         super().__init__(strong, loose)
 
     def normalize(self, raw: str) -> str | None:
@@ -115,7 +119,7 @@ class Binary(AnswerFormat):
         words = sorted((self.positive, self.negative), key=len, reverse=True)
         word = rf"(?P<a>(?i:{'|'.join(re.escape(w) for w in words)}))\b"
         strong = [rf"\$\s*\(?{word}", rf"{_MARKER}['\"(]?{word}"]
-        loose = [rf"\b{word}[^A-Za-z0-9]*\Z"]
+        loose = [rf"\b{word}[^A-Za-z0-9]*\Z", rf"\A\s*{word}"]
         super().__init__(strong, loose)
 
     @property
@@ -183,9 +187,17 @@ class FreeText(AnswerFormat):
             raise ValueError(f"unknown free-text kind {kind!r}")
         self.kind = kind
         body = r"(?P<a>[^$\n]*[^$\s][^$\n]*?)\s*(?:\$|\n|\Z)"
-        strong = [rf"{_MARKER}\$\s*{body}", rf"(?i:\bis)\s*\$\s*{body}"]
-        loose = [rf"{_MARKER}(?!\$){body}"]
-        super().__init__(strong, loose)
+        # One tier: the last of "answer is $X$", "is $X", "answer: X", a bare continuation
+        # "X$" or a one-line text, so "is $The answer is: X" reads X.
+        strong = [
+            rf"{_MARKER}\$?\s*{body}",
+            rf"(?i:\bis)\s*\$\s*{body}",
+            r"\A\s*(?P<a>[^$\n]*[^$\s])\s*\$",
+            r"\A\s*(?P<a>[^\n]*\S)\s*\Z",
+        ]
+        # Overlapping search (zero-width lookahead): a body that runs over a later marker
+        # must not hide that marker's match.
+        super().__init__([f"(?={p})" for p in strong], [])
 
     def normalize(self, raw: str) -> str | None:
         if self.kind == "brackets":

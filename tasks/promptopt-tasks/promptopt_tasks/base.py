@@ -17,7 +17,8 @@ from promptopt_tasks.extractors import extractor_text
 from promptopt_tasks.sources import data_root
 from promptopt_tasks.splits import carve, take
 
-Splits = dict[Split, list[Example]]
+#: Examples per split name ("train", "dev", "test").
+Splits = dict[str, list[Example]]
 
 
 class TaskOptions(ComponentOptions):
@@ -75,7 +76,7 @@ class BenchmarkTask(Task):
     def load_hub(self) -> Splits:
         """All three splits from the hub (already sized)."""
 
-    def trim(self, splits: Splits, sources: dict[Split, str]) -> Splits:
+    def trim(self, splits: Splits, sources: dict[str, str]) -> Splits:
         """Apply ``train_size``/``dev_size``/``test_size`` to fixed splits (see ``take``)."""
         sizes = {
             "train": self.opts.train_size,
@@ -102,7 +103,7 @@ class BenchmarkTask(Task):
         sizes = [opts.train_size or self.paper_sizes[0], opts.dev_size or self.paper_sizes[1]]
         seed = opts.split_seed if opts.split_seed is not None else 0
         train, dev = carve(pool, sizes, seed, source=pool_name)
-        names: dict[Split, str] = {"train": pool_name, "dev": pool_name, "test": test_name}
+        names = {"train": pool_name, "dev": pool_name, "test": test_name}
         return self.trim({"train": train, "dev": dev, "test": test}, names)
 
     # ------------------------------------------------------------------ answers

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from promptopt.types import SPLITS, Example, Split
+from promptopt.types import SPLITS, Example
 from promptopt_tasks.answers import AnswerFormat, Binary, FreeText, Integer, MultipleChoice
 from promptopt_tasks.base import BenchmarkTask, Splits
 from promptopt_tasks.rows import BadRow, Row, convert_rows
@@ -129,7 +129,7 @@ class BBHTask(BenchmarkTask):
         seed = opts.split_seed if opts.split_seed is not None else 0
         chunks = carve(examples, sizes, seed, source=source)
         order = {ex.id: i for i, ex in enumerate(examples)}
-        splits: dict[Split, list[Example]] = {}
+        splits: Splits = {}
         for split, chunk in zip(SPLITS, chunks, strict=True):
             splits[split] = sorted(chunk, key=lambda ex: order[ex.id])
         return splits

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from promptopt.types import AnswerType, Example, Split
+from promptopt.types import AnswerType, Example
 from promptopt_tasks.answers import MultipleChoice
 from promptopt_tasks.base import BenchmarkTask, Splits
 from promptopt_tasks.rows import BadRow, Row, convert_rows
@@ -44,7 +44,7 @@ class Folio(BenchmarkTask):
 
     # ------------------------------------------------------------------ rows -> examples
 
-    def _from_csv(self, split: Split) -> Callable[[Row], Example]:
+    def _from_csv(self, split: str) -> Callable[[Row], Example]:
         def convert(row: Row) -> Example:
             question = row.text("goal").strip()
             letters = tuple(_OPTION_LINE.findall(question))
