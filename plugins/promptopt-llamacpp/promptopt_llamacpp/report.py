@@ -1,0 +1,78 @@
+"""Write a transfer matrix as JSON, a Markdown table and a PNG heatmap (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from promptopt_llamacpp.transfer import TransferMatrix
+
+
+def _fmt(cell: dict[str, float]) -> str:
+    return f"{cell['accuracy']:.3f} [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+
+
+def markdown(matrix: TransferMatrix) -> str:
+    """A table: one row per model variant, accuracy [95% CI] per prompt, and the change."""
+    columns = list(matrix.prompts)
+    lines = [
+        f"# Transfer: {matrix.task} ({matrix.split}, scoring={matrix.scoring})",
+        "",
+        *(f"- **{name}** prompt: `{text}`" for name, text in matrix.prompts.items()),
+        "",
+        "| model | quant | " + " | ".join(columns) + " | delta | n |",
+        "|---|---|" + "---|" * len(columns) + "---|---|",
+    ]
+    for row in matrix.rows:
+        cells = " | ".join(_fmt(row[c]) for c in columns)
+        delta = f"{row['delta']:+.3f}" if "delta" in row else ""
+        quant = row["quant"] + (" (requantized)" if row.get("requantized") else "")
+        n = row[columns[0]]["n"] if columns else 0
+        lines.append(f"| {row['model']} | {quant} | {cells} | {delta} | {n} |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(matrix: TransferMatrix, path: Path) -> Path:
+    """Accuracy heatmap (variants x prompts), each cell annotated with its value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = list(matrix.prompts)
+    labels = [f"{row['model']} / {row['quant']}" for row in matrix.rows]
+    values = [[row[c]["accuracy"] for c in columns] for row in matrix.rows]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 1.2 + 0.5 * max(1, len(labels))))
+    image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(labels)), labels)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                color="white" if value < 0.6 else "black",
+            )
+    ax.set_title(f"{matrix.task} accuracy ({matrix.split})")
+    fig.colorbar(image, ax=ax, label="accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_matrix(matrix: TransferMatrix, out_dir: Path) -> dict[str, Path]:
+    """``transfer.json``, ``transfer.md`` and ``transfer.png`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "transfer.json",
+        "markdown": out_dir / "transfer.md",
+        "png": out_dir / "transfer.png",
+    }
+    paths["json"].write_text(json.dumps(matrix.to_dict(), indent=2) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown(matrix), encoding="utf-8")
+    heatmap(matrix, paths["png"])
+    return paths
