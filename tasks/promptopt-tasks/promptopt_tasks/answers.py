@@ -48,13 +48,11 @@ class AnswerFormat(ABC):
     """How one answer type is normalized, parsed and continued after the extractor."""
 
     answer_type: ClassVar[AnswerType]
-    #: Explicit answer mentions, then loose ones; each pattern captures the answer as group "a".
-    _strong: list[re.Pattern[str]]
-    _loose: list[re.Pattern[str]]
+    #: Pattern tiers, most explicit first; each pattern captures the answer as group "a".
+    _tiers: list[list[re.Pattern[str]]]
 
-    def __init__(self, strong: Iterable[str], loose: Iterable[str]) -> None:
-        self._strong = [re.compile(p) for p in strong]
-        self._loose = [re.compile(p) for p in loose]
+    def __init__(self, *tiers: Iterable[str]) -> None:
+        self._tiers = [[re.compile(p) for p in tier] for tier in tiers]
 
     @abstractmethod
     def normalize(self, raw: str) -> str | None:
@@ -63,11 +61,17 @@ class AnswerFormat(ABC):
     def parse(self, text: str) -> str | None:
         """The last answer stated in ``text``, normalized, or None."""
         text = clean(text)
-        for patterns in (self._strong, self._loose):
-            for raw in _latest_first(text, patterns):
-                answer = self.normalize(raw)
-                if answer is not None:
-                    return answer
+        for patterns in self._tiers:
+            answer = self._find(text, patterns)
+            if answer is not None:
+                return answer
+        return None
+
+    def _find(self, text: str, patterns: Iterable[re.Pattern[str]]) -> str | None:
+        for raw in _latest_first(text, patterns):
+            answer = self.normalize(raw)
+            if answer is not None:
+                return answer
         return None
 
     def continuation(self, answer: str) -> str:
@@ -76,6 +80,13 @@ class AnswerFormat(ABC):
 
 
 # --------------------------------------------------------------------------- multiple choice
+
+
+#: Option lists echoed from the question: "(A) ..." on two or more consecutive lines, or
+#: several "(X)" on one line ("Options: (A) True (B) False (C) Uncertain").
+_OPTION_LISTING = re.compile(
+    r"(?m:(?:^[ \t]*\([A-Z]\)[^\n]*(?:\n|\Z)){2,})|\([A-Z]\)[^()\n]*(?:\([A-Z]\)[^()\n]*)+"
+)
 
 
 class MultipleChoice(AnswerFormat):
@@ -103,6 +114,12 @@ class MultipleChoice(AnswerFormat):
     def normalize(self, raw: str) -> str | None:
         match = re.fullmatch(rf"\s*\(?\s*([{self.letters}])\s*\)?\s*\.?\s*", raw)
         return match.group(1) if match else None
+
+    def parse(self, text: str) -> str | None:
+        """A stated answer wins; a loose "(C)" counts only outside echoed option lists."""
+        text = clean(text)
+        stated, loose = self._tiers
+        return self._find(text, stated) or self._find(_OPTION_LISTING.sub(" ", text), loose)
 
 
 # --------------------------------------------------------------------------- binary words
@@ -156,14 +173,15 @@ def normalize_number(raw: str) -> str | None:
 
 
 class Integer(AnswerFormat):
-    """A signed integer. Reads "$-1,234$", "#### 72", "the answer is 72.", else the last
-    number in the text; commas, signs, decimals ("72.00") and trailing periods are handled."""
+    """A signed integer. Reads "the answer is 72.", "#### 72", "answer is $-1,234$", then a
+    dollar amount ("$18"), then the last number; commas, signs, decimals ("72.00") and
+    trailing periods are handled."""
 
     answer_type: ClassVar[AnswerType] = AnswerType.INTEGER
 
     def __init__(self) -> None:
-        strong = [rf"\$\s*{_NUMBER}", rf"{_MARKER}\$?\s*{_NUMBER}", rf"####\s*\$?\s*{_NUMBER}"]
-        super().__init__(strong, [_NUMBER])
+        stated = [rf"{_MARKER}\$?\s*{_NUMBER}", rf"####\s*\$?\s*{_NUMBER}"]
+        super().__init__(stated, [rf"\$\s*{_NUMBER}"], [_NUMBER])
 
     def normalize(self, raw: str) -> str | None:
         return normalize_number(raw)
@@ -187,17 +205,18 @@ class FreeText(AnswerFormat):
             raise ValueError(f"unknown free-text kind {kind!r}")
         self.kind = kind
         body = r"(?P<a>[^$\n]*[^$\s][^$\n]*?)\s*(?:\$|\n|\Z)"
-        # One tier: the last of "answer is $X$", "is $X", "answer: X", a bare continuation
-        # "X$" or a one-line text, so "is $The answer is: X" reads X.
+        # One tier: the last of "answer is $X$", "is $X", "answer: X" or a bare continuation
+        # "X$", so that "is $The answer is: X" reads X.
         strong = [
             rf"{_MARKER}\$?\s*{body}",
             rf"(?i:\bis)\s*\$\s*{body}",
             r"\A\s*(?P<a>[^$\n]*[^$\s])\s*\$",
-            r"\A\s*(?P<a>[^\n]*\S)\s*\Z",
         ]
+        if kind == "brackets":  # a bare bracket continuation without "$": "]]>"
+            strong.append(r"\A\s*(?P<a>[^\n]*\S)\s*\Z")
         # Overlapping search (zero-width lookahead): a body that runs over a later marker
         # must not hide that marker's match.
-        super().__init__([f"(?={p})" for p in strong], [])
+        super().__init__([f"(?={p})" for p in strong])
 
     def normalize(self, raw: str) -> str | None:
         if self.kind == "brackets":
