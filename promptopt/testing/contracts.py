@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from promptopt.components import Component, ComponentOptions, Selector, StepContext, Task
+from promptopt.errors import PromptoptError
 from promptopt.testing.fakes import FakeWordProposer, fake_context, is_finite, word_prompt
 from promptopt.types import SPLITS, AnswerType, Candidate, Prompt, PromptLoss, Selection
 
@@ -63,7 +64,10 @@ def check_task(task: Task) -> None:
     if not isinstance(cls.answer_type, AnswerType):
         raise _fail(who, f"answer_type {cls.answer_type!r} is not a promptopt.types.AnswerType")
     for split in SPLITS:
-        examples = task.examples(split)
+        try:
+            examples = task.examples(split)
+        except PromptoptError as exc:
+            raise _fail(who, f"split {split!r} cannot be loaded: {exc}") from exc
         if not examples:
             raise _fail(who, f"split {split!r} is empty")
         if [e.id for e in task.examples(split)] != [e.id for e in examples]:
@@ -90,26 +94,34 @@ def _check_example(task: Task, who: str, split: str, example: Any) -> None:
         )
     alone = task.parse(extractor)
     if alone is not None:
-        raise _fail(where, f"the extractor alone parses to {alone!r}; an empty model answer "
-                           "would be read as that answer")
+        raise _fail(
+            where,
+            f"the extractor alone parses to {alone!r}; an empty model answer "
+            "would be read as that answer",
+        )
     if not task.is_correct(example.answer, example):
         raise _fail(where, "is_correct(gold answer) is False")
     if task.is_correct(None, example):
         raise _fail(where, "is_correct(None) is True; an unparsed answer must be wrong")
     if example.options:
         if example.answer not in example.options:
-            raise _fail(where, f"options {example.options} do not contain the answer "
-                               f"{example.answer!r}")
+            raise _fail(
+                where, f"options {example.options} do not contain the answer {example.answer!r}"
+            )
         if len(set(example.options)) != len(example.options):
             raise _fail(where, f"options {example.options} repeat a value")
-        other = next(o for o in example.options if o != example.answer) if len(
-            example.options) > 1 else None
+        other = (
+            next(o for o in example.options if o != example.answer)
+            if len(example.options) > 1
+            else None
+        )
         if other is not None and task.is_correct(other, example):
             raise _fail(where, f"is_correct({other!r}) is True but the gold is {example.answer!r}")
     marker = "PROMPTOPT-CONTRACT-PROMPT"
     if marker not in task.user_turn(example, Prompt(marker)):
-        raise _fail(where, "user_turn() drops the prompt text; the optimized prompt never "
-                           "reaches the model")
+        raise _fail(
+            where, "user_turn() drops the prompt text; the optimized prompt never reaches the model"
+        )
 
 
 # --------------------------------------------------------------------------- selectors
@@ -149,9 +161,12 @@ def check_selector(
 
     again = _build(selector_cls, options).select(new_context(), prompt, candidates, scores)
     if (again.prompt, again.loss, again.stop) != (selection.prompt, selection.loss, selection.stop):
-        raise _fail(who, f"not deterministic: picked {selection.prompt.text!r} "
-                         f"(loss {selection.loss}) then {again.prompt.text!r} (loss {again.loss}) "
-                         "for the same inputs; draw randomness from ctx.rng only")
+        raise _fail(
+            who,
+            f"not deterministic: picked {selection.prompt.text!r} "
+            f"(loss {selection.loss}) then {again.prompt.text!r} (loss {again.loss}) "
+            "for the same inputs; draw randomness from ctx.rng only",
+        )
 
 
 def _context_factory(context: StepContext | None) -> Callable[[], StepContext]:
@@ -187,12 +202,16 @@ def _check_selection(
         raise _fail(who, f"Selection.prompt is {type(selection.prompt).__name__}, not a Prompt")
     allowed = [prompt, *(c.prompt for c in candidates)]
     if not any(_same_prompt(selection.prompt, p) for p in allowed):
-        raise _fail(who, f"chose {selection.prompt.text!r}, which is neither the current prompt "
-                         "nor a candidate")
+        raise _fail(
+            who,
+            f"chose {selection.prompt.text!r}, which is neither the current prompt nor a candidate",
+        )
     tokens = selection.prompt.tokens
     if tokens is not None and not 0 <= selection.prompt.position < max(1, len(tokens)):
-        raise _fail(who, f"position {selection.prompt.position} is outside the prompt's "
-                         f"{len(tokens)} tokens")
+        raise _fail(
+            who,
+            f"position {selection.prompt.position} is outside the prompt's {len(tokens)} tokens",
+        )
     if not is_finite(selection.loss):
         raise _fail(who, f"loss {selection.loss!r} is neither finite nor None")
     if not isinstance(selection.stop, bool):
@@ -222,8 +241,11 @@ def _check_state(
     fresh.load_state_dict(json.loads(text))
     restored = fresh.state_dict()
     if json.loads(json.dumps(restored)) != json.loads(text):
-        raise _fail(who, "load_state_dict(state_dict()) does not restore the same state: "
-                         f"{text[:200]} became {json.dumps(restored)[:200]}")
+        raise _fail(
+            who,
+            "load_state_dict(state_dict()) does not restore the same state: "
+            f"{text[:200]} became {json.dumps(restored)[:200]}",
+        )
     if [e.prompt.text for e in fresh.best_prompts()] != [
         e.prompt.text for e in selector.best_prompts()
     ]:

@@ -47,8 +47,25 @@ from promptopt.types import (
 
 #: The fake vocabulary: prompt "tokens" are indices into this tuple (one word per token).
 WORDS: tuple[str, ...] = (
-    "careful", "logic", "and", "think", "step", "by", "check", "the", "answer", "twice",
-    "reason", "clearly", "first", "then", "give", "final", "short", "words", ".",
+    "careful",
+    "logic",
+    "and",
+    "think",
+    "step",
+    "by",
+    "check",
+    "the",
+    "answer",
+    "twice",
+    "reason",
+    "clearly",
+    "first",
+    "then",
+    "give",
+    "final",
+    "short",
+    "words",
+    ".",
 )
 _ANSWER_WORDS = ("Yes", "No")
 
@@ -62,8 +79,10 @@ def encode_words(text: str) -> tuple[int, ...]:
     ids = []
     for word in text.split():
         if word not in WORDS:
-            raise PromptoptError(f"word {word!r} is not in the fake vocabulary",
-                                 hint=f"use words from {', '.join(WORDS)}")
+            raise PromptoptError(
+                f"word {word!r} is not in the fake vocabulary",
+                hint=f"use words from {', '.join(WORDS)}",
+            )
         ids.append(WORDS.index(word))
     return tuple(ids)
 
@@ -169,8 +188,10 @@ class ListTask(Task):
     def examples(self, split: Split) -> list[Example]:
         examples = list(self.data.get(split, ()))
         if not examples:
-            raise DataError(f"task {self.name!r} has no {split} examples",
-                            hint="pass them to ListTask.with_examples")
+            raise DataError(
+                f"task {self.name!r} has no {split} examples",
+                hint="pass them to ListTask.with_examples",
+            )
         return examples
 
     def extractor(self, example: Example) -> str:
@@ -303,12 +324,18 @@ class FakeBestSelector(Selector):
         return list(self.best)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": [{"prompt": e.prompt.to_dict(), "loss": e.loss,
-                          "error_rate": e.error_rate} for e in self.best]}
+        return {
+            "best": [
+                {"prompt": e.prompt.to_dict(), "loss": e.loss, "error_rate": e.error_rate}
+                for e in self.best
+            ]
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = [PromptLoss(Prompt.from_dict(e["prompt"]), float(e["loss"]),
-                                float(e["error_rate"])) for e in state.get("best", [])]
+        self.best = [
+            PromptLoss(Prompt.from_dict(e["prompt"]), float(e["loss"]), float(e["error_rate"]))
+            for e in state.get("best", [])
+        ]
 
 
 # --------------------------------------------------------------------------- method

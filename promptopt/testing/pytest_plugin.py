@@ -99,9 +99,7 @@ class RunOutcome:
 
 
 @pytest.fixture
-def promptopt_run(
-    promptopt_pm: pluggy.PluginManager, tmp_path: Path
-) -> Callable[..., RunOutcome]:
+def promptopt_run(promptopt_pm: pluggy.PluginManager, tmp_path: Path) -> Callable[..., RunOutcome]:
     """``promptopt_run("fake", task="fake/yes-no", selector="my-selector", steps=2)`` runs the
     loop like ``promptopt run`` does, in-process, with the plugins registered on
     ``promptopt_pm`` (add yours with ``promptopt_register``). Keyword arguments that are not

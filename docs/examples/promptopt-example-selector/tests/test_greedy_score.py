@@ -21,8 +21,8 @@ def test_keeps_the_selector_contract() -> None:
 def test_picks_the_lowest_score_and_moves_to_the_next_position(promptopt_fake_context) -> None:
     prompt = word_prompt("think step by step .", position=1)
     candidates = [
-        Candidate(word_prompt(text, position=1), label)
-        for text, label in [("think step by step .", "step"), ("think clearly by step .", "clearly")]
+        Candidate(word_prompt("think step by step .", position=1), "step"),
+        Candidate(word_prompt("think clearly by step .", position=1), "clearly"),
     ]
     selection = GreedyScoreSelector().select(promptopt_fake_context, prompt, candidates, [0.7, 0.2])
     assert selection.prompt.text == "Use think clearly by step ."

@@ -7,7 +7,6 @@ plugin, which pytest loads by itself once promptopt is installed.
 from __future__ import annotations
 
 import pytest
-
 from promptopt.evaluation import evaluate
 from promptopt.testing.contracts import check_task
 from promptopt.testing.fakes import FakeBackend
@@ -50,7 +49,13 @@ def test_is_found_by_name_and_optimized_in_a_whole_run(promptopt_fakes, promptop
 
 def test_evaluates_with_any_backend() -> None:
     task = CompareTask(CompareTask.Options(test_size=6))
-    report = evaluate(FakeBackend(None), task, Prompt("Add first."), task.examples("test"),
-                      scoring="logprob", max_new_tokens=8)
+    report = evaluate(
+        FakeBackend(None),
+        task,
+        Prompt("Add first."),
+        task.examples("test"),
+        scoring="logprob",
+        max_new_tokens=8,
+    )
     assert report.n == 6
     assert 0.0 <= report.accuracy <= 1.0

@@ -9,7 +9,7 @@ position like GReaTer: the next token, back to the first after the last.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, PromptLoss, Selection
@@ -29,19 +29,28 @@ def move_position(prompt: Prompt) -> Prompt:
     return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
 
 
+class GreedyScoreOptions(ComponentOptions):
+    """The selector's options. Names are prefixed because one flat ``-o key=value`` dict
+    reaches every component of a run."""
+
+    greedy_keep: int = 10  # how many of the best visited prompts the final choice sees
+
+
 class GreedyScoreSelector(Selector):
     """The lowest-scored candidate wins; one exact evaluation per step instead of a shortlist."""
 
     name = "greedy-score"
     description = "lowest cheap score wins; evaluates only the winner, then moves the position"
 
-    class Options(ComponentOptions):
-        # Prefixed names: one flat `-o key=value` dict reaches every component of a run.
-        greedy_keep: int = 10  # how many of the best visited prompts the final choice sees
+    Options = GreedyScoreOptions
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
         self.kept: list[PromptLoss] = []  # best first
+
+    @property
+    def opts(self) -> GreedyScoreOptions:
+        return cast(GreedyScoreOptions, self.options)
 
     def select(
         self,
@@ -65,7 +74,7 @@ class GreedyScoreSelector(Selector):
     def _keep(self, entry: PromptLoss) -> None:
         others = [k for k in self.kept if k.prompt.text != entry.prompt.text]
         ranked = sorted([*others, entry], key=lambda k: k.loss)  # stable: older first on ties
-        self.kept = ranked[: self.options.greedy_keep]  # type: ignore[attr-defined]
+        self.kept = ranked[: self.opts.greedy_keep]
 
     def best_prompts(self) -> list[PromptLoss]:
         return list(self.kept)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import random
 import re
-from typing import ClassVar
-
-from pydantic import Field
+from typing import ClassVar, cast
 
 from promptopt.components import ComponentOptions, Task
 from promptopt.errors import PromptoptError
 from promptopt.types import SPLITS, AnswerType, Example, Split
+from pydantic import Field
 
 ANSWERS = ("Yes", "No")
 _STATED = re.compile(r"\$\s*(yes|no)\b", re.IGNORECASE)  # "... is $ Yes"
@@ -52,7 +51,7 @@ class CompareTask(Task):
     def examples(self, split: Split) -> list[Example]:
         if split not in SPLITS:
             raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-        opts: CompareOptions = self.options  # type: ignore[assignment]
+        opts = cast(CompareOptions, self.options)
         size = {"train": opts.train_size, "dev": opts.dev_size, "test": opts.test_size}[split]
         rng = random.Random(f"example/compare:{opts.split_seed}:{split}")
         return [make_example(split, i, rng) for i in range(size)]
