@@ -142,6 +142,18 @@ def test_no_data_dir_and_no_hub_is_one_clear_error(monkeypatch: pytest.MonkeyPat
     assert "PROMPTOPT_DATA_DIR" in message
 
 
+def test_unresolvable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online mode, but the hub host does not resolve: no retries, the same one-line error."""
+    monkeypatch.delenv("PROMPTOPT_DATA_DIR", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    start = time.perf_counter()
+    with pytest.raises(PromptoptError, match=r"lukaemon/bbh .*cannot resolve hub\.invalid"):
+        BY_NAME["bbh/snarks"]().examples("test")
+    assert time.perf_counter() - start < 5.0
+
+
 # --------------------------------------------------------------------------- other layouts
 
 

@@ -19,7 +19,8 @@ from promptopt.types import AnswerType
 #: The format hint inside our own extractors, removed before parsing so that its examples
 #: ("'$A' or '$B'") are never read as an answer.
 _HINT = re.compile(r"\(use exact(?:ly this)? format:[^()]*\)", re.IGNORECASE)
-_BOXED = re.compile(r"\\(?:boxed|fbox|textbf|text|mathrm)\s*\{([^{}]*)\}")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{([^{}]*)\}")
+_LATEX_TEXT = re.compile(r"\\(?:textbf|text|mathrm|mathbf)\s*\{([^{}]*)\}")
 #: "the answer is", "Answer:", "final answer would be", "answer =" (case-insensitive).
 _MARKER = (
     r"(?i:\banswers?\b)\s*"
@@ -33,9 +34,8 @@ def clean(text: str) -> str:
     text = _HINT.sub(" ", text)
     text = text.replace("\\$", "$").replace("**", "").replace("__", "")
     text = text.replace("\u2212", "-").replace("\u2013", "-")
-    for _ in range(3):  # nested wrappers: \boxed{\text{B}}
-        text = _BOXED.sub(lambda m: f" answer is {m.group(1)} ", text)
-    return text
+    text = _LATEX_TEXT.sub(r"\1", text)
+    return _BOXED.sub(lambda m: f" answer is {m.group(1)} ", text)
 
 
 def _latest_first(text: str, patterns: Iterable[re.Pattern[str]]) -> list[str]:
