@@ -154,7 +154,7 @@ def _make_task(stem: str, answers: AnswerFormat, what: str) -> type[BBHTask]:
         "stem": stem,
         "answers": answers,
         "answer_type": answers.answer_type,
-        "description": f"BBH {what} ({answers.answer_type.value}); 50/100/100",
+        "description": f"BBH {what} ({answers.answer_type.value})",
     }
     return type(class_name, (BBHTask,), namespace)
 
