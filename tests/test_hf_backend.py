@@ -82,3 +82,79 @@ def test_missing_path_is_a_model_load_error(tmp_path: Path) -> None:
         HFBackend(str(tmp_path / "nope"))
     assert str(tmp_path / "nope") in str(info.value)
     assert info.value.hint
+
+
+def test_generate_ids_accepts_token_ids(backend: HFBackend) -> None:
+    texts = [backend.chat(q) for q in QUESTIONS[:3]]
+    from_text = backend.generate_ids(texts, max_new_tokens=6)
+    from_ids = backend.generate_ids([backend.encode(t) for t in texts], max_new_tokens=6)
+    assert from_ids == from_text
+    assert all(len(ids) == 6 for ids in from_text)
+
+
+def test_generation_stops_at_eos(backend: HFBackend) -> None:
+    text = backend.chat(QUESTIONS[2])
+    full = backend.generate_ids([text], max_new_tokens=8)[0]
+    third = full[2]
+    original = backend.eos_ids
+    backend.eos_ids = {third}
+    try:
+        cut = backend.generate_ids([text, backend.chat(QUESTIONS[0])], max_new_tokens=8)[0]
+    finally:
+        backend.eos_ids = original
+    assert cut == full[: full.index(third)]
+
+
+class _CountingProgress:
+    """A Progress stand-in that records the bars opened and the units reported."""
+
+    def __init__(self) -> None:
+        self.bars: list[tuple[int | None, str, str]] = []
+        self.done = 0
+
+    def bar(self, total: int | None, desc: str, unit: str = "it", initial: int = 0):
+        from contextlib import contextmanager
+
+        outer = self
+
+        class _Bar:
+            def update(self, n: int = 1) -> None:
+                outer.done += n
+
+            def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+                return None
+
+        @contextmanager
+        def opened():
+            self.bars.append((total, desc, unit))
+            yield _Bar()
+
+        return opened()
+
+
+def test_progress_bar_counts_sequences(backend: HFBackend) -> None:
+    progress = _CountingProgress()
+    texts = [backend.chat(q) for q in QUESTIONS]
+    backend.generate(texts, max_new_tokens=2, progress=progress)  # type: ignore[arg-type]
+    assert progress.bars == [(5, "generate", "seq")]
+    assert progress.done == 5
+
+
+def test_plain_template_without_chat_template(tiny_model_dir: Path) -> None:
+    base = HFBackend(str(tiny_model_dir))
+    base.tokenizer.chat_template = None
+    assert base.chat("2+2?") == "Question: 2+2?\nAnswer:"
+    assert base.chat_parts() == ("Question: ", "\nAnswer:")
+    assert len(base.generate([base.chat("2+2?")], max_new_tokens=3)[0]) > 0
+
+
+def test_bos_is_added_only_when_the_tokenizer_wants_it(backend: HFBackend) -> None:
+    text = backend.chat("hi")
+    assert backend.encode_input(text) == backend.encode(text)  # ChatML: no BOS by default
+    bos = backend.tokenizer.convert_tokens_to_ids("<|im_start|>")
+    backend._bos_prefix = bos
+    try:
+        assert backend.encode_input("plain text") == [bos, *backend.encode("plain text")]
+        assert backend.encode_input(text) == backend.encode(text)  # already starts with it
+    finally:
+        backend._bos_prefix = None

@@ -162,7 +162,13 @@ class HFBackend(Backend):
         before, found, after = rendered.partition(_SENTINEL)
         if not found:
             raise ValueError("the chat template drops the user message")
-        return before, after
+        if user is None or before + user + after == (full := self.chat(user)):
+            return before, after
+        # A template that rewrites the content (e.g. trims it): locate the user text itself.
+        at = full.find(user)
+        if at == -1:
+            raise ValueError("the chat template changes the user message; cannot split it")
+        return full[:at], full[at + len(user) :]
 
     def _render(self, user: str) -> str | None:
         if not self.tokenizer.chat_template:

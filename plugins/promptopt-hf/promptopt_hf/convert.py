@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,14 @@ def converted_folder(gguf: Path, name: str | None = None) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
+    print(
+        f"promptopt-hf: converting {gguf.name} to safetensors once (about 20 s on a laptop CPU) "
+        f"-> {target}",
+        file=sys.stderr,
+    )
     try:
         _convert(gguf, tmp)
+        tmp.chmod(0o755)
         (tmp / SOURCE_FILE).write_text(json.dumps(record, indent=1))
         _swap_into_place(tmp, target, record)
     finally:
@@ -97,11 +104,12 @@ def _convert(gguf: Path, out: Path) -> None:
 
     from promptopt_hf.loading import dtype_kwarg
 
-    if importlib_missing("gguf"):
-        raise ModelLoadError(
-            f"cannot read {gguf}: the 'gguf' package is not installed",
-            hint="pip install gguf",
-        )
+    for package in ("gguf", "accelerate"):  # transformers needs both to read GGUF
+        if importlib_missing(package):
+            raise ModelLoadError(
+                f"cannot read {gguf}: the {package!r} package is not installed",
+                hint=f"pip install {package}",
+            )
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model: Any = AutoModelForCausalLM.from_pretrained(

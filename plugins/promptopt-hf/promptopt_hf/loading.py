@@ -6,7 +6,10 @@ one-line :class:`~promptopt.errors.ModelLoadError` naming the input and the fix.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from promptopt.errors import ModelLoadError
@@ -76,11 +79,15 @@ def load_model(
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if source.hub_id is not None and _offline():
         kwargs["local_files_only"] = True
+    placement: dict[str, Any] = {}
+    if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
+        placement["device_map"] = str(device)  # load straight onto the GPU
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            where, use_safetensors=True, **{dtype_kwarg(): dtype}, **kwargs
-        )
+        with quiet_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                where, use_safetensors=True, **{dtype_kwarg(): dtype}, **placement, **kwargs
+            )
     except ModelLoadError:
         raise
     except Exception as exc:  # OSError, ValueError, SafetensorError, ... from many layers
@@ -89,6 +96,20 @@ def load_model(
     model.eval()
     model.requires_grad_(False)
     return model, tokenizer
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' per-load progress bars (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _offline() -> bool:
