@@ -41,7 +41,7 @@ def greedy_generate(
     on_done: Callable[[int], object] | None = None,
 ) -> list[list[int]]:
     """Greedy continuations (ids, EOS and after removed) of every input, longest first, in
-    chunks of ``batch`` (halved on out-of-memory); the backend's ``generate_ids`` when it has one."""
+    chunks of ``batch`` (halved on out-of-memory); uses the backend's ``generate_ids`` if any."""
     if not inputs:
         return []
     model = wb.model

@@ -1,0 +1,161 @@
+"""GReaTer's one-hot gradient and exact check against independent computations (tiny model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from promptopt_greater.layout import Row, build_context, build_rows  # noqa: E402
+from promptopt_greater.method import GreaterMethod  # noqa: E402
+from promptopt_greater.prefix import PrefixCache  # noqa: E402
+from promptopt_greater.tensors import exact_scores, next_token_logprobs, onehot_gradient  # noqa: E402
+from promptopt_greater.whitebox import WhiteBox, white_box  # noqa: E402
+
+from promptopt.testing.fakes import ListTask  # noqa: E402
+
+TEMPERATURE, FLUENCY = 0.2, 0.2
+
+
+@pytest.fixture(scope="module")
+def wb(tiny_model_dir: Path) -> WhiteBox:
+    from promptopt_hf.backend import HFBackend
+
+    return white_box(HFBackend(str(tiny_model_dir), HFBackend.Options()))
+
+
+@pytest.fixture(scope="module")
+def rows(wb: WhiteBox) -> list[Row]:
+    """Three rows with different question lengths and reasoning of different lengths."""
+    task = ListTask()
+    prompt = GreaterMethod().initial_prompt(task, wb.backend)
+    examples = task.examples("train")[:3]
+    contexts = [build_context(wb, task, e, prompt) for e in examples]
+    reasonings = [wb.encode(" We compare the two numbers."), wb.encode(" So"), []]
+    return build_rows(wb, task, examples, contexts, reasonings)
+
+
+def reference_loss(wb: WhiteBox, row: Row, position: int, cands: list[int], one_hot):
+    """The loss written out directly: embeddings of the whole row, full logits, no cache."""
+    emb = wb.embedding_matrix.detach()
+    ids = torch.tensor(row.ids)
+    embeds = emb[ids].clone()
+    embeds[row.prompt_start + position] = one_hot @ emb[torch.tensor(cands)]
+    logits = wb.model(inputs_embeds=embeds[None]).logits[0].float()
+    n, start = len(row.context.prompt), row.prompt_start
+    nll = torch.nn.functional.cross_entropy(
+        logits[start - 1 : start - 1 + n], torch.tensor(row.context.prompt)
+    )
+    t0 = row.target_start
+    ce = torch.nn.functional.cross_entropy(
+        logits[t0 - 1 : t0 - 1 + len(row.target)] / TEMPERATURE, torch.tensor(row.target)
+    )
+    return ce + FLUENCY * nll
+
+
+def candidates_at(row: Row, position: int) -> tuple[list[int], int]:
+    current = row.context.prompt[position]
+    others = [t for t in (300, 320, 341, 396, 424, 437) if t != current]
+    return [*others[:3], current, *others[3:]], 3
+
+
+@pytest.mark.parametrize("position", [0, 4])
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_onehot_gradient_matches_direct_autograd(wb, rows, position, use_cache):
+    cands, current = candidates_at(rows[0], position)
+    cache = PrefixCache(wb.model) if use_cache else None
+    grad, total = onehot_gradient(
+        wb.model, wb.embedding_matrix, rows, position=position, candidates=cands,
+        current=current, temperature=TEMPERATURE, fluency_weight=FLUENCY,
+        pad_id=wb.pad_id, device=wb.device, cache=cache,
+    )  # fmt: skip
+    expected = torch.zeros(len(cands))
+    expected_total = 0.0
+    for row in rows:
+        one_hot = torch.zeros(len(cands))
+        one_hot[current] = 1.0
+        one_hot.requires_grad_(True)
+        loss = reference_loss(wb, row, position, cands, one_hot)
+        expected += torch.autograd.grad(loss, one_hot)[0]
+        expected_total += float(loss.detach())
+    assert total == pytest.approx(expected_total, rel=1e-4)
+    torch.testing.assert_close(grad, expected, rtol=1e-3, atol=1e-4)
+    assert grad.abs().max() > 0
+
+
+def test_gradient_predicts_small_moves_of_the_one_hot(wb, rows):
+    """Finite differences of the directly computed loss along (e_c - e_current) agree with the
+    gradient: the gradient really is the derivative of the loss we evaluate."""
+    position = 2
+    cands, current = candidates_at(rows[1], position)
+    grad, _ = onehot_gradient(
+        wb.model, wb.embedding_matrix, rows[1:2], position=position, candidates=cands,
+        current=current, temperature=TEMPERATURE, fluency_weight=FLUENCY,
+        pad_id=wb.pad_id, device=wb.device,
+    )  # fmt: skip
+    eps = 1e-2
+    with torch.no_grad():
+        for c in (0, 4):
+            direction = torch.zeros(len(cands))
+            direction[c], direction[current] = 1.0, -1.0
+            base = torch.zeros(len(cands))
+            base[current] = 1.0
+            up = reference_loss(wb, rows[1], position, cands, base + eps * direction)
+            down = reference_loss(wb, rows[1], position, cands, base - eps * direction)
+            numeric = float(up - down) / (2 * eps)
+            assert numeric == pytest.approx(float(grad[c] - grad[current]), rel=2e-2, abs=1e-3)
+
+
+def test_model_weights_get_no_gradient(wb, rows):
+    cands, current = candidates_at(rows[0], 1)
+    onehot_gradient(
+        wb.model, wb.embedding_matrix, rows, position=1, candidates=cands, current=current,
+        temperature=TEMPERATURE, fluency_weight=FLUENCY, pad_id=wb.pad_id, device=wb.device,
+    )  # fmt: skip
+    assert all(p.grad is None for p in wb.model.parameters())
+
+
+def test_exact_scores_match_plain_forward(wb, rows):
+    for cache in (None, PrefixCache(wb.model)):
+        scores = exact_scores(wb.model, rows, pad_id=wb.pad_id, device=wb.device, cache=cache)
+        for row, score in zip(rows, scores, strict=True):
+            with torch.no_grad():
+                logits = wb.model(input_ids=torch.tensor([row.ids])).logits[0]
+            t0, m = row.target_start, len(row.target)
+            argmax = logits[t0 - 1 : t0 - 1 + m].argmax(-1).tolist()
+            assert score.correct == (argmax == list(row.target))
+            start, n = row.prompt_start, len(row.context.prompt)
+            nll = torch.nn.functional.cross_entropy(
+                logits[start - 1 : start - 1 + n], torch.tensor(row.context.prompt)
+            )
+            assert score.prompt_nll == pytest.approx(float(nll), rel=1e-4)
+
+
+def test_exact_check_sees_a_correct_answer(wb, rows):
+    """A row whose target is the model's own greedy answer counts as correct."""
+    row = rows[0]
+    prefix = row.ids[: row.target_start]
+    with torch.no_grad():
+        token = int(wb.model(input_ids=torch.tensor([prefix])).logits[0, -1].argmax())
+    forced = Row(row.context, row.reasoning, row.extractor, (token,))
+    wrong = Row(row.context, row.reasoning, row.extractor, ((token + 1) % wb.vocab_size,))
+    scores = exact_scores(wb.model, [forced, wrong], pad_id=wb.pad_id, device=wb.device)
+    assert [s.correct for s in scores] == [True, False]
+
+
+def test_prefix_cache_gives_the_same_next_token_distribution(wb, rows):
+    seqs = [[*r.context.head, *r.context.prompt[:3]] for r in rows]
+    heads = [r.context.head for r in rows]
+    plain = next_token_logprobs(wb.model, seqs, pad_id=wb.pad_id, device=wb.device)
+    cache = PrefixCache(wb.model)
+    cached = next_token_logprobs(
+        wb.model, seqs, pad_id=wb.pad_id, device=wb.device, heads=heads, cache=cache
+    )
+    torch.testing.assert_close(plain, cached, rtol=1e-4, atol=1e-4)
+    assert len(cache) == len({tuple(h) for h in heads})
+    for seq, row in zip(seqs, plain, strict=True):
+        with torch.no_grad():
+            alone = torch.log_softmax(wb.model(input_ids=torch.tensor([seq])).logits[0, -1], -1)
+        torch.testing.assert_close(row, alone, rtol=1e-4, atol=1e-4)

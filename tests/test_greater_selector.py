@@ -1,0 +1,156 @@
+"""GReaTer's selection: shortlist, exact check, position sweep and growth, kept prompts, stops."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from promptopt_greater.selector import pick_lowest, shortlist
+
+from promptopt.testing.fakes import ListTask
+from promptopt.types import Candidate
+
+pytest.importorskip("torch")
+
+
+def test_shortlist_takes_the_most_negative_scores_first():
+    assert shortlist([0.3, -0.5, 0.1, -0.2, -0.5], 3) == [1, 4, 3]
+    assert shortlist([1.0], 3) == [0]
+
+
+def test_pick_lowest_takes_the_minimum_and_ties_go_to_the_later_one():
+    assert pick_lowest([0.5, 0.2, 0.4]) == 1
+    assert pick_lowest([0.2, 0.5, 0.2]) == 2
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model_dir: Path):
+    from promptopt_greater.method import GreaterMethod
+    from promptopt_greater.whitebox import white_box
+    from promptopt_hf.backend import HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), HFBackend.Options())
+    task = ListTask()
+    prompt = GreaterMethod().initial_prompt(task, backend)
+    return backend, task, prompt, white_box(backend)
+
+
+def test_position_moves_wraps_after_a_period_and_grows_otherwise(setup):
+    from promptopt_greater.layout import make_prompt
+    from promptopt_greater.selector import next_position
+
+    _, _, prompt, wb = setup
+    assert prompt.tokens is not None
+    n = len(prompt.tokens)
+    moved, how = next_position(wb, replace(prompt, position=3), " ")
+    assert (moved.position, how, moved.tokens) == (4, "next", prompt.tokens)
+    assert wb.decode([prompt.tokens[-1]]) == "."
+    wrapped, how = next_position(wb, replace(prompt, position=n - 1), " ")
+    assert (wrapped.position, how, wrapped.tokens) == (0, "wrap", prompt.tokens)
+    word = wb.encode(" answer")
+    assert len(word) == 1
+    open_end = make_prompt(wb, prompt.prefix, [*prompt.tokens[:-1], word[0]], n - 1)
+    grown, how = next_position(wb, open_end, " ")
+    assert grown.tokens is not None
+    assert how == "grow" and grown.position == n and len(grown.tokens) == n + 1
+    assert grown.tokens[:n] == open_end.tokens
+    assert grown.text == open_end.text + " "
+
+
+def candidates_for(wb, prompt, position, tokens):
+    from promptopt_greater.layout import with_token
+
+    return [
+        Candidate(with_token(prompt, wb, position, t), wb.decode([t]), {"token_id": t})
+        for t in tokens
+    ]
+
+
+def selection_setup(setup, **options):
+    from promptopt_greater.harness import GreaterComponents, step_context
+
+    backend, task, _prompt, _wb = setup
+    comps = GreaterComponents.build({"max_new_tokens": 6, **options})
+    ctx = step_context(0, task, backend, comps, seed=1)
+    return comps, ctx
+
+
+def test_select_evaluates_the_shortlist_and_keeps_the_lowest_loss(setup):
+    _backend, _task, prompt, wb = setup
+    comps, ctx = selection_setup(setup)
+    position = 2
+    prompt = replace(prompt, position=position)
+    tokens = [prompt.tokens[position], *wb.encode(" think the true")]
+    cands = candidates_for(wb, prompt, position, tokens)
+    scores = [0.5, -0.9, 0.1, -0.3]  # shortlist: 1, 3, 2
+    selection = comps.selector.select(ctx, prompt, cands, scores)
+    evaluated = selection.evaluated
+    assert [e.prompt.tokens for e in evaluated] == [cands[i].prompt.tokens for i in (1, 3, 2)]
+    # each evaluated loss equals an independent single-prompt evaluation
+    fresh, fresh_ctx = selection_setup(setup)
+    for item in evaluated:
+        (alone,) = fresh.loss_extractor.evaluate(fresh_ctx, [item.prompt])
+        assert alone.loss == pytest.approx(item.loss, abs=1e-6)
+        assert alone.error_rate == item.error_rate
+    best = pick_lowest([e.loss for e in evaluated])
+    assert selection.loss == evaluated[best].loss
+    assert selection.prompt.tokens == evaluated[best].prompt.tokens
+    assert selection.prompt.position == position + 1
+    kept = comps.selector.best_prompts()
+    assert [k.loss for k in kept] == sorted(e.loss for e in evaluated)
+
+
+def test_evaluate_loss_is_error_rate_plus_weighted_prompt_nll(setup):
+    _backend, _task, prompt, _wb = setup
+    comps, ctx = selection_setup(setup, eval_fluency_weight=0.5)
+    (result,) = comps.loss_extractor.evaluate(ctx, [prompt])
+    assert 0.0 <= result.error_rate <= 1.0
+    expected = result.error_rate + 0.5 * result.details["prompt_nll"]
+    assert result.loss == pytest.approx(expected)
+    assert result.details["prompt_nll"] > 0
+
+
+def test_stops_on_low_loss_patience_and_a_closing_period(setup):
+    _backend, _task, prompt, wb = setup
+    period = wb.encode(".")[0]
+    n = len(prompt.tokens)
+
+    comps, ctx = selection_setup(setup, loss_threshold=100.0)
+    cands = candidates_for(wb, replace(prompt, position=1), 1, [prompt.tokens[1]])
+    assert comps.selector.select(ctx, replace(prompt, position=1), cands, [0.0]).stop
+
+    comps, ctx = selection_setup(setup, patience=1)
+    comps.selector.load_state_dict({"best_loss": -1.0, "since_improvement": 0})
+    selection = comps.selector.select(ctx, replace(prompt, position=1), cands, [0.0])
+    assert selection.stop and "improvement" in selection.reason
+
+    comps, ctx = selection_setup(setup)
+    late = replace(prompt, position=n - 2)
+    late_cands = candidates_for(wb, late, n - 2, [period])
+    selection = comps.selector.select(ctx, late, late_cands, [0.0])
+    assert selection.stop and "'.'" in selection.reason
+
+    comps, ctx = selection_setup(setup)
+    early_cands = candidates_for(wb, replace(prompt, position=2), 2, [period])
+    assert not comps.selector.select(ctx, replace(prompt, position=2), early_cands, [0.0]).stop
+
+
+def test_selector_keeps_at_most_keep_prompts_and_its_state_round_trips(setup):
+    from promptopt_greater.selector import GreaterSelector
+
+    _backend, _task, prompt, wb = setup
+    comps, ctx = selection_setup(setup, keep=2, shortlist=3)
+    position = 4
+    prompt = replace(prompt, position=position)
+    tokens = [prompt.tokens[position], *wb.encode(" think the true")]
+    cands = candidates_for(wb, prompt, position, tokens)
+    comps.selector.select(ctx, prompt, cands, [0.0, -1.0, -2.0, -3.0])
+    kept = comps.selector.best_prompts()
+    assert len(kept) == 2 and kept[0].loss <= kept[1].loss
+    state = json.loads(json.dumps(comps.selector.state_dict()))
+    restored = GreaterSelector(GreaterSelector.Options(keep=2))
+    restored.load_state_dict(state)
+    assert restored.best_prompts() == kept
+    assert restored.state_dict() == state
