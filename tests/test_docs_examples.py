@@ -64,10 +64,19 @@ def test_docs_show_every_source_file_of_the_examples() -> None:
             assert str(file.relative_to(REPO)) in shown, f"no doc shows {file.relative_to(REPO)}"
 
 
-def test_docs_link_only_to_files_that_exist() -> None:
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_docs_link_only_to_files_and_sections_that_exist() -> None:
     for doc in DOCS.glob("*.md"):
-        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
-            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+        for target, anchor in re.findall(r"\]\(([^)#:]+)(?:#([^)]*))?\)", doc.read_text()):
+            file = doc.parent / target
+            assert file.exists(), f"{doc.name} links to missing {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), re.M)
+                assert anchor in {slug(h) for h in headings}, f"{doc.name}: no {target}#{anchor}"
 
 
 # --------------------------------------------------------------------------- installed examples
