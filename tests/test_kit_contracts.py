@@ -11,7 +11,7 @@ from pydantic import ConfigDict
 from promptopt.components import ComponentOptions, StepContext
 from promptopt.testing.contracts import check_selector, check_task
 from promptopt.testing.fakes import FakeBestSelector, ListTask, fake_context, word_prompt
-from promptopt.types import Candidate, Example, Prompt, Selection
+from promptopt.types import Candidate, Example, Prompt, PromptLoss, Selection
 
 
 def test_good_components_pass() -> None:
@@ -159,6 +159,13 @@ class PositionOutOfRange(FakeBestSelector):
         return Selection(Prompt(prompt.text, prompt.tokens, 99, prompt.prefix), None)
 
 
+class NanBest(FakeBestSelector):
+    name = "nan-best"
+
+    def best_prompts(self) -> list[PromptLoss]:
+        return [PromptLoss(word_prompt("think"), float("inf"), 0.0)]
+
+
 BROKEN_SELECTORS = {
     Invents: "neither the current prompt nor a candidate",
     Drifting: "not deterministic",
@@ -167,6 +174,7 @@ BROKEN_SELECTORS = {
     ForgetsState: "does not restore the same state",
     ReturnsText: "not a Selection",
     PositionOutOfRange: "position 99 is outside",
+    NanBest: "best_prompts\\(\\) holds a non-finite loss",
 }
 
 

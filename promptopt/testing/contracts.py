@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,8 +25,13 @@ from pydantic import ValidationError
 
 from promptopt.components import Component, ComponentOptions, Selector, StepContext, Task
 from promptopt.errors import PromptoptError
-from promptopt.testing.fakes import FakeWordProposer, fake_context, is_finite, word_prompt
+from promptopt.testing.fakes import FakeWordProposer, fake_context, word_prompt
 from promptopt.types import SPLITS, AnswerType, Candidate, Prompt, PromptLoss, Selection
+
+
+def is_finite(value: object) -> bool:
+    """True for None or a finite number (what a Selection's loss may be)."""
+    return value is None or (isinstance(value, (int, float)) and math.isfinite(value))
 
 
 def _fail(component: str, rule: str) -> AssertionError:
@@ -225,7 +231,9 @@ def _check_best(who: str, entries: Any, what: str = "best_prompts()") -> None:
     for entry in entries:
         if not isinstance(entry, PromptLoss):
             raise _fail(who, f"{what} holds {type(entry).__name__}, not PromptLoss")
-        if not is_finite(entry.loss) or not is_finite(entry.error_rate):
+        if None in (entry.loss, entry.error_rate) or not (
+            is_finite(entry.loss) and is_finite(entry.error_rate)
+        ):
             raise _fail(who, f"{what} holds a non-finite loss for {entry.prompt.text!r}")
 
 

@@ -13,7 +13,6 @@ proposer ``fake-words``, loss extractor ``fake-logprob``, selector ``fake-best``
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -381,11 +380,6 @@ def fake_context(
         rng=random.Random(f"promptopt:{seed}:{step}"),
         progress=Progress(enabled=False),
     )
-
-
-def is_finite(value: float | None) -> bool:
-    """True for None or a finite float (what a Selection's loss may be)."""
-    return value is None or (isinstance(value, (int, float)) and math.isfinite(value))
 
 
 # --------------------------------------------------------------------------- registration
