@@ -31,7 +31,13 @@ PACKAGES = {
 FILE_BLOCK = re.compile(
     r"<!-- example-file: (?P<path>\S+) -->\n+```[\w-]*\n(?P<body>.*?)```", re.DOTALL
 )
-PROMPTOPT = str(Path(sys.executable).with_name("promptopt"))
+_SCRIPT = Path(sys.executable).with_name("promptopt")
+#: The installed ``promptopt`` command (or the same entry function when no script is on disk).
+PROMPTOPT = (
+    [str(_SCRIPT)]
+    if _SCRIPT.is_file()
+    else [sys.executable, "-c", "import sys; from promptopt.cli import main; main(sys.argv[1:])"]
+)
 
 
 def doc_blocks() -> list[tuple[str, str, str]]:
@@ -136,7 +142,11 @@ def test_example_package_passes_its_own_tests(installed: dict[str, str], package
 
 def test_installed_examples_are_listed_as_plugins(installed: dict[str, str]) -> None:
     done = subprocess.run(
-        [PROMPTOPT, "plugins", "--json"], env=installed, capture_output=True, text=True, timeout=120
+        [*PROMPTOPT, "plugins", "--json"],
+        env=installed,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
@@ -151,7 +161,7 @@ def test_a_real_run_selects_the_example_selector_by_name(
     out = tmp_path / "run"
     done = subprocess.run(
         [
-            PROMPTOPT,
+            *PROMPTOPT,
             "run",
             "greater",
             "--task",
@@ -197,7 +207,7 @@ def test_the_example_task_runs_from_the_command_line(installed: dict[str, str], 
     plugin.write_text("from promptopt.testing.fakes import *  # noqa: F403\n")
     done = subprocess.run(
         [
-            PROMPTOPT,
+            *PROMPTOPT,
             "run",
             "fake",
             "--task",
