@@ -93,16 +93,20 @@ def test_generate_ids_accepts_token_ids(backend: HFBackend) -> None:
 
 
 def test_generation_stops_at_eos(backend: HFBackend) -> None:
-    text = backend.chat(QUESTIONS[2])
-    full = backend.generate_ids([text], max_new_tokens=8)[0]
+    texts = [backend.chat(q) for q in QUESTIONS]
+    full = backend.generate_ids(texts[2:3], max_new_tokens=8)[0]
     third = full[2]
     original = backend.eos_ids
     backend.eos_ids = {third}
     try:
-        cut = backend.generate_ids([text, backend.chat(QUESTIONS[0])], max_new_tokens=8)[0]
+        batched = backend.generate_ids(texts, max_new_tokens=8)
+        alone = [backend.generate_ids([t], max_new_tokens=8)[0] for t in texts]
     finally:
         backend.eos_ids = original
-    assert cut == full[: full.index(third)]
+    assert batched[2] == full[: full.index(third)]
+    # Rows that end early leave the batch; the others must not change.
+    assert batched == alone
+    assert len({len(ids) for ids in batched}) > 1
 
 
 class _CountingProgress:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from promptopt.components import Backend, ComponentOptions
+from promptopt.errors import PromptoptError
 from promptopt_hf.resolve import ModelSource, resolve_model
 
 if TYPE_CHECKING:
@@ -91,15 +93,14 @@ class HFBackend(Backend):
         return self.model.get_input_embeddings().weight
 
     def fingerprint(self) -> dict[str, Any]:
-        """Model id, a cheap content hash of the weight files (and GGUF source), dtype and the
+        """Model id, a cheap content hash of the weight files (or GGUF source), dtype and the
         prompt template."""
         if self._fingerprint is None:
             from promptopt_hf.convert import file_signature
 
             digest = hashlib.sha256()
-            files = list(self.source.files)
-            if self.source.gguf is not None:
-                files.append(self.source.gguf)
+            # A converted GGUF is a pure function of its source file: hash that.
+            files = [self.source.gguf] if self.source.gguf is not None else list(self.source.files)
             for path in files:
                 digest.update(file_signature(path).encode())
             if not files:  # hub model: the resolved commit is the best we have
@@ -208,28 +209,54 @@ class HFBackend(Backend):
         EOS is not included; with ``stop``, a sequence ends with the token that completed a
         stop string. Inputs are sorted by length and left-padded in batches of ``batch_size``;
         results come back in input order and equal unbatched generation."""
-        from promptopt_hf.generation import greedy_batch
-
         rows = [self.encode_input(x) if isinstance(x, str) else list(x) for x in inputs]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
         results: list[list[int]] = [[] for _ in rows]
         stops = [s for s in stop if s]
+        check = self._stop_check(stops) if stops else None
         with _bar(progress, len(rows)) as bar:
-            for start in range(0, len(order), self.batch_size):
+            start = 0
+            while start < len(order):
                 chunk = order[start : start + self.batch_size]
-                check = self._stop_check(stops) if stops else None
-                new = greedy_batch(
-                    self.model,
-                    [rows[i] for i in chunk],
-                    max_new_tokens=max_new_tokens,
-                    eos_ids=self.eos_ids,
-                    pad_id=self.pad_id,
-                    should_stop=check,
-                )
+                new = self._generate_batch([rows[i] for i in chunk], max_new_tokens, check)
+                if new is None:  # out of GPU memory: batch_size was halved, retry
+                    continue
                 for i, ids in zip(chunk, new, strict=True):
                     results[i] = ids
                 bar.update(len(chunk))
+                start += len(chunk)
         return results
+
+    def _generate_batch(
+        self, rows: list[list[int]], max_new_tokens: int, check: Any
+    ) -> list[list[int]] | None:
+        """One greedy batch; on CUDA out-of-memory halve ``batch_size`` and return None."""
+        import torch
+
+        from promptopt_hf.generation import greedy_batch
+
+        try:
+            return greedy_batch(
+                self.model,
+                rows,
+                max_new_tokens=max_new_tokens,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                should_stop=check,
+            )
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if len(rows) == 1:
+                raise PromptoptError(
+                    f"out of GPU memory generating {max_new_tokens} tokens after "
+                    f"{len(rows[0])} input tokens",
+                    hint="lower max_new_tokens, use -o dtype=bfloat16 or a smaller model",
+                ) from None
+            self.batch_size = max(1, len(rows) // 2)
+            print(
+                f"promptopt-hf: out of GPU memory, batch_size -> {self.batch_size}", file=sys.stderr
+            )
+            return None
 
     def _stop_check(self, stops: list[str]):  # -> StopCheck
         window = max(len(s) for s in stops) + 4

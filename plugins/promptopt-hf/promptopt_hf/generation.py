@@ -54,7 +54,8 @@ def greedy_batch(
     should_stop: StopCheck | None = None,
 ) -> list[list[int]]:
     """Greedy new token ids for each row of prompt ids (EOS excluded; a stop check ends a row
-    after the token that completed its stop string)."""
+    after the token that completed its stop string). Finished rows leave the batch (and the KV
+    cache) where the cache supports it, so long stragglers do not pay for finished rows."""
     import torch
 
     if any(len(row) == 0 for row in rows):
@@ -62,8 +63,9 @@ def greedy_batch(
     device = next(model.parameters()).device
     ids, mask, positions = left_pad(rows, pad_id, device)
     out: list[list[int]] = [[] for _ in rows]
-    done = [False] * len(rows)
-    past = None
+    active = list(range(len(rows)))  # batch row -> input row
+    alive = [True] * len(rows)  # per batch row
+    past: Any = None
     keep = logits_kwarg(model, 1)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
@@ -77,20 +79,29 @@ def greedy_batch(
             )
             past = result.past_key_values
             next_ids = result.logits[:, -1, :].argmax(dim=-1).tolist()
-            for i, token in enumerate(next_ids):
-                if done[i]:
+            for b, token in enumerate(next_ids):
+                if not alive[b]:
                     continue
+                i = active[b]
                 if token in eos_ids:
-                    done[i] = True
+                    alive[b] = False
                     continue
                 out[i].append(int(token))
                 if should_stop is not None and should_stop(i, out[i]):
-                    done[i] = True
-            if all(done):
+                    alive[b] = False
+            if not any(alive):
                 break
-            fed = [pad_id if d else t for t, d in zip(next_ids, done, strict=True)]
+            fed = [t if a else pad_id for t, a in zip(next_ids, alive, strict=True)]
+            still = [b for b, a in enumerate(alive) if a]
+            if len(still) < len(alive) and hasattr(past, "batch_select_indices"):
+                index = torch.tensor(still, dtype=torch.long, device=device)
+                past.batch_select_indices(index)
+                mask, positions = mask[index], positions[index]
+                fed = [fed[b] for b in still]
+                active = [active[b] for b in still]
+                alive = [True] * len(still)
             ids = torch.tensor(fed, dtype=torch.long, device=device)[:, None]
-            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            mask = torch.cat([mask, mask.new_ones((len(fed), 1))], dim=1)
             positions = positions[:, -1:] + 1
     return out
 
