@@ -98,3 +98,16 @@ def test_run_fixture_routes_component_overrides_and_options(promptopt_fakes, pro
     assert len(outcome.steps[0]["candidates"]) == 3  # the current word plus two
     with pytest.raises(PromptoptError, match="unknown option 'no_such_option'"):
         promptopt_run("fake", task="fake/yes-no", no_such_option=1)
+
+
+def test_run_fixture_interrupts_and_resumes_exactly(promptopt_fakes, promptopt_run) -> None:
+    straight = promptopt_run("fake", task="fake/yes-no", steps=4, seed=7)
+    stopped = promptopt_run("fake", task="fake/yes-no", steps=4, seed=7, interrupt_after=2)
+    assert (stopped.result, len(stopped.steps)) == ({}, 2)
+    resumed = promptopt_run.resume(stopped.path)
+
+    def untimed(steps: list[dict]) -> list[dict]:
+        return [{k: v for k, v in step.items() if k != "timings"} for step in steps]
+
+    assert untimed(resumed.steps) == untimed(straight.steps)
+    assert resumed.result["best_prompt"] == straight.result["best_prompt"]

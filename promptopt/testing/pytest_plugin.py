@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import pytest
 
+from promptopt import hookimpl
 from promptopt.testing.recorder import HookRecorder
 
 if TYPE_CHECKING:
@@ -91,26 +92,40 @@ def promptopt_fake_context() -> StepContext:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What :func:`promptopt_run` returns: the run directory, ``result.json`` and the steps."""
+    """What :func:`promptopt_run` returns: the run directory, ``result.json`` (empty for an
+    interrupted run) and the logged steps."""
 
     path: Path
     result: dict[str, Any]
     steps: list[dict[str, Any]]
 
 
-@pytest.fixture
-def promptopt_run(promptopt_pm: pluggy.PluginManager, tmp_path: Path) -> Callable[..., RunOutcome]:
-    """``promptopt_run("fake", task="fake/yes-no", selector="my-selector", steps=2)`` runs the
-    loop like ``promptopt run`` does, in-process, with the plugins registered on
-    ``promptopt_pm`` (add yours with ``promptopt_register``). Keyword arguments that are not
-    run settings become ``-o`` options."""
-    from promptopt.cli.run import execute
-    from promptopt.config import OVERRIDABLE, make_run_config
-    from promptopt.rundir import RunDir
+class _Interrupt:
+    """A plugin that stops a run (like Ctrl-C) once step ``after - 1`` is checkpointed."""
 
-    counter = iter(range(1_000_000))
+    def __init__(self, after: int) -> None:
+        self.after = after
 
-    def run(method: str, *, task: str, **kwargs: Any) -> RunOutcome:
+    @hookimpl
+    def step_end(self, record: Any) -> None:
+        if record.step + 1 >= self.after:
+            raise KeyboardInterrupt
+
+
+class LoopRunner:
+    """Runs the loop like ``promptopt run`` does, in-process, into ``tmp_path/run-N``."""
+
+    def __init__(self, pm: pluggy.PluginManager, tmp_path: Path) -> None:
+        self.pm, self.tmp_path, self.runs = pm, tmp_path, 0
+
+    def __call__(
+        self, method: str, *, task: str, interrupt_after: int | None = None, **kwargs: Any
+    ) -> RunOutcome:
+        """Run settings (``backend``, ``model``, ``seed``, ``data_dir``) and component
+        overrides (``selector``, ...) by name; every other keyword is an ``-o`` option.
+        ``interrupt_after=k`` stops the run after k steps, as Ctrl-C would."""
+        from promptopt.config import OVERRIDABLE, make_run_config
+
         settings: dict[str, Any] = {"method": method, "task": task, "components": {}}
         for key in ("backend", "model", "seed", "data_dir"):
             if key in kwargs:
@@ -119,8 +134,42 @@ def promptopt_run(promptopt_pm: pluggy.PluginManager, tmp_path: Path) -> Callabl
             if kind in kwargs:
                 settings["components"][kind] = kwargs.pop(kind)
         settings["options"] = kwargs
-        out = tmp_path / f"run-{next(counter)}"
-        result = execute(make_run_config({}, settings), out=out, progress=False)
+        self.runs += 1
+        out = self.tmp_path / f"run-{self.runs}"
+        return self._execute(make_run_config({}, settings), out, None, interrupt_after)
+
+    def resume(self, path: Path, *, interrupt_after: int | None = None) -> RunOutcome:
+        """Continue the run in ``path`` from its checkpoint, like ``promptopt run --resume``."""
+        from promptopt.config import make_run_config
+        from promptopt.rundir import RunDir
+
+        run_dir = RunDir.open(path)
+        config = make_run_config(run_dir.read_config(), {})
+        return self._execute(config, path, run_dir, interrupt_after)
+
+    def _execute(
+        self, config: Any, out: Path, resume_dir: Any, interrupt_after: int | None
+    ) -> RunOutcome:
+        from promptopt.cli.run import execute
+        from promptopt.rundir import RunDir
+
+        stopper = _Interrupt(interrupt_after) if interrupt_after is not None else None
+        if stopper is not None:
+            self.pm.register(stopper)
+        try:
+            result = execute(config, out=out, resume_dir=resume_dir, progress=False)
+        except KeyboardInterrupt:
+            result = {}
+        finally:
+            if stopper is not None:
+                self.pm.unregister(stopper)
         return RunOutcome(out, result, RunDir(out).read_steps())
 
-    return run
+
+@pytest.fixture
+def promptopt_run(promptopt_pm: pluggy.PluginManager, tmp_path: Path) -> LoopRunner:
+    """``promptopt_run("fake", task="fake/yes-no", selector="my-selector", steps=2)`` runs the
+    loop in-process with the plugins on ``promptopt_pm`` (add yours with
+    ``promptopt_register``); ``promptopt_run(..., interrupt_after=1)`` then
+    ``promptopt_run.resume(outcome.path)`` tests that a run resumes exactly."""
+    return LoopRunner(promptopt_pm, tmp_path)

@@ -42,3 +42,14 @@ def test_is_selected_by_name_in_a_whole_run(promptopt_fakes, promptopt_run) -> N
     assert [step["step"] for step in outcome.steps] == [0, 1, 2]
     assert all(step["loss"] is not None for step in outcome.steps)
     assert outcome.result["best_prompt"] in {step["chosen_prompt"] for step in outcome.steps}
+
+
+def test_an_interrupted_run_resumes_with_the_same_choices(promptopt_fakes, promptopt_run) -> None:
+    settings = dict(task="fake/yes-no", selector="greedy-score", steps=4, greedy_keep=2)
+    straight = promptopt_run("fake", **settings)
+    stopped = promptopt_run("fake", **settings, interrupt_after=2)
+    resumed = promptopt_run.resume(stopped.path)
+    assert [s["chosen_prompt"] for s in resumed.steps] == [
+        s["chosen_prompt"] for s in straight.steps
+    ]
+    assert resumed.result["best_prompt"] == straight.result["best_prompt"]
