@@ -146,10 +146,26 @@ def test_progress_bar_counts_sequences(backend: HFBackend) -> None:
 
 def test_plain_template_without_chat_template(tiny_model_dir: Path) -> None:
     base = HFBackend(str(tiny_model_dir))
+    chat_fp = base.fingerprint()
     base.tokenizer.chat_template = None
-    assert base.chat("2+2?") == "Question: 2+2?\nAnswer:"
-    assert base.chat_parts() == ("Question: ", "\nAnswer:")
+    base._fingerprint = None
+    assert base.chat("2+2?") == "2+2?\n"
+    assert base.chat_parts() == ("", "\n")
+    assert base.fingerprint()["template_kind"] == "plain"
+    assert base.fingerprint()["template"] != chat_fp["template"]
     assert len(base.generate([base.chat("2+2?")], max_new_tokens=3)[0]) > 0
+
+
+def test_template_options(tiny_model_dir: Path) -> None:
+    plain = HFBackend(
+        str(tiny_model_dir), HFOptions(template="plain", plain_template="Q: {user}\nA:")
+    )
+    assert plain.chat("2+2?") == "Q: 2+2?\nA:"
+    assert plain.chat_parts("2+2?") == ("Q: ", "\nA:")
+    with pytest.raises(ValueError, match="exactly once"):
+        HFOptions(plain_template="no placeholder")
+    with pytest.raises(ValueError, match="only use"):
+        HFOptions(plain_template="{user} {other}")
 
 
 def test_bos_is_added_only_when_the_tokenizer_wants_it(backend: HFBackend) -> None:

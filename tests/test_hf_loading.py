@@ -151,3 +151,37 @@ def test_fingerprint_tracks_weight_content(tiny_model_dir: Path, tmp_path: Path)
     assert {k: v for k, v in second.items() if k != "weights"} == {
         k: v for k, v in first.items() if k != "weights"
     }
+
+
+def test_chat_template_required_but_missing(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "chat_template.jinja").unlink()
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="no chat template") as info:
+        HFBackend(str(folder), HFOptions(template="chat"))
+    assert "template=plain" in str(info.value.hint)
+    assert HFBackend(str(folder)).chat("hi") == "hi\n"  # auto falls back to plain
+
+
+def test_stale_conversion_leftovers_are_removed(tmp_path: Path, cache_dir: Path) -> None:
+    import os
+
+    models = cache_dir / "models"
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 1000)
+    from promptopt_hf.convert import converted_folder
+
+    name = "broken-test"
+    old, fresh = models / f".{name}.tmp-old", models / f".{name}.tmp-fresh"
+    for leftover in (old, fresh):
+        leftover.mkdir(parents=True)
+        (leftover / "model.safetensors").write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    with pytest.raises(ModelLoadError):
+        converted_folder(bad, name)
+    assert not old.exists()  # a crashed conversion from long ago
+    assert fresh.exists()  # may belong to a conversion still running
+    assert not (models / name).exists()

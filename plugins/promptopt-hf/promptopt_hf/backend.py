@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from promptopt.components import Backend, ComponentOptions
-from promptopt.errors import PromptoptError
+from promptopt.errors import ModelLoadError, PromptoptError
 from promptopt_hf.resolve import ModelSource, resolve_model
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
     from promptopt.progress import Progress
 
-#: Input format for tokenizers without a chat template (base models).
-PLAIN_TEMPLATE_BEFORE = "Question: "
-PLAIN_TEMPLATE_AFTER = "\nAnswer:"
+#: Input format for base models (no chat template): the user text, then a newline; the same
+#: default as the llamacpp backend so prompts transfer unchanged.
+PLAIN_TEMPLATE = "{user}\n"
 _SENTINEL = "PROMPTOPTUSERCONTENT7319"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -40,12 +40,26 @@ class HFOptions(ComponentOptions):
     trust_remote_code: bool = False
     batch_size: int = Field(default=8, ge=1)
     seed: int = 0
+    #: "auto": the tokenizer's chat template, or ``plain_template`` when it has none.
+    template: Literal["auto", "chat", "plain"] = "auto"
+    plain_template: str = PLAIN_TEMPLATE
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
         if not _DEVICE.match(value):
             raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("plain_template")
+    @classmethod
+    def _check_plain_template(cls, value: str) -> str:
+        try:
+            rendered = value.format(user=_SENTINEL)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"plain_template must only use {{user}}: {exc}") from None
+        if rendered.count(_SENTINEL) != 1:
+            raise ValueError("plain_template must contain {user} exactly once")
         return value
 
 
@@ -65,6 +79,7 @@ class HFBackend(Backend):
         from promptopt_hf.loading import load_model, resolve_device, resolve_dtype
 
         opts: HFOptions = self.options  # type: ignore[assignment]
+        self.opts = opts
         torch.manual_seed(opts.seed)
         self.source: ModelSource = resolve_model(model)
         self.device: torch.device = resolve_device(opts.device)
@@ -79,6 +94,11 @@ class HFBackend(Backend):
         self.eos_ids: set[int] = self._eos_ids()
         self.pad_id: int = self._pad_id()
         self._bos_prefix: int | None = self._default_bos()
+        if opts.template == "chat" and not self.tokenizer.chat_template:
+            raise ModelLoadError(
+                f"model {self.model_id} has no chat template",
+                hint="use -o template=plain (or auto) for base models",
+            )
         self._fingerprint: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ identity
@@ -105,15 +125,15 @@ class HFBackend(Backend):
                 digest.update(file_signature(path).encode())
             if not files:  # hub model: the resolved commit is the best we have
                 digest.update(str(getattr(self.model.config, "_commit_hash", "")).encode())
-            template = self.tokenizer.chat_template or (
-                PLAIN_TEMPLATE_BEFORE + PLAIN_TEMPLATE_AFTER
-            )
+            chat_template = self._chat_template()
+            template = chat_template if chat_template is not None else self._plain_template
             self._fingerprint = {
                 "backend": self.name,
                 "model": self.model_id,
                 "weights": digest.hexdigest()[:16],
                 "dtype": str(self.dtype).removeprefix("torch."),
                 "template": hashlib.sha256(str(template).encode()).hexdigest()[:16],
+                "template_kind": "chat" if chat_template is not None else "plain",
                 "decoding": "greedy",
             }
         return dict(self._fingerprint)
@@ -151,7 +171,7 @@ class HFBackend(Backend):
     def chat(self, user: str) -> str:
         rendered = self._render(user)
         if rendered is None:
-            return PLAIN_TEMPLATE_BEFORE + user + PLAIN_TEMPLATE_AFTER
+            return self._plain_template.format(user=user)
         return rendered
 
     def chat_parts(self, user: str | None = None) -> tuple[str, str]:
@@ -159,7 +179,7 @@ class HFBackend(Backend):
         methods can splice ids: ``chat(u) == before + u + after``."""
         rendered = self._render(_SENTINEL)
         if rendered is None:
-            return PLAIN_TEMPLATE_BEFORE, PLAIN_TEMPLATE_AFTER
+            rendered = self._plain_template.format(user=_SENTINEL)
         before, found, after = rendered.partition(_SENTINEL)
         if not found:
             raise ValueError("the chat template drops the user message")
@@ -171,8 +191,18 @@ class HFBackend(Backend):
             raise ValueError("the chat template changes the user message; cannot split it")
         return full[:at], full[at + len(user) :]
 
+    @property
+    def _plain_template(self) -> str:
+        return self.opts.plain_template
+
+    def _chat_template(self) -> str | None:
+        """The chat template in use, or None for the plain template."""
+        if self.opts.template == "plain":
+            return None
+        return self.tokenizer.chat_template or None
+
     def _render(self, user: str) -> str | None:
-        if not self.tokenizer.chat_template:
+        if self._chat_template() is None:
             return None
         return str(
             self.tokenizer.apply_chat_template(

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def converted_folder(gguf: Path, name: str | None = None) -> Path:
     if _is_complete(target, record):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
     print(
         f"promptopt-hf: converting {gguf.name} to safetensors once (about 20 s on a laptop CPU) "
@@ -79,6 +81,17 @@ def converted_folder(gguf: Path, name: str | None = None) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _remove_stale_temps(target: Path, max_age_s: float = 3600.0) -> None:
+    """Delete temporary folders left by conversions of ``target`` that crashed long ago."""
+    now = time.time()
+    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            if now - leftover.stat().st_mtime > max_age_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _swap_into_place(tmp: Path, target: Path, record: dict[str, object]) -> None:
