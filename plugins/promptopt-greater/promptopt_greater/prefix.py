@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,6 +37,10 @@ class PrefixCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every cached head."""
+        self._entries.clear()
 
     @torch.no_grad()
     def _fill(self, heads: Sequence[tuple[int, ...]], device: Any, batch_size: int) -> None:
@@ -102,12 +105,3 @@ def _cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     if hasattr(cache, "layers"):
         return [(layer.keys, layer.values) for layer in cache.layers]
     return [(k, v) for k, v, *_ in cache]
-
-
-@dataclass
-class PastSpec:
-    """How a batch splits into cached past and recomputed rest (``cut`` per row)."""
-
-    past: Any
-    past_mask: torch.Tensor
-    cuts: list[int]

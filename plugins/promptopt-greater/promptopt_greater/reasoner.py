@@ -14,6 +14,9 @@ from promptopt_greater.whitebox import white_box
 
 Key = tuple[str, tuple[int, ...], str]
 
+#: The reference generates reasoning in batches of 9, one prompt at a time.
+REFERENCE_GENERATION_BATCH = 9
+
 
 def add_timing(ctx: StepContext, phase: str, seconds: float) -> None:
     ctx.timings[phase] = ctx.timings.get(phase, 0.0) + seconds
@@ -34,7 +37,10 @@ class GreaterReasoner(Reasoner):
         super().__init__(options)
         from promptopt_greater.batching import BatchSize
 
-        self.batch = BatchSize(self.opts.batch_size)
+        size = self.opts.batch_size
+        if self.opts.reference_mode:
+            size = min(size, REFERENCE_GENERATION_BATCH)
+        self.batch = BatchSize(size)
         # Chains of the latest call, as ids; the next step's first call usually hits them
         # (the chosen prompt was just evaluated), saving one full generation per step.
         self._ids: dict[Key, list[int]] = {}
