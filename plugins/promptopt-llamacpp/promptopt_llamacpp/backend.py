@@ -7,6 +7,7 @@ llama_cpp is imported when a model is loaded, never at plugin import.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from promptopt.progress import Progress
 
 PLAIN_TEMPLATE = "{user}\n"
+#: ggml tensor types for the KV cache option.
+GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 
 
 class LlamaCppOptions(ComponentOptions):
@@ -31,6 +34,8 @@ class LlamaCppOptions(ComponentOptions):
     #: Layers offloaded to the GPU; None = all (-1) when llama.cpp was built with GPU support.
     n_gpu_layers: int | None = None
     seed: int = 0
+    #: KV-cache precision; f32 makes log-probabilities match an F32 reference to ~1e-6.
+    kv_cache_type: Literal["f16", "f32", "q8_0"] = "f16"
     #: "auto": the model's chat template, or the plain template for models without one.
     template: Literal["auto", "chat", "plain"] = "auto"
     plain_template: str = PLAIN_TEMPLATE
@@ -77,6 +82,8 @@ class LlamaCppBackend(Backend):
                 n_gpu_layers=self.n_gpu_layers,
                 seed=opts.seed,
                 logits_all=True,
+                type_k=GGML_TYPES[opts.kv_cache_type],
+                type_v=GGML_TYPES[opts.kv_cache_type],
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -84,6 +91,8 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {str(self.path)!r}: {str(exc).splitlines()[0]}",
                 hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
             ) from None
+        # closes the model before interpreter teardown, where Llama.__del__ would fail noisily
+        self._finalizer = weakref.finalize(self, self.llm.close)
         self._sha256: str | None = None
         self._template = self._resolve_template()
         self._formatter: Any = None
@@ -113,6 +122,7 @@ class LlamaCppBackend(Backend):
             "template": hashlib.sha256(template.encode()).hexdigest()[:16],
             "template_kind": "chat" if self._template is not None else "plain",
             "n_ctx": self.options.n_ctx,
+            "kv_cache_type": self.options.kv_cache_type,
             "gpu": self.n_gpu_layers != 0,
             "llama_cpp": _llama_cpp().__version__,
         }
@@ -215,7 +225,6 @@ class LlamaCppBackend(Backend):
         return options_logprobs(self.llm, prefix_ids, options)
 
     def close(self) -> None:
-        llm = getattr(self, "llm", None)
-        if llm is not None:
-            llm.close()
-            self.llm = None
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()
