@@ -7,15 +7,16 @@ import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
 
-from promptopt.errors import ModelLoadError  # noqa: E402
-from promptopt_llamacpp.backend import LlamaCppBackend  # noqa: E402
-from promptopt_llamacpp.gguf_export import export_hf_llama  # noqa: E402
+from promptopt_llamacpp.backend import LlamaCppBackend
+from promptopt_llamacpp.gguf_export import export_hf_llama
+
+from promptopt.errors import ModelLoadError
 
 #: |llama.cpp - transformers| per summed continuation log-probability, tiny model in F32:
 #: with an F32 KV cache both compute in float32 (observed ~1e-6) ...
@@ -94,7 +95,7 @@ def test_chat_template_matches_transformers(tiny_gguf: Path, hf_tiny: tuple[Any,
 
 @pytest.mark.parametrize(("kv", "tol"), [("f32", F32_TOL), ("f16", F16_KV_TOL)])
 def test_logprobs_match_transformers_on_tiny_model(
-    tiny_gguf: Path, hf_tiny: tuple[Any, Any], kv: str, tol: float
+    tiny_gguf: Path, hf_tiny: tuple[Any, Any], kv: Literal["f32", "f16"], tol: float
 ) -> None:
     model, _ = hf_tiny
     backend = LlamaCppBackend(str(tiny_gguf), LlamaCppBackend.Options(kv_cache_type=kv))
@@ -123,8 +124,11 @@ def test_greedy_text_matches_transformers(tiny_gguf: Path, hf_tiny: tuple[Any, A
         ids = tokenizer(text, add_special_tokens=False).input_ids
         with torch.no_grad():
             out = model.generate(
-                torch.tensor([ids]), max_new_tokens=8, do_sample=False,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                torch.tensor([ids]),
+                max_new_tokens=8,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
             )
         expected = tokenizer.decode(out[0][len(ids) :], skip_special_tokens=True)
         if "\ufffd" in expected or not expected.strip():
@@ -206,10 +210,27 @@ def test_cli_reports_bad_gguf_in_one_line(tmp_path: Path, shared_data_dir: Path)
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     main = "import sys; from promptopt.cli import main; main(sys.argv[1:])"
     proc = subprocess.run(
-        [sys.executable, "-c", main, "eval", "--task", "bbh/boolean_expressions",
-         "--backend", "llamacpp", "--model", str(bad), "--prompt", "x", "--limit", "1",
-         "--data-dir", str(shared_data_dir)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            main,
+            "eval",
+            "--task",
+            "bbh/boolean_expressions",
+            "--backend",
+            "llamacpp",
+            "--model",
+            str(bad),
+            "--prompt",
+            "x",
+            "--limit",
+            "1",
+            "--data-dir",
+            str(shared_data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -249,9 +270,8 @@ def smollm2() -> Path:
 def test_smollm2_logprobs_match_transformers(
     smollm2: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from transformers import AutoModelForCausalLM
-
     from promptopt_llamacpp.quantize import quantize
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(
         smollm2.parent, gguf_file=smollm2.name, dtype="float32"
@@ -278,6 +298,7 @@ def test_smollm2_generates_and_scores(smollm2: Path) -> None:
     assert backend.fingerprint()["quantization"] == "Q4_1"
     text = backend.generate([backend.chat("What is 2+2? Answer briefly.")], max_new_tokens=12)[0]
     assert "4" in text
-    scores = backend.continuation_logprobs(backend.chat("What is 2+2?") + "The answer is ", ["4", "7"])
+    prefix = backend.chat("What is 2+2?") + "The answer is "
+    scores = backend.continuation_logprobs(prefix, ["4", "7"])
     assert scores[0] > scores[1]
     backend.close()
