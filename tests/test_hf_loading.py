@@ -85,7 +85,7 @@ def test_hub_id_offline_is_not_cached_error(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ModelLoadError) as info:
         HFBackend("no-such-org/no-such-model-xyz")
     message = str(info.value)
-    assert "no-such-org/no-such-model-xyz" in message and "not cached" in message
+    assert "no-such-org/no-such-model-xyz" in message and "nor cached" in message
     assert "HF_HUB_OFFLINE" in str(info.value.hint)
     assert "\n" not in message
 

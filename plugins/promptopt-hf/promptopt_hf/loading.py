@@ -121,10 +121,10 @@ def _load_error(source: ModelSource, exc: Exception) -> ModelLoadError:
     if source.hub_id is not None:
         if _offline() or isinstance(exc, OSError):
             return ModelLoadError(
-                f"model {source.hub_id!r} is not cached locally and could not be downloaded "
-                f"({type(exc).__name__})",
+                f"model {source.hub_id!r} is neither a local path nor cached from the Hugging "
+                "Face hub, and could not be downloaded",
                 hint="connect to the network and unset HF_HUB_OFFLINE, or pass a local folder "
-                "or .gguf file (a hub id that is a typo of a local path also lands here)",
+                "or .gguf file",
             )
         return ModelLoadError(
             f"cannot load model {source.hub_id!r}: {detail}",
