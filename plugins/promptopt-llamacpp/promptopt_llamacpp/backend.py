@@ -94,6 +94,7 @@ class LlamaCppBackend(Backend):
         # closes the model before interpreter teardown, where Llama.__del__ would fail noisily
         self._finalizer = weakref.finalize(self, self.llm.close)
         self._sha256: str | None = None
+        self._quantization = self._read_quantization()
         self._template = self._resolve_template()
         self._formatter: Any = None
 
@@ -105,6 +106,9 @@ class LlamaCppBackend(Backend):
 
     def quantization(self) -> str:
         """llama.cpp's name of the file type, e.g. ``Q4_1`` or ``Q8_0``."""
+        return self._quantization
+
+    def _read_quantization(self) -> str:
         llama_cpp = _llama_cpp()
         ftype = llama_cpp.llama_model_ftype(self.llm.model)
         name = llama_cpp.llama_ftype_name(ftype)
