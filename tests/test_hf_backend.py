@@ -178,3 +178,26 @@ def test_bos_is_added_only_when_the_tokenizer_wants_it(backend: HFBackend) -> No
         assert backend.encode_input(text) == backend.encode(text)  # already starts with it
     finally:
         backend._bos_prefix = None
+
+
+def test_chat_parts_with_templates_that_change_the_content(tiny_model_dir: Path) -> None:
+    from promptopt.errors import PromptoptError
+
+    other = HFBackend(str(tiny_model_dir))
+    other.tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['content'] | trim }}<|im_end|>{% endfor %}"
+    )
+    assert other.chat_parts("  hi  ") == ("<|im_start|>", "<|im_end|>")  # located after trim
+    other.tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | lower }}{% endfor %}"
+    assert other.chat("Hi") == "hi"
+    with pytest.raises(PromptoptError, match="drops or rewrites"):
+        other.chat_parts("Hi")
+    other.tokenizer.chat_template = "{% for m in messages %}<|im_start|>{% endfor %}"
+    with pytest.raises(PromptoptError, match="drops or rewrites"):
+        other.chat_parts()
+    other.tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['content'] | replace('x', 'y') }}{% endfor %}"
+    )
+    assert other.chat_parts() == ("<|im_start|>", "")
+    with pytest.raises(PromptoptError, match="drops or rewrites"):
+        other.chat_parts("xx")

@@ -169,6 +169,8 @@ class HFBackend(Backend):
     # ------------------------------------------------------------------ templates
 
     def chat(self, user: str) -> str:
+        """One user turn through the chat template with the generation prompt (or through
+        ``plain_template`` for models without one)."""
         rendered = self._render(user)
         if rendered is None:
             return self._plain_template.format(user=user)
@@ -176,20 +178,29 @@ class HFBackend(Backend):
 
     def chat_parts(self, user: str | None = None) -> tuple[str, str]:
         """(text before, text after) the user content in :meth:`chat`'s output, so token
-        methods can splice ids: ``chat(u) == before + u + after``."""
+        methods can splice ids: ``chat(u) == before + u + after`` (``u.strip()`` for templates
+        that trim the content, as Llama 3's does)."""
         rendered = self._render(_SENTINEL)
         if rendered is None:
             rendered = self._plain_template.format(user=_SENTINEL)
         before, found, after = rendered.partition(_SENTINEL)
         if not found:
-            raise ValueError("the chat template drops the user message")
+            raise self._unsplittable()
         if user is None or before + user + after == (full := self.chat(user)):
             return before, after
-        # A template that rewrites the content (e.g. trims it): locate the user text itself.
-        at = full.find(user)
-        if at == -1:
-            raise ValueError("the chat template changes the user message; cannot split it")
-        return full[:at], full[at + len(user) :]
+        # A template that rewrites the content (Llama 3 trims it): locate the user text itself.
+        for content in (user, user.strip()):
+            at = full.find(content) if content else -1
+            if at != -1:
+                return full[:at], full[at + len(content) :]
+        raise self._unsplittable()
+
+    def _unsplittable(self) -> PromptoptError:
+        return PromptoptError(
+            f"the chat template of {self.model_id} drops or rewrites the user message, so "
+            "token methods cannot splice it",
+            hint="use -o template=plain",
+        )
 
     @property
     def _plain_template(self) -> str:
