@@ -132,3 +132,48 @@ def test_finalize_chooses_among_kept_prompts_on_the_dev_split(setup):
     assert result["dev_accuracy_final"] == max(accuracies)
     assert 0.0 <= result["dev_accuracy_initial"] <= 1.0
     assert {row["text"] for row in result["kept_prompts"]} == {k.prompt.text for k in kept}
+
+
+def test_batches_halve_on_out_of_memory_and_stay_halved():
+    from promptopt_greater.batching import BatchSize, run_batched
+
+    seen: list[int] = []
+
+    def work(chunk):
+        seen.append(len(chunk))
+        if len(chunk) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [x * 10 for x in chunk]
+
+    batch = BatchSize(8)
+    assert run_batched(work, list(range(7)), batch) == [x * 10 for x in range(7)]
+    assert batch.size == 2 and seen[:3] == [7, 4, 2]
+    with pytest.raises(ValueError, match="boom"):
+        run_batched(lambda chunk: (_ for _ in ()).throw(ValueError("boom")), [1], BatchSize(4))
+
+
+def test_gradient_runs_in_eval_mode_with_frozen_weights_and_restores_them(setup):
+    from promptopt_greater.harness import GreaterComponents, step_context
+
+    backend, task, prompt = setup
+    model = backend.model
+    modes: list[bool] = []
+    handle = model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    model.train()
+    try:
+        comps = GreaterComponents.build(OPTIONS)
+        ctx = step_context(0, task, backend, comps)
+        chains = comps.reasoner.reason(ctx, [prompt], ctx.train)[0]
+        candidates = comps.proposer.propose(ctx, prompt, chains)
+        weights = [p for p in model.parameters()]
+        frozen = [p.requires_grad for p in weights]
+        model.train()
+        modes.clear()
+        comps.loss_extractor.score_candidates(ctx, prompt, candidates, chains)
+        assert modes and not any(modes)  # every gradient forward ran in eval mode
+        assert model.training  # restored
+        assert [p.requires_grad for p in weights] == frozen
+        assert all(p.grad is None for p in weights)
+    finally:
+        handle.remove()
+        model.eval()
