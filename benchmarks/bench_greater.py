@@ -119,7 +119,7 @@ def run_mode(backend: Any, task: Any, args: argparse.Namespace, reference: bool)
         if result.selection.stop:
             break
     total = time.perf_counter() - started
-    steps = []
+    steps: list[dict[str, Any]] = []
     for r, cpu_seconds in zip(results, cpu, strict=True):
         generated = int(r.info.get("generated_tokens", 0))
         gen_seconds = float(r.info.get("generation_seconds", 0.0))
