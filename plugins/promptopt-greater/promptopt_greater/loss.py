@@ -5,7 +5,7 @@ prompts scored exactly by the training error rate plus a small fluency term."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
@@ -91,7 +91,10 @@ class GreaterLossExtractor(LossExtractor):
         ids = [candidate_token(c, pos) for c in candidates]
         onehot_ids = ids if current in ids else [*ids, current]
         rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
-        grad, total = self.gradient(wb, rows, pos, onehot_ids, onehot_ids.index(current))
+        with ctx.progress.bar(len(rows), "gradient", unit="example") as bar:
+            grad, total = self.gradient(
+                wb, rows, pos, onehot_ids, onehot_ids.index(current), on_done=bar.update
+            )
         norm = float(grad.norm())
         if norm > 0:
             grad = grad / norm
@@ -106,6 +109,7 @@ class GreaterLossExtractor(LossExtractor):
         position: int,
         token_ids: Sequence[int],
         current: int,
+        on_done: Callable[[int], object] | None = None,
     ) -> tuple[Any, float]:
         """Summed one-hot gradient ``[C]`` over ``rows`` (batched backward) and the summed loss."""
         from promptopt_greater.batching import run_batched
@@ -132,7 +136,7 @@ class GreaterLossExtractor(LossExtractor):
                     )
                 ]
 
-            parts = run_batched(run, rows, self.grad_batch)
+            parts = run_batched(run, rows, self.grad_batch, on_done)
         grad = sum((g for g, _ in parts[1:]), parts[0][0])
         return grad, sum(t for _, t in parts)
 
@@ -150,7 +154,8 @@ class GreaterLossExtractor(LossExtractor):
             for prompt, chains in zip(prompts, all_chains, strict=True)
             for row in chain_rows(ctx, wb, prompt, examples, chains)
         ]
-        scores = self.exact(wb, rows)
+        with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
+            scores = self.exact(wb, rows, on_done=bar.update)
         losses = []
         n = len(examples)
         for i, prompt in enumerate(prompts):
@@ -169,7 +174,9 @@ class GreaterLossExtractor(LossExtractor):
         add_timing(ctx, "evaluation", time.perf_counter() - start)  # regeneration included
         return losses
 
-    def exact(self, wb: WhiteBox, rows: Sequence[Row]) -> list[Any]:
+    def exact(
+        self, wb: WhiteBox, rows: Sequence[Row], on_done: Callable[[int], object] | None = None
+    ) -> list[Any]:
         """:class:`~promptopt_greater.tensors.ExactScore` per row, batched."""
         from promptopt_greater.batching import run_batched
         from promptopt_greater.tensors import exact_scores
@@ -182,6 +189,7 @@ class GreaterLossExtractor(LossExtractor):
                 ),
                 rows,
                 self.eval_batch,
+                on_done,
             )
 
 
