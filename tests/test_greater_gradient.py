@@ -159,3 +159,26 @@ def test_prefix_cache_gives_the_same_next_token_distribution(wb, rows):
         with torch.no_grad():
             alone = torch.log_softmax(wb.model(input_ids=torch.tensor([seq])).logits[0, -1], -1)
         torch.testing.assert_close(row, alone, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("weight", [0.0, 3.0])
+def test_loss_extractor_scores_are_the_normalized_gradient_with_its_weight(wb, weight):
+    """The configured fluency weight reaches the gradient (a reference quirk dropped it)."""
+    from promptopt_greater.harness import GreaterComponents, step_context
+    from promptopt_greater.loss import chain_rows
+
+    task = ListTask()
+    prompt = GreaterMethod().initial_prompt(task, wb.backend)
+    comps = GreaterComponents.build({"max_new_tokens": 5, "fluency_weight": weight})
+    ctx = step_context(0, task, wb.backend, comps)
+    chains = comps.reasoner.reason(ctx, [prompt], ctx.train)[0]
+    candidates = comps.proposer.propose(ctx, prompt, chains)
+    scores = comps.loss_extractor.score_candidates(ctx, prompt, candidates, chains)
+    rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
+    ids = [c.meta["token_id"] for c in candidates]
+    grad, _ = onehot_gradient(
+        wb.model, wb.embedding_matrix, rows, position=0, candidates=ids, current=0,
+        temperature=TEMPERATURE, fluency_weight=weight, pad_id=wb.pad_id, device=wb.device,
+    )  # fmt: skip
+    torch.testing.assert_close(torch.tensor(scores), grad / grad.norm(), rtol=1e-3, atol=1e-5)
+    assert abs(float(torch.tensor(scores).norm()) - 1.0) < 1e-4
