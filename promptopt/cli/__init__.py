@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
         args.remove("--debug")
     try:
         command = typer.main.get_command(build_app())
-        command.main(args=args, prog_name="promptopt", standalone_mode=False)
+        status = command.main(args=args, prog_name="promptopt", standalone_mode=False)
+        if isinstance(status, int) and status != 0:  # typer turns Ctrl-C into a returned 130
+            sys.exit(status)
     except PromptoptError as exc:
         if debug:
             raise
