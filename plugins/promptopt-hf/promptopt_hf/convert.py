@@ -125,14 +125,19 @@ def _convert(gguf: Path, out: Path) -> None:
             )
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, **{dtype_kwarg(): torch.float32}
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
+            gguf.parent,
+            gguf_file=gguf.name,
+            output_loading_info=True,
+            **{dtype_kwarg(): torch.float32},
         )
     except Exception as exc:  # transformers raises many types for unreadable files
         raise ModelLoadError(
             f"cannot convert GGUF model {gguf}: {type(exc).__name__}: {_first_line(exc)}",
             hint="check that the file is a complete GGUF of an architecture transformers supports",
         ) from exc
+    model, info = loaded
+    _check_complete(model, info, gguf)
     # The dequantized weights are plain tensors; drop the GGUF quantizer so save works.
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer = None
@@ -140,6 +145,23 @@ def _convert(gguf: Path, out: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+def _check_complete(model: Any, info: dict[str, Any], gguf: Path) -> None:
+    """Refuse a conversion with randomly initialized weights. GGUFs with tied embeddings carry
+    no output matrix; transformers < 4.47 then leaves ``lm_head`` random, so tie it here."""
+    missing = set(info.get("missing_keys") or ())
+    output = model.get_output_embeddings()
+    if missing == {"lm_head.weight"} and output is not None:
+        model.config.tie_word_embeddings = True
+        output.weight = model.get_input_embeddings().weight
+        missing.clear()
+    if missing:
+        raise ModelLoadError(
+            f"cannot convert GGUF model {gguf}: transformers left weights uninitialized "
+            f"({', '.join(sorted(missing)[:3])})",
+            hint="upgrade transformers (pip install -U transformers) or use the llamacpp backend",
+        )
 
 
 def importlib_missing(module: str) -> bool:
