@@ -95,7 +95,7 @@ def resolve_model(ref: str | None) -> ModelSource:
     """Classify ``ref`` and, for GGUF inputs, make sure the safetensors conversion is cached."""
     from promptopt_hf.convert import converted_folder
 
-    if ref is None or ref.strip().lower() == EMBEDDED_NAME:
+    if ref is None or ref.strip().lower() in ("", EMBEDDED_NAME):
         gguf = embedded_gguf()
         folder = converted_folder(gguf, EMBEDDED_NAME)
         return ModelSource(EMBEDDED_NAME, folder=folder, gguf=gguf, files=weight_files(folder))
