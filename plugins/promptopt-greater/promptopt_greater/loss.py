@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
@@ -60,8 +60,9 @@ class GreaterLossExtractor(LossExtractor):
         self.eval_batch = BatchSize(size)
 
     @property
-    def opts(self) -> Any:
-        return self.options
+    def opts(self) -> GreaterLossExtractor.Options:
+        """The options, typed."""
+        return cast(GreaterLossExtractor.Options, self.options)
 
     def _cache(self, wb: WhiteBox) -> Any:
         from promptopt_greater.prefix import supports_prefix_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from promptopt.components import Backend, Method, MethodOptions, Selector, StepContext, Task
 from promptopt.errors import PromptoptError
@@ -53,8 +53,9 @@ class GreaterMethod(Method):
         final_selection: bool = True
 
     @property
-    def opts(self) -> Any:
-        return self.options
+    def opts(self) -> GreaterMethod.Options:
+        """The options, typed."""
+        return cast(GreaterMethod.Options, self.options)
 
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
         """``prefix`` + the reference's initial instruction (or ``initial_prompt``), as ids."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from promptopt.components import ComponentOptions, Proposer, StepContext
 from promptopt.errors import PromptoptError
@@ -34,8 +34,9 @@ class GreaterProposer(Proposer):
         reference_mode: bool = False
 
     @property
-    def opts(self) -> Any:
-        return self.options
+    def opts(self) -> GreaterProposer.Options:
+        """The options, typed."""
+        return cast(GreaterProposer.Options, self.options)
 
     def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
         start = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from promptopt.components import ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
@@ -46,8 +46,9 @@ class GreaterReasoner(Reasoner):
         self._ids: dict[Key, list[int]] = {}
 
     @property
-    def opts(self) -> Any:
-        return self.options
+    def opts(self) -> GreaterReasoner.Options:
+        """The options, typed."""
+        return cast(GreaterReasoner.Options, self.options)
 
     def _key(self, wb: Any, prompt: Prompt, example: Example) -> Key:
         return (prompt.prefix, prompt_tokens(wb, prompt), example.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, PromptLoss, Selection
@@ -69,8 +69,9 @@ class GreaterSelector(Selector):
         self.initial_length: int | None = None
 
     @property
-    def opts(self) -> Any:
-        return self.options
+    def opts(self) -> GreaterSelector.Options:
+        """The options, typed."""
+        return cast(GreaterSelector.Options, self.options)
 
     def select(
         self,
