@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from promptopt_greater.batching import BatchSize, run_batched
-from promptopt_greater.whitebox import WhiteBox
+from promptopt_greater.whitebox import WhiteBox, eval_mode
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,7 +69,8 @@ def greedy_generate(
         return [_strip(row, eos) for row in new]
 
     order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), i))
-    generated = run_batched(run, order, batch, on_done)
+    with eval_mode(model):
+        generated = run_batched(run, order, batch, on_done)
     result: list[list[int]] = [[] for _ in inputs]
     for index, ids in zip(order, generated, strict=True):
         result[index] = ids

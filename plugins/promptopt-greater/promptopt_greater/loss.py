@@ -12,7 +12,7 @@ from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
 from promptopt_greater.reasoner import GreaterReasoner, add_timing
-from promptopt_greater.whitebox import WhiteBox, white_box
+from promptopt_greater.whitebox import WhiteBox, eval_mode, white_box
 
 
 def chain_rows(
@@ -118,7 +118,7 @@ class GreaterLossExtractor(LossExtractor):
 
         cache = self._cache(wb)
         embedding = wb.embedding_matrix
-        with _eval_mode(wb.model):
+        with eval_mode(wb.model):
 
             def run(chunk: Sequence[Row]) -> list[tuple[Any, float]]:
                 return [
@@ -183,7 +183,7 @@ class GreaterLossExtractor(LossExtractor):
         from promptopt_greater.tensors import exact_scores
 
         cache = self._cache(wb)
-        with _eval_mode(wb.model):
+        with eval_mode(wb.model):
             return run_batched(
                 lambda chunk: exact_scores(
                     wb.model, chunk, pad_id=wb.pad_id, device=wb.device, cache=cache
@@ -203,22 +203,3 @@ def candidate_token(candidate: Candidate, position: int) -> int:
             raise ValueError(f"candidate {candidate.label!r} has no token ids")
         token = tokens[position]
     return int(token)
-
-
-class _eval_mode:
-    """Run the model in eval mode with frozen weights (restored afterwards)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.training = bool(self.model.training)
-        self.model.eval()
-        self.frozen = [p for p in self.model.parameters() if p.requires_grad]
-        for param in self.frozen:
-            param.requires_grad_(False)
-
-    def __exit__(self, *exc: object) -> None:
-        for param in self.frozen:
-            param.requires_grad_(True)
-        self.model.train(self.training)

@@ -13,7 +13,7 @@ from promptopt.types import Candidate, Chain, Prompt
 from promptopt_greater.candidates import intersect_union, ordered_candidates
 from promptopt_greater.layout import build_context, prompt_tokens, round_trips, with_token
 from promptopt_greater.reasoner import add_timing
-from promptopt_greater.whitebox import WhiteBox, white_box
+from promptopt_greater.whitebox import WhiteBox, eval_mode, white_box
 
 
 class GreaterProposer(Proposer):
@@ -93,7 +93,8 @@ class GreaterProposer(Proposer):
             )
             return list(out.cpu())
 
-        return torch.stack(run_batched(run, range(len(seqs)), BatchSize(size)))
+        with eval_mode(wb.model):
+            return torch.stack(run_batched(run, range(len(seqs)), BatchSize(size)))
 
     def _candidate_ids(
         self,

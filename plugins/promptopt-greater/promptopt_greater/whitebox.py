@@ -145,3 +145,22 @@ def white_box(backend: Backend) -> WhiteBox:
         view = WhiteBox(backend)
         _CACHE[backend] = view
     return view
+
+
+class eval_mode:
+    """Run the model in eval mode with frozen weights (restored afterwards)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.training = bool(self.model.training)
+        self.model.eval()
+        self.frozen = [p for p in self.model.parameters() if p.requires_grad]
+        for param in self.frozen:
+            param.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for param in self.frozen:
+            param.requires_grad_(True)
+        self.model.train(self.training)
