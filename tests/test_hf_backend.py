@@ -90,6 +90,8 @@ def test_generate_ids_accepts_token_ids(backend: HFBackend) -> None:
     from_ids = backend.generate_ids([backend.encode(t) for t in texts], max_new_tokens=6)
     assert from_ids == from_text
     assert all(len(ids) == 6 for ids in from_text)
+    assert backend.generate([], max_new_tokens=3) == []
+    assert backend.generate_ids(texts[:1], max_new_tokens=0) == [[]]
 
 
 def test_generation_stops_at_eos(backend: HFBackend) -> None:
