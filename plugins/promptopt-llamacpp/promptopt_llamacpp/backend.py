@@ -213,10 +213,12 @@ class LlamaCppBackend(Backend):
 
     # ------------------------------------------------------------------ scores
 
-    def continuation_tokens(self, prefix: str, continuation: str) -> list[int]:
+    def continuation_tokens(
+        self, prefix: str, continuation: str, prefix_ids: Sequence[int] | None = None
+    ) -> list[int]:
         """The tokens of ``continuation`` after ``prefix``: taken from the joint tokenization
         when it extends the prefix's own, else the continuation tokenized on its own."""
-        prefix_ids = self.tokenize(prefix)
+        prefix_ids = list(prefix_ids) if prefix_ids is not None else self.tokenize(prefix)
         joint = self.tokenize(prefix + continuation)
         if joint[: len(prefix_ids)] == prefix_ids:
             return joint[len(prefix_ids) :]
@@ -224,7 +226,7 @@ class LlamaCppBackend(Backend):
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         prefix_ids = self.tokenize(prefix)
-        options = [self.continuation_tokens(prefix, c) for c in continuations]
+        options = [self.continuation_tokens(prefix, c, prefix_ids) for c in continuations]
         self._check_fits(len(prefix_ids) + max((len(o) for o in options), default=0), "the text")
         return options_logprobs(self.llm, prefix_ids, options)
 
