@@ -16,7 +16,7 @@ pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-pytho
 from promptopt_llamacpp.backend import LlamaCppBackend
 from promptopt_llamacpp.gguf_export import export_hf_llama
 
-from promptopt.errors import ModelLoadError
+from promptopt.errors import ModelLoadError, PromptoptError
 
 #: |llama.cpp - transformers| per summed continuation log-probability, tiny model in F32:
 #: with an F32 KV cache both compute in float32 (observed ~1e-6) ...
@@ -91,6 +91,26 @@ def test_chat_template_matches_transformers(tiny_gguf: Path, hf_tiny: tuple[Any,
     assert plain.chat("Question?") == "Question?\n"
     backend.close()
     plain.close()
+
+
+def test_base_model_without_chat_template_uses_plain_template(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    base_dir = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base_dir)
+    (base_dir / "chat_template.jinja").unlink()
+    base = export_hf_llama(base_dir, tmp_path / "base.gguf")
+    auto = LlamaCppBackend(str(base))
+    assert auto.chat("Q: 2+2?") == "Q: 2+2?\n"
+    assert auto.fingerprint()["template_kind"] == "plain"
+    custom = LlamaCppBackend(str(base), LlamaCppBackend.Options(plain_template="Q: {user}\nA:"))
+    assert custom.chat("2+2?") == "Q: 2+2?\nA:"
+    with pytest.raises(PromptoptError, match="no chat template"):
+        LlamaCppBackend(str(base), LlamaCppBackend.Options(template="chat"))
+    auto.close()
+    custom.close()
 
 
 @pytest.mark.parametrize(("kv", "tol"), [("f32", F32_TOL), ("f16", F16_KV_TOL)])
