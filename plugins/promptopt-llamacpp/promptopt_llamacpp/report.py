@@ -42,20 +42,17 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
     columns = list(matrix.prompts)
     labels = [f"{row['model']} / {row['quant']}" for row in matrix.rows]
     values = [[row[c]["accuracy"] for c in columns] for row in matrix.rows]
+    intervals = [[(row[c]["ci_low"], row[c]["ci_high"]) for c in columns] for row in matrix.rows]
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 1.2 + 0.5 * max(1, len(labels))))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(columns)), columns)
     ax.set_yticks(range(len(labels)), labels)
     for i, row in enumerate(values):
         for j, value in enumerate(row):
-            ax.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                color="white" if value < 0.6 else "black",
-            )
+            low, high = intervals[i][j]
+            text = f"{value:.2f}\n[{low:.2f}, {high:.2f}]"
+            color = "white" if value < 0.6 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
     ax.set_title(f"{matrix.task} accuracy ({matrix.split})")
     fig.colorbar(image, ax=ax, label="accuracy")
     fig.tight_layout()
