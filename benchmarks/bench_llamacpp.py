@@ -148,8 +148,8 @@ def main() -> None:
         default=os.environ.get("PROMPTOPT_SHARED_DATA", str(REPO.parent / "shared" / "data")),
     )
     parser.add_argument("--prompt", default="Let's think step by step.")
-    parser.add_argument("--examples", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--examples", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench_llamacpp.json")
     args = parser.parse_args()
@@ -175,7 +175,8 @@ def main() -> None:
     raw_llm = llama_cpp.Llama(
         model_path=str(model),
         n_ctx=4096,
-        n_threads=args.threads,
+        n_threads=backend.n_threads,
+        n_threads_batch=backend.n_threads_batch,
         n_gpu_layers=gpu,
         verbose=False,
     )
@@ -196,7 +197,8 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "llama_cpp_version": llama_cpp.__version__,
         "gpu_layers": gpu,
-        "threads": args.threads,
+        "threads": backend.n_threads,
+        "threads_batch": backend.n_threads_batch,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "raw_generation": raw,

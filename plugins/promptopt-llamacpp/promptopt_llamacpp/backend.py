@@ -7,6 +7,7 @@ llama_cpp is imported when a model is loaded, never at plugin import.
 from __future__ import annotations
 
 import hashlib
+import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,11 @@ class LlamaCppOptions(ComponentOptions):
     """How the GGUF model is loaded and sampled (``-o key=value``)."""
 
     n_ctx: int = 4096
+    #: Threads for generation; None = half the logical CPUs (llama-cpp-python's default).
     n_threads: int | None = None
+    #: Threads for prompt (batch) evaluation; None = the same as ``n_threads``. llama-cpp-python
+    #: would use every logical CPU, which stalls prefill badly when other processes share them.
+    n_threads_batch: int | None = None
     n_batch: int = 512
     #: Layers offloaded to the GPU; None = all (-1) when llama.cpp was built with GPU support.
     n_gpu_layers: int | None = None
@@ -49,6 +54,11 @@ def _llama_cpp() -> Any:
             "the llamacpp backend needs llama-cpp-python", hint="pip install llama-cpp-python"
         ) from None
     return llama_cpp
+
+
+def default_threads() -> int:
+    """Half the logical CPUs (roughly the physical cores), at least one."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def gpu_layers_default() -> int:
@@ -71,14 +81,17 @@ class LlamaCppBackend(Backend):
         llama_cpp = _llama_cpp()
         opts = self.options
         self.n_gpu_layers = (
-            opts.n_gpu_layers if opts.n_gpu_layers is not None else (gpu_layers_default())
+            opts.n_gpu_layers if opts.n_gpu_layers is not None else gpu_layers_default()
         )
+        self.n_threads = opts.n_threads or default_threads()
+        self.n_threads_batch = opts.n_threads_batch or self.n_threads
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=opts.n_ctx,
                 n_batch=opts.n_batch,
-                n_threads=opts.n_threads,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
                 n_gpu_layers=self.n_gpu_layers,
                 seed=opts.seed,
                 logits_all=True,
