@@ -205,6 +205,8 @@ def test_fingerprint_names_file_quantization_sampling_template(tiny_gguf: Path) 
     assert fp["model_sha256"] == file_sha256(tiny_gguf)
     assert fp["quantization"] == "all F32"
     assert fp["sampling"] == {"temperature": 0.0, "seed": 0}
+    # prompt evaluation uses the generation thread count unless told otherwise
+    assert backend.llm.context_params.n_threads_batch == backend.n_threads >= 1
     other = LlamaCppBackend(str(tiny_gguf), LlamaCppBackend.Options(template="plain", seed=3))
     fp2 = other.fingerprint()
     assert fp2["template"] != fp["template"] and fp2["sampling"]["seed"] == 3
