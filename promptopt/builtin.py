@@ -10,13 +10,16 @@ from promptopt.types import Chain, Example, Prompt
 
 
 class ChatReasoner(Reasoner):
-    """Greedy reasoning chains through the backend's chat template, all pairs in one batch."""
+    """Greedy reasoning chains through the backend's chat template, all pairs in one batch;
+    optional stop strings end a chain early so small models do not ramble to the limit."""
 
     name = "chat"
-    description = "greedy chains via the backend's chat template (any backend)"
+    description = "greedy chains via the backend's chat template, with stop strings (any backend)"
 
     class Options(ComponentOptions):
         max_new_tokens: int = 1024
+        #: Generation ends at the first of these strings (not included in the chain).
+        stop: tuple[str, ...] = ()
 
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
@@ -29,7 +32,7 @@ class ChatReasoner(Reasoner):
         options = self.options
         assert isinstance(options, ChatReasoner.Options)
         outputs = ctx.backend.generate(
-            flat, max_new_tokens=options.max_new_tokens, progress=ctx.progress
+            flat, max_new_tokens=options.max_new_tokens, stop=options.stop, progress=ctx.progress
         )
         chains: list[list[Chain]] = []
         for i, row in enumerate(contexts):

@@ -100,7 +100,7 @@ class BestSelector(Selector):
 class BlackBoxSearch(Method):
     name = "lc-blackbox"
     proposer = "lc-append"
-    reasoner = "llamacpp"
+    reasoner = "chat"
     loss_extractor = "lc-target-logprob"
     selector = "lc-best"
     backend = "llamacpp"

@@ -1,4 +1,4 @@
-"""Entry-point module: registers the ``llamacpp`` backend and reasoner and the ``transfer``
+"""Entry-point module: registers the ``llamacpp`` backend and the ``transfer``
 command. Imports neither llama_cpp nor torch (they load when a model does)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from promptopt import hookimpl
 if TYPE_CHECKING:
     import typer
 
-    from promptopt.components import Backend, Reasoner
+    from promptopt.components import Backend
 
 
 @hookimpl
@@ -19,13 +19,6 @@ def register_backends(register: Callable[[type[Backend]], None]) -> None:
     from promptopt_llamacpp.backend import LlamaCppBackend
 
     register(LlamaCppBackend)
-
-
-@hookimpl
-def register_reasoners(register: Callable[[type[Reasoner]], None]) -> None:
-    from promptopt_llamacpp.reasoner import StopReasoner
-
-    register(StopReasoner)
 
 
 @hookimpl
