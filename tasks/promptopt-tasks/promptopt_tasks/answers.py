@@ -210,7 +210,8 @@ class FreeText(AnswerFormat):
         strong = [
             rf"{_MARKER}\$?\s*{body}",
             rf"(?i:\bis)\s*\$\s*{body}",
-            r"\A\s*(?P<a>[^$\n]*[^$\s])\s*\$",
+            # a bare continuation, but never the extractor's own "... is $" lead-in
+            r"\A\s*(?P<a>[^$\n]*[^$\s])(?<!\bis)\s*\$",
         ]
         if kind == "brackets":  # a bare bracket continuation without "$": "]]>"
             strong.append(r"\A\s*(?P<a>[^\n]*\S)\s*\Z")
