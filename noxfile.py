@@ -12,7 +12,7 @@ nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel these machines carry; install before anything else
-LLAMA_CPP = "llama-cpp-python==0.3.36"  # the build known to compile here; plugins ask >=0.3.16
+LLAMA_CPP = "llama-cpp-python==0.3.36"  # the build known to compile here; the plugin asks >=0.3.8
 LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
 PLUGIN_DIRS = [
     "tasks/promptopt-tasks",
