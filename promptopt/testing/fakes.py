@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from promptopt import hookimpl
-from promptopt.builtin import ChatReasoner
 from promptopt.components import (
     Backend,
     ComponentOptions,
@@ -33,6 +32,7 @@ from promptopt.components import (
 )
 from promptopt.errors import DataError, PromptoptError
 from promptopt.progress import Progress
+from promptopt.reasoners import ChatReasoner
 from promptopt.types import (
     AnswerType,
     Candidate,
