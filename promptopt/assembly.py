@@ -127,5 +127,17 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
     }
     backend_cls = classes["backend"]
     assert issubclass(backend_cls, Backend)
+    if method_cls.needs_white_box and not backend_cls.white_box:
+        backends = [registry.get("backend", n) for n in registry.names("backend")]
+        white = [c.name for c in backends if issubclass(c, Backend) and c.white_box]
+        raise PromptoptError(
+            f"method {method_cls.name!r} needs gradients, which backend {backend_cls.name!r} "
+            "does not give",
+            hint=f"use a white-box backend: {', '.join(white) or 'none installed'}",
+        )
+    task = built["task"]
+    assert isinstance(task, Task)
+    for split in ("train", "dev"):  # bad data fails now, not after the model has loaded
+        task.examples(split)
     built["backend"] = backend_cls(config.model, options["backend"])  # loads the model: last
     return Components(**built)  # type: ignore[arg-type]

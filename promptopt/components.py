@@ -256,6 +256,8 @@ class Method(Component):
     loss_extractor: ClassVar[str]
     selector: ClassVar[str]
     backend: ClassVar[str] = "hf"
+    #: True when the method's components need logits and gradients (a white-box backend).
+    needs_white_box: ClassVar[bool] = False
     #: Option values this method sets for its components unless the user overrides them.
     defaults: ClassVar[dict[str, Any]] = {}
 

@@ -99,3 +99,32 @@ def test_debug_shows_the_traceback() -> None:
     proc = promptopt("--debug", "run", "no-such-method", "--task", "folio")
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_bad_data_dir_fails_before_a_run_directory_exists(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = promptopt(
+        "run", "greater", "--task", "folio", "--data-dir", str(tmp_path / "nope"), "--out", str(out)
+    )
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert not out.exists()
+
+
+def test_gradient_method_on_a_black_box_backend_names_the_white_box_ones(
+    shared_data_dir: Path, tmp_path: Path
+) -> None:
+    proc = promptopt(
+        "run",
+        "greater",
+        "--task",
+        "folio",
+        "--backend",
+        "llamacpp",
+        "--data-dir",
+        str(shared_data_dir),
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert proc.returncode == 2
+    assert "needs gradients" in proc.stderr and "hf" in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -55,6 +55,11 @@ def run_command(
                 "--resume takes the settings saved in the run directory",
                 hint="drop METHOD, --task, -o and --config when resuming",
             )
+        finished = resume / "result.json"
+        if finished.is_file():
+            print(f"run {resume} has already finished; its result:", file=sys.stderr)
+            _print_result(json.loads(finished.read_text()))
+            return
         run_dir = RunDir.open(resume)
         run_config = make_run_config(run_dir.read_config(), {})
     else:

@@ -30,6 +30,7 @@ class GreaterMethod(Method):
     loss_extractor = "greater"
     selector = "greater"
     backend = "hf"
+    needs_white_box = True
     defaults: ClassVar[dict[str, Any]] = {
         "train_size": 50,
         "dev_size": 100,
