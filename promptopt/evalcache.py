@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from promptopt.rundir import atomic_write_text
 
 CACHE_ENV = "PROMPTOPT_CACHE_DIR"
 
@@ -68,17 +69,7 @@ class EvalCache:
 
     def put(self, key: dict[str, Any], value: dict[str, Any]) -> None:
         """Store ``value`` atomically (readers never see a half-written file)."""
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = canonical_json({"key": key, "value": value})
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path_for(key), canonical_json({"key": key, "value": value}))
 
     def stats(self) -> dict[str, int]:
         """``{"hits": .., "misses": ..}`` since this object was created."""
