@@ -158,10 +158,18 @@ class RunDir:
             import matplotlib.pyplot as plt
         except ImportError:
             return None
+        from matplotlib.ticker import MaxNLocator
+
+        xs = [r["step"] for r in steps]
+        losses = [r["loss"] for r in steps]
+        best = [min(losses[: i + 1]) for i in range(len(losses))]
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], marker="o", ms=3)
+        ax.plot(xs, losses, marker="o", ms=3, label="chosen prompt")
+        ax.plot(xs, best, linestyle="--", color="gray", label="best so far")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
         ax.set_xlabel("step")
-        ax.set_ylabel("loss of the chosen prompt")
+        ax.set_ylabel("train loss (exact check)")
         ax.set_title(self.path.name, fontsize=9)
         ax.grid(alpha=0.3)
         fig.tight_layout()
