@@ -267,7 +267,6 @@ def test_plugin_import_does_not_load_llama_cpp_or_torch() -> None:
         "build_app()\n"
         "from promptopt.registry import get_registry\n"
         "assert get_registry().get('backend', 'llamacpp').__name__ == 'LlamaCppBackend'\n"
-        "assert get_registry().get('reasoner', 'llamacpp')\n"
         "print('llama_cpp' in sys.modules, 'torch' in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
