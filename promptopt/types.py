@@ -91,6 +91,24 @@ class PromptLoss:
     error_rate: float
     details: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, for selector checkpoints."""
+        return {
+            "prompt": self.prompt.to_dict(),
+            "loss": self.loss,
+            "error_rate": self.error_rate,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromptLoss:
+        return cls(
+            prompt=Prompt.from_dict(data["prompt"]),
+            loss=float(data["loss"]),
+            error_rate=float(data["error_rate"]),
+            details={str(k): float(v) for k, v in data.get("details", {}).items()},
+        )
+
 
 @dataclass(frozen=True)
 class Selection:

@@ -323,18 +323,10 @@ class FakeBestSelector(Selector):
         return list(self.best)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "best": [
-                {"prompt": e.prompt.to_dict(), "loss": e.loss, "error_rate": e.error_rate}
-                for e in self.best
-            ]
-        }
+        return {"best": [e.to_dict() for e in self.best]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = [
-            PromptLoss(Prompt.from_dict(e["prompt"]), float(e["loss"]), float(e["error_rate"]))
-            for e in state.get("best", [])
-        ]
+        self.best = [PromptLoss.from_dict(e) for e in state.get("best", [])]
 
 
 # --------------------------------------------------------------------------- method

@@ -147,30 +147,14 @@ class GreaterSelector(Selector):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "kept": [
-                {
-                    "prompt": k.prompt.to_dict(),
-                    "loss": k.loss,
-                    "error_rate": k.error_rate,
-                    "details": dict(k.details),
-                }
-                for k in self.kept
-            ],
+            "kept": [k.to_dict() for k in self.kept],
             "best_loss": self.best_loss,
             "since_improvement": self.since_improvement,
             "initial_length": self.initial_length,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.kept = [
-            PromptLoss(
-                prompt=Prompt.from_dict(k["prompt"]),
-                loss=float(k["loss"]),
-                error_rate=float(k["error_rate"]),
-                details={str(a): float(b) for a, b in k.get("details", {}).items()},
-            )
-            for k in state.get("kept", [])
-        ]
+        self.kept = [PromptLoss.from_dict(k) for k in state.get("kept", [])]
         self.best_loss = state.get("best_loss")
         self.since_improvement = int(state.get("since_improvement", 0))
         self.initial_length = state.get("initial_length")

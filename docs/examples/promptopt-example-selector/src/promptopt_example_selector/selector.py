@@ -82,15 +82,7 @@ class GreedyScoreSelector(Selector):
     # Checkpointing: plain JSON values, so a run can resume after any step.
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "kept": [
-                {"prompt": k.prompt.to_dict(), "loss": k.loss, "error_rate": k.error_rate}
-                for k in self.kept
-            ]
-        }
+        return {"kept": [k.to_dict() for k in self.kept]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.kept = [
-            PromptLoss(Prompt.from_dict(k["prompt"]), float(k["loss"]), float(k["error_rate"]))
-            for k in state.get("kept", [])
-        ]
+        self.kept = [PromptLoss.from_dict(k) for k in state.get("kept", [])]
