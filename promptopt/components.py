@@ -98,8 +98,13 @@ class Task(Component):
         return predicted is not None and predicted == example.answer
 
     def user_turn(self, example: Example, prompt: Prompt) -> str:
-        """The user message: the question followed by the prompt being optimized."""
-        return f"{example.question}\n{prompt.text}"
+        """The user message: the question, then the prompt being optimized as its next sentence.
+
+        GReaTer's layout is ``{question}. Use {prompt}``; a question that already ends a
+        sentence ("?", ".", "!", ":") gets a space instead of a second full stop."""
+        question = example.question.rstrip()
+        joiner = " " if question.endswith(("?", ".", "!", ":")) else ". "
+        return f"{question}{joiner}{prompt.text}"
 
     def split_sizes(self) -> dict[str, int]:
         """Sizes of the configured splits (loads the data)."""

@@ -29,6 +29,21 @@ def wb(tiny_model_dir: Path) -> WhiteBox:
 @pytest.fixture(scope="module")
 def rows(wb: WhiteBox) -> list[Row]:
     """Three rows with different question lengths and reasoning of different lengths."""
+    return make_rows(wb)
+
+
+@pytest.fixture(scope="module")
+def gemma_wb(tmp_path_factory: pytest.TempPathFactory) -> WhiteBox:
+    """A tiny random Gemma-2: it scales input embeddings by sqrt(hidden) inside the module."""
+    from promptopt_hf.backend import HFBackend
+
+    from promptopt.testing.tiny_model import build_tiny_model
+
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny-gemma2"), architecture="gemma2")
+    return white_box(HFBackend(str(path), HFBackend.Options()))
+
+
+def make_rows(wb: WhiteBox) -> list[Row]:
     task = ListTask()
     prompt = GreaterMethod().initial_prompt(task, wb.backend)
     examples = task.examples("train")[:3]
@@ -55,6 +70,42 @@ def reference_loss(wb: WhiteBox, row: Row, position: int, cands: list[int], one_
     return ce + FLUENCY * nll
 
 
+def plain_loss(wb: WhiteBox, row: Row) -> float:
+    """The row's loss from token ids alone: the model embeds them itself, so no embedding
+    arithmetic of ours is involved."""
+    with torch.no_grad():
+        logits = wb.model(input_ids=torch.tensor([row.ids])).logits[0].float()
+    n, start = len(row.context.prompt), row.prompt_start
+    nll = torch.nn.functional.cross_entropy(
+        logits[start - 1 : start - 1 + n], torch.tensor(row.context.prompt)
+    )
+    t0 = row.target_start
+    ce = torch.nn.functional.cross_entropy(
+        logits[t0 - 1 : t0 - 1 + len(row.target)] / TEMPERATURE, torch.tensor(row.target)
+    )
+    return float(ce + FLUENCY * nll)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2"])
+def test_gradient_pass_sees_the_same_inputs_as_the_model(request, arch):
+    """At the current one-hot the gradient pass's loss is the loss of the real token ids, also
+    for a model that scales its embeddings (Gemma): the one-hot is mixed from what the model
+    embeds, not from raw weight rows."""
+    box = request.getfixturevalue("wb" if arch == "llama" else "gemma_wb")
+    if arch == "gemma2":
+        ids = torch.tensor([5, 17, 42])
+        assert not torch.allclose(box.input_embeddings(ids), box.embedding_matrix[ids])
+    rows = make_rows(box)
+    position = 1
+    cands, current = candidates_at(rows[0], position)
+    _, total = onehot_gradient(
+        box.model, box.input_embeddings, rows, position=position, candidates=cands,
+        current=current, temperature=TEMPERATURE, fluency_weight=FLUENCY,
+        pad_id=box.pad_id, device=box.device, cache=PrefixCache(box.model),
+    )  # fmt: skip
+    assert total == pytest.approx(sum(plain_loss(box, row) for row in rows), rel=1e-4)
+
+
 def candidates_at(row: Row, position: int) -> tuple[list[int], int]:
     current = row.context.prompt[position]
     others = [t for t in (300, 320, 341, 396, 424, 437) if t != current]
@@ -67,7 +118,7 @@ def test_onehot_gradient_matches_direct_autograd(wb, rows, position, use_cache):
     cands, current = candidates_at(rows[0], position)
     cache = PrefixCache(wb.model) if use_cache else None
     grad, total = onehot_gradient(
-        wb.model, wb.embedding_matrix, rows, position=position, candidates=cands,
+        wb.model, wb.input_embeddings, rows, position=position, candidates=cands,
         current=current, temperature=TEMPERATURE, fluency_weight=FLUENCY,
         pad_id=wb.pad_id, device=wb.device, cache=cache,
     )  # fmt: skip
@@ -91,7 +142,7 @@ def test_gradient_predicts_small_moves_of_the_one_hot(wb, rows):
     position = 2
     cands, current = candidates_at(rows[1], position)
     grad, _ = onehot_gradient(
-        wb.model, wb.embedding_matrix, rows[1:2], position=position, candidates=cands,
+        wb.model, wb.input_embeddings, rows[1:2], position=position, candidates=cands,
         current=current, temperature=TEMPERATURE, fluency_weight=FLUENCY,
         pad_id=wb.pad_id, device=wb.device,
     )  # fmt: skip
@@ -111,7 +162,7 @@ def test_gradient_predicts_small_moves_of_the_one_hot(wb, rows):
 def test_model_weights_get_no_gradient(wb, rows):
     cands, current = candidates_at(rows[0], 1)
     onehot_gradient(
-        wb.model, wb.embedding_matrix, rows, position=1, candidates=cands, current=current,
+        wb.model, wb.input_embeddings, rows, position=1, candidates=cands, current=current,
         temperature=TEMPERATURE, fluency_weight=FLUENCY, pad_id=wb.pad_id, device=wb.device,
     )  # fmt: skip
     assert all(p.grad is None for p in wb.model.parameters())
@@ -177,7 +228,7 @@ def test_loss_extractor_scores_are_the_normalized_gradient_with_its_weight(wb, w
     rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
     ids = [c.meta["token_id"] for c in candidates]
     grad, _ = onehot_gradient(
-        wb.model, wb.embedding_matrix, rows, position=0, candidates=ids, current=0,
+        wb.model, wb.input_embeddings, rows, position=0, candidates=ids, current=0,
         temperature=TEMPERATURE, fluency_weight=weight, pad_id=wb.pad_id, device=wb.device,
     )  # fmt: skip
     torch.testing.assert_close(torch.tensor(scores), grad / grad.norm(), rtol=1e-3, atol=1e-5)

@@ -33,7 +33,7 @@ def test_context_ids_equal_the_tokenized_chat_text(setup):
         text = backend.chat(task.user_turn(example, prompt))
         assert context.ids == backend.encode_input(text)
         assert context.prompt == prompt.tokens
-        assert wb.decode(context.head).endswith(example.question + "\nUse")
+        assert wb.decode(context.head).endswith(example.question + " Use")  # questions end in "?"
 
 
 def test_rows_end_with_extractor_then_gold_answer(setup):

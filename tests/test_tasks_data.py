@@ -14,7 +14,7 @@ from promptopt_tasks.rows import BadRowsSkipped
 
 from promptopt.components import Task
 from promptopt.errors import DataError, PromptoptError
-from promptopt.types import SPLITS, AnswerType
+from promptopt.types import SPLITS, AnswerType, Prompt
 
 ALL: list[type[Task]] = [Folio, GSM8K, *BBH_TASK_CLASSES]
 BY_NAME = {cls.name: cls for cls in ALL}
@@ -83,6 +83,16 @@ def test_example_contents(loaded: dict[str, Task]) -> None:
     assert loaded["bbh/formal_fallacies"].examples("dev")[0].options == ("valid", "invalid")
     answers = {ex.answer for s in SPLITS for ex in loaded["gsm8k"].examples(s)}
     assert all(a.lstrip("-").isdigit() for a in answers)
+
+
+def test_user_turn_follows_greaters_layout(loaded: dict[str, Task]) -> None:
+    """``{question}. Use ...`` as in the paper; no doubled stop after a question mark."""
+    prompt = Prompt("Use logic.", prefix="Use")
+    folio = loaded["folio"].examples("test")[0]
+    assert loaded["folio"].user_turn(folio, prompt).endswith("(C) Uncertain. Use logic.")
+    gsm = loaded["gsm8k"].examples("test")[0]
+    assert gsm.question.endswith("?")
+    assert loaded["gsm8k"].user_turn(gsm, prompt) == gsm.question + " Use logic."
 
 
 def test_bbh_splits_partition_the_task_deterministically(shared_data_dir: Path) -> None:

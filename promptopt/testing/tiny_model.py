@@ -78,21 +78,31 @@ def build_tiny_model(
     heads: int = 4,
     kv_heads: int = 2,
     seed: int = 0,
+    architecture: str = "llama",
 ) -> Path:
-    """Write a tiny random Llama model and its tokenizer to ``path``; returns ``path``."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """Write a tiny random model and its tokenizer to ``path``; returns ``path``.
 
+    ``architecture`` is ``"llama"`` (the default, what llama.cpp tests convert to GGUF) or
+    ``"gemma2"`` (scales its input embeddings inside the embedding module, which gradient code
+    must respect)."""
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    kinds = {"llama": (LlamaConfig, LlamaForCausalLM), "gemma2": (Gemma2Config, Gemma2ForCausalLM)}
+    if architecture not in kinds:
+        raise ValueError(f"architecture must be one of {sorted(kinds)}, got {architecture!r}")
+    config_class, model_class = kinds[architecture]
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer()
-    config = LlamaConfig(
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
+        head_dim=hidden_size // heads,
         max_position_embeddings=4096,
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
@@ -101,7 +111,7 @@ def build_tiny_model(
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
     with torch.no_grad():  # larger weights than the default init, so outputs vary with input
         for param in model.parameters():
             if param.dim() > 1:

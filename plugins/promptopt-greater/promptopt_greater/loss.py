@@ -117,14 +117,14 @@ class GreaterLossExtractor(LossExtractor):
         from promptopt_greater.tensors import onehot_gradient
 
         cache = self._cache(wb)
-        embedding = wb.embedding_matrix
+        embed = wb.input_embeddings
         with eval_mode(wb.model):
 
             def run(chunk: Sequence[Row]) -> list[tuple[Any, float]]:
                 return [
                     onehot_gradient(
                         wb.model,
-                        embedding,
+                        embed,
                         chunk,
                         position=position,
                         candidates=token_ids,

@@ -74,6 +74,12 @@ class GreaterMethod(Method):
         tokens = full[len(head) :] if full[: len(head)] == head else wb.encode(text)
         if not round_trips(wb, prefix, tokens):
             tokens = wb.encode(wb.decode(tokens))
+        if not round_trips(wb, prefix, tokens):
+            raise PromptoptError(
+                f"the initial prompt {prefix + text!r} changes when this tokenizer decodes and "
+                "re-encodes it, so its tokens cannot be edited one by one",
+                hint="set -o initial_prompt= to plain words and punctuation",
+            )
         return make_prompt(wb, prefix, tokens, 0)
 
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:

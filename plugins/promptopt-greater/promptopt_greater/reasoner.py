@@ -39,7 +39,7 @@ class GreaterReasoner(Reasoner):
 
         size = self.opts.batch_size
         if self.opts.reference_mode:
-            size = min(size, REFERENCE_GENERATION_BATCH)
+            size = REFERENCE_GENERATION_BATCH
         self.batch = BatchSize(size)
         # Chains of the latest call, as ids; the next step's first call usually hits them
         # (the chosen prompt was just evaluated), saving one full generation per step.
@@ -61,8 +61,14 @@ class GreaterReasoner(Reasoner):
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
     ) -> list[list[Chain]]:
         if self.opts.reference_mode:  # the reference: one prompt after another, nothing reused
-            self._ids.clear()
-            return [self._reason(ctx, [p], examples)[0] for p in prompts]
+            chains: list[list[Chain]] = []
+            latest: dict[Key, list[int]] = {}
+            for prompt in prompts:
+                self._ids = {}
+                chains.append(self._reason(ctx, [prompt], examples)[0])
+                latest.update(self._ids)  # keep every prompt's ids, as the fast mode does
+            self._ids = latest
+            return chains
         return self._reason(ctx, prompts, examples)
 
     def _reason(

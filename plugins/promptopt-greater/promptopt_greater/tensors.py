@@ -7,7 +7,7 @@ the fixed head of each row comes from the cache and only the rest is recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,7 @@ def _wanted(rows: Sequence[Row]) -> list[list[int]]:
 
 def onehot_gradient(
     model: Any,
-    embedding: torch.Tensor,
+    embed: Callable[[torch.Tensor], torch.Tensor],
     rows: Sequence[Row],
     *,
     position: int,
@@ -150,15 +150,21 @@ def onehot_gradient(
     prompt ``position`` (1 at index ``current``), and the summed loss.
 
     Row loss = CE(answer logits / temperature, gold) + fluency_weight * prompt NLL. Only the
-    one-hot requires grad; the model's weights and all other embeddings are constants."""
+    one-hot requires grad; the model's weights and all other embeddings are constants.
+
+    ``embed`` is the model's input-embedding module, not its weight matrix: some models scale
+    embeddings inside that module (Gemma multiplies by sqrt(hidden size)), and the one-hot row
+    must be mixed from the same vectors the model sees for real token ids."""
     cand = torch.tensor(list(candidates), device=device)
     one_hot = torch.zeros(len(candidates), device=device, dtype=torch.float32)
     one_hot[current] = 1.0
     one_hot.requires_grad_(True)
     heads = [row.context.head for row in rows]
     batch = _prepare([row.ids for row in rows], heads, cache, pad_id, device)
-    embeds = embedding[batch.ids].detach().clone()
-    soft = (one_hot @ embedding[cand].detach().float()).to(embedding.dtype)  # [d]
+    with torch.no_grad():
+        embeds = embed(batch.ids).clone()
+        cand_vectors = embed(cand).float()  # [C, d]
+    soft = (one_hot @ cand_vectors).to(embeds.dtype)  # [d]
     index = torch.tensor(
         [row.prompt_start + position - cut for row, cut in zip(rows, batch.cuts, strict=True)],
         device=device,

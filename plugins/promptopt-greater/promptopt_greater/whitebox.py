@@ -48,6 +48,12 @@ class WhiteBox:
         return matrix if matrix is not None else self.model.get_input_embeddings().weight
 
     @property
+    def input_embeddings(self) -> Any:
+        """The model's input-embedding module (ids -> vectors, including any scaling the model
+        applies there, e.g. Gemma's sqrt(hidden size))."""
+        return self.model.get_input_embeddings()
+
+    @property
     def vocab_size(self) -> int:
         return int(self.embedding_matrix.shape[0])
 
