@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.types import (
     AnswerType,
@@ -246,7 +246,7 @@ class Selector(Component):
 class MethodOptions(ComponentOptions):
     """Options every method understands."""
 
-    steps: int = 100
+    steps: int = Field(default=100, ge=1)
     initial_prompt: str | None = None
 
 

@@ -61,12 +61,30 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a run TOML file: top-level run keys plus ``[options]`` and ``[components]`` tables."""
+    if path.is_dir():
+        raise PromptoptError(
+            f"config file {str(path)!r} is a directory", hint="pass a .toml file as --config"
+        )
     if not path.is_file():
         raise PromptoptError(f"config file {str(path)!r} does not exist", hint="check --config")
     try:
-        return tomllib.loads(path.read_text())
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PromptoptError(
+            f"config file {str(path)!r} is not UTF-8 text", hint="save it as a UTF-8 TOML file"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise PromptoptError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+        raise PromptoptError(
+            f"config file {str(path)!r} is not valid TOML: {exc}",
+            hint="see docs/architecture.md for the run.toml layout",
+        ) from exc
+    for table in ("options", "components"):
+        if table in values and not isinstance(values[table], dict):
+            raise PromptoptError(
+                f"config file {str(path)!r}: {table!r} must be a table",
+                hint=f"write it as [{table}] followed by key = value lines",
+            )
+    return values
 
 
 def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> RunConfig:
@@ -77,6 +95,13 @@ def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> 
             merged[key] = {**merged.get(key, {}), **value}
         elif value is not None:
             merged[key] = value
+    for key in ("seed", "data_dir"):  # run-level settings: as options they would be overridden
+        if key in merged.get("options", {}):
+            flag = "--" + key.replace("_", "-")
+            raise PromptoptError(
+                f"{key!r} is a run setting, not an option",
+                hint=f"pass {flag} (or a top-level `{key} = ...` in the config file)",
+            )
     try:
         return RunConfig(**merged)
     except ValidationError as exc:

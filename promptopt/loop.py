@@ -11,6 +11,7 @@ import pluggy
 
 from promptopt.assembly import Components
 from promptopt.components import StepContext
+from promptopt.errors import PromptoptError
 from promptopt.progress import Progress
 from promptopt.records import RunInfo, StepRecord
 from promptopt.rundir import RunDir
@@ -117,7 +118,13 @@ def optimize(
     method = components.method
     checkpoint = run.read_checkpoint()
     if checkpoint is not None:
-        state = LoopState.from_dict(checkpoint, components)
+        try:
+            state = LoopState.from_dict(checkpoint, components)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PromptoptError(
+                f"checkpoint in {str(run.path)!r} is malformed ({type(exc).__name__}: {exc})",
+                hint="restore the file promptopt wrote, or start a new run",
+            ) from exc
         run.truncate_steps(state.step)
         run.logger.info("resuming at step %d with prompt %r", state.step, state.prompt.text)
     else:

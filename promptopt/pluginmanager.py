@@ -79,7 +79,16 @@ def new_plugin_manager(
 
 
 def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[str]) -> None:
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    known = {ep.name for ep in entry_points} | {ep.dist.name for ep in entry_points if ep.dist}
+    unknown = sorted(only - known)
+    if unknown:
+        raise PromptoptError(
+            f"PROMPTOPT_LOAD_PLUGINS names {', '.join(map(repr, unknown))}, which no installed "
+            "plugin is called",
+            hint=f"use entry-point or distribution names: {', '.join(sorted(known))}",
+        )
+    for ep in entry_points:
         dist_name = ep.dist.name if ep.dist is not None else ""
         if only and ep.name not in only and dist_name not in only and ep.name != CORE_PLUGIN_NAME:
             continue
@@ -103,8 +112,9 @@ def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleTy
     """Load a plugin module from an explicit file path and register it under its stem."""
     file = Path(path)
     if not file.is_file():
+        problem = "is a directory" if file.is_dir() else "does not exist"
         raise PromptoptError(
-            f"plugin file {str(file)!r} does not exist", hint="pass the path of a .py file"
+            f"plugin file {str(file)!r} {problem}", hint="pass the path of a .py file"
         )
     module_name = f"promptopt_path_plugin_{file.stem}"
     spec = importlib.util.spec_from_file_location(module_name, file)
@@ -112,7 +122,14 @@ def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleTy
         raise PromptoptError(f"cannot import plugin file {str(file)!r}", hint="is it Python?")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: report it in one line, not as our traceback
+        del sys.modules[module_name]
+        raise PromptoptError(
+            f"plugin file {str(file)!r} failed to import: {type(exc).__name__}: {exc}",
+            hint="fix the file (run it with python to see the traceback) or drop it",
+        ) from exc
     if not pm.has_plugin(file.stem):
         pm.register(module, name=file.stem)
     return module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -42,14 +43,19 @@ class Progress:
         from tqdm.auto import tqdm
 
         self._depth += 1
+        terminal = sys.stderr.isatty()
+        # In a log file (not a terminal) nested bars would write cursor-movement escapes and
+        # every refresh would add a line: show only the outer bar, refreshed every 30 s.
         bar = tqdm(
             total=total,
             desc=desc,
             unit=unit,
             initial=initial,
-            position=self._depth - 1,
+            position=self._depth - 1 if terminal else None,
             leave=self._depth == 1,
-            dynamic_ncols=True,
+            dynamic_ncols=terminal,
+            disable=not terminal and self._depth > 1,
+            mininterval=0.1 if terminal else 30.0,
         )
         try:
             yield bar

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import Field
+
 from promptopt.components import ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
 
@@ -16,7 +18,7 @@ class ChatReasoner(Reasoner):
     description = "greedy chains via the backend's chat template, with stop strings (any backend)"
 
     class Options(ComponentOptions):
-        max_new_tokens: int = 1024
+        max_new_tokens: int = Field(default=1024, ge=1)
         #: Generation ends at the first of these strings (not included in the chain).
         stop: tuple[str, ...] = ()
 

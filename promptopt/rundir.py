@@ -51,6 +51,20 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def read_json_object(path: Path, hint: str) -> dict[str, Any]:
+    """A JSON object file of a run directory; a one-line error when it is unreadable, not JSON
+    or not an object (a hand-edited or truncated file must not end in a traceback)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PromptoptError(f"{str(path)!r} is not readable JSON ({exc})", hint=hint) from exc
+    if not isinstance(data, dict):
+        raise PromptoptError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}, not an object", hint=hint
+        )
+    return data
+
+
 def default_run_dir(method: str, task: str, root: Path = Path("runs")) -> Path:
     """``runs/<method>-<task>-<UTC timestamp>`` (task slashes become dashes)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -66,17 +80,39 @@ class RunDir:
 
     @staticmethod
     def ensure_free(path: Path) -> None:
-        """Refuse a directory that already holds a run, so it is never overwritten."""
+        """Refuse a path that holds a run, a file or other files, or that cannot be written, so
+        nothing of the user's is overwritten and the check comes before any model loads."""
         if (path / CHECKPOINT).exists() or (path / RESULT).exists() or (path / CONFIG).exists():
             raise PromptoptError(
                 f"run directory {str(path)!r} already holds a run",
                 hint=f"resume it with `promptopt run --resume {path}` or pass another --out",
             )
+        if path.exists() and not path.is_dir():
+            raise PromptoptError(
+                f"run directory {str(path)!r} is a file", hint="pass a new directory as --out"
+            )
+        if path.is_dir() and any(path.iterdir()):
+            raise PromptoptError(
+                f"run directory {str(path)!r} already holds other files",
+                hint="pass a new or empty directory as --out",
+            )
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise PromptoptError(
+                f"run directory {str(path)!r} cannot be created under {str(existing)!r}",
+                hint="pass a writable --out",
+            )
 
     @classmethod
     def create(cls, path: Path, config: dict[str, Any], plugins: list[dict[str, Any]]) -> RunDir:
         cls.ensure_free(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PromptoptError(
+                f"run directory {str(path)!r} cannot be created ({exc.strerror})",
+                hint="pass a writable --out",
+            ) from exc
         run = cls(path)
         atomic_write_json(path / CONFIG, config)
         atomic_write_json(path / PLUGINS, plugins)
@@ -109,19 +145,24 @@ class RunDir:
         self.logger.handlers = []
 
     def read_config(self) -> dict[str, Any]:
-        return dict(json.loads((self.path / CONFIG).read_text()))
+        return read_json_object(
+            self.path / CONFIG, hint="restore the file promptopt wrote, or start a new run"
+        )
 
     def read_checkpoint(self) -> dict[str, Any] | None:
         path = self.path / CHECKPOINT
         if not path.is_file():
             return None
-        try:
-            return dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise PromptoptError(
-                f"checkpoint {str(path)!r} is not valid JSON ({exc})",
-                hint="it was not written by promptopt; restore it or start a new run",
-            ) from exc
+        return read_json_object(
+            path, hint="it was not written by promptopt; restore it or start a new run"
+        )
+
+    def read_result(self) -> dict[str, Any] | None:
+        """``result.json`` of a finished run, or None while the run is unfinished."""
+        path = self.path / RESULT
+        if not path.is_file():
+            return None
+        return read_json_object(path, hint="restore it, or delete it and run --resume again")
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_write_json(self.path / CHECKPOINT, state)

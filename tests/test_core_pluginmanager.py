@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from promptopt.errors import PromptoptError
 from promptopt.pluginmanager import CORE_PLUGIN_NAME, new_plugin_manager
 from promptopt.registry import Registry
 
@@ -38,9 +39,18 @@ def test_disable_autoload_keeps_only_core(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_load_only_named_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROMPTOPT_LOAD_PLUGINS", "no-such-plugin")
+    monkeypatch.setenv("PROMPTOPT_LOAD_PLUGINS", "promptopt-tasks")  # a distribution name
     pm = new_plugin_manager()
-    assert [name for name, _ in pm.list_name_plugin()] == [CORE_PLUGIN_NAME]
+    loaded = {name for name, _ in pm.list_name_plugin()}
+    assert CORE_PLUGIN_NAME in loaded and len(loaded) == 2
+    assert "folio" in Registry.from_plugin_manager(pm).names("task")
+    assert "greater" not in Registry.from_plugin_manager(pm).names("method")
+
+
+def test_load_only_a_name_nothing_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTOPT_LOAD_PLUGINS", "no-such-plugin")
+    with pytest.raises(PromptoptError, match="PROMPTOPT_LOAD_PLUGINS names 'no-such-plugin'"):
+        new_plugin_manager()
 
 
 def test_blocking_by_name_removes_components(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,6 +146,8 @@ def test_parse_quants() -> None:
     assert parse_quants("F16, q8_0,q4_k_m") == ["f16", "q8_0", "q4_k_m"]
     with pytest.raises(PromptoptError, match="q3_x"):
         parse_quants("f16,q3_x")
+    with pytest.raises(PromptoptError, match="names no quantization"):
+        parse_quants(" , ")
 
 
 # ----------------------------------------------------------------------------- transfer command

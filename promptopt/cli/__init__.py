@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import click
 import typer
 
 from promptopt.errors import PromptoptError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from every click that may parse our command line: the ``click`` package and
+    the copy newer typer releases bundle (``typer._click``, with ``Exit``/``Abort`` in
+    ``typer.exceptions``). Catching only one of them lets usage errors escape as tracebacks."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+CLICK_ERRORS = _classes("ClickException")
+CLICK_EXITS = _classes("Exit")
+CLICK_ABORTS = _classes("Abort")
+INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, *CLICK_ABORTS)
 
 
 def build_app() -> typer.Typer:
@@ -20,7 +43,10 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(
         name="promptopt",
-        help="Optimize prompts for small, open, local language models.",
+        help=(
+            "Optimize prompts for small, open, local language models.\n\n"
+            "Errors are one line; add --debug to any command to see the traceback."
+        ),
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -50,11 +76,18 @@ def main(argv: list[str] | None = None) -> None:
         hint = f" ({exc.hint})" if exc.hint else ""
         print(f"promptopt: error: {exc.message}{hint}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except CLICK_EXITS as exc:
+        sys.exit(_exit_code(exc))
+    except CLICK_ERRORS as exc:
+        if debug:
+            raise
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(_exit_code(exc))
+    except INTERRUPTS:
         print("promptopt: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _exit_code(exc: Any) -> int:
+    code = getattr(exc, "exit_code", EXIT_USER_ERROR)
+    return code if isinstance(code, int) else EXIT_USER_ERROR

@@ -12,7 +12,9 @@ from promptopt.errors import PromptoptError
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="eval")(eval_command)
+    app.command(name="eval", short_help="Evaluate a prompt on a task with any backend.")(
+        eval_command
+    )
 
 
 def prompt_from_run(run_dir: Path, which: str = "best_prompt") -> str:
@@ -23,7 +25,9 @@ def prompt_from_run(run_dir: Path, which: str = "best_prompt") -> str:
             f"{str(run_dir)!r} has no result.json",
             hint="pass a finished run directory, or finish it with `promptopt run --resume`",
         )
-    data = json.loads(result.read_text())
+    from promptopt.rundir import read_json_object
+
+    data = read_json_object(result, hint="pass a run directory promptopt wrote")
     if which not in data:
         raise PromptoptError(
             f"{str(result)!r} has no {which!r}", hint="was it written by promptopt?"
@@ -31,21 +35,47 @@ def prompt_from_run(run_dir: Path, which: str = "best_prompt") -> str:
     return str(data[which])
 
 
+def task_from_run(run_dir: Path) -> str | None:
+    """The task a run optimized for, from its ``config.json`` (None when unreadable)."""
+    from promptopt.rundir import CONFIG, read_json_object
+
+    if not (run_dir / CONFIG).is_file():
+        return None
+    task = read_json_object(run_dir / CONFIG, hint="pass --task").get("task")
+    return str(task) if task else None
+
+
+def check_split_and_scoring(split: str, scoring: str) -> None:
+    """One-line errors for a split or scoring mode that does not exist."""
+    if split not in ("train", "dev", "test"):
+        raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
+    if scoring not in ("generate", "logprob"):
+        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+
+
 def eval_command(
-    task: Annotated[str, typer.Option(help="Task name, e.g. bbh/boolean_expressions.")],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="Task name, e.g. bbh/boolean_expressions (default with --run: its task)."
+        ),
+    ] = None,
     prompt: Annotated[str | None, typer.Option(help="The prompt text to evaluate.")] = None,
     run: Annotated[Path | None, typer.Option(help="Evaluate the best prompt of this run.")] = None,
     backend: Annotated[str, typer.Option(help="Model backend: hf, llamacpp, ...")] = "hf",
     model: Annotated[str | None, typer.Option(help="Hub id, local folder or GGUF file.")] = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
-    limit: Annotated[int | None, typer.Option(help="Evaluate the first N examples.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,
     scoring: Annotated[
         str, typer.Option(help="generate (parse) or logprob (options).")
     ] = "generate",
-    max_new_tokens: Annotated[int, typer.Option(help="Reasoning length limit.")] = 512,
-    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Reasoning length limit.")] = 512,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Local benchmark data folder.")
+    ] = None,
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="Backend/task option key=value.")
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="Backend/task option."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
@@ -63,10 +93,13 @@ def eval_command(
         raise PromptoptError(
             "give exactly one of --prompt and --run", hint="e.g. --prompt 'Use ...'"
         )
-    if split not in ("train", "dev", "test"):
-        raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-    if scoring not in ("generate", "logprob"):
-        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    if prompt is not None and not prompt.strip():
+        raise PromptoptError("--prompt is empty", hint="pass the prompt text to evaluate")
+    check_split_and_scoring(split, scoring)
+    if task is None:
+        task = task_from_run(run) if run is not None else None
+        if task is None:
+            raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
     text = prompt if prompt is not None else prompt_from_run(run)  # type: ignore[arg-type]
     options: dict[str, Any] = parse_options(option)
     if data_dir:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="plugins")(plugins_command)
-    app.command(name="tasks")(tasks_command)
-    app.command(name="methods")(methods_command)
+    app.command(name="plugins", short_help="List installed plugins and their components.")(
+        plugins_command
+    )
+    app.command(name="tasks", short_help="List tasks, answer types and split sizes.")(tasks_command)
+    app.command(name="methods", short_help="List methods and their default options.")(
+        methods_command
+    )
 
 
 def plugin_rows() -> list[dict[str, Any]]:
@@ -61,13 +66,20 @@ def plugins_command(
 
 
 def tasks_command(
-    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Local benchmark data folder.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List tasks with their answer types and split sizes (loads each task's data)."""
     from promptopt.errors import PromptoptError
     from promptopt.registry import get_registry
 
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise PromptoptError(
+            f"data directory {data_dir!r} (from --data-dir) is not a folder",
+            hint="point --data-dir at a folder holding folio/, bbh/, gsm8k/",
+        )
     registry = get_registry()
     rows = []
     for name in registry.names("task"):

@@ -13,7 +13,7 @@ from promptopt.errors import PromptoptError
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="run")(run_command)
+    app.command(name="run", short_help="Optimize a prompt (or --resume a run).")(run_command)
 
 
 def run_command(
@@ -26,21 +26,30 @@ def run_command(
         str | None, typer.Option(help="Model backend (default: the method's).")
     ] = None,
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="Option key=value (repeatable).")
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="Option (repeatable)."),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file with run settings.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(metavar="FILE.toml", help="TOML file with run settings.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Run directory (default runs/<name>).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Local benchmark data folder.")
+    ] = None,
     proposer: Annotated[str | None, typer.Option(help="Override the proposer.")] = None,
     reasoner: Annotated[str | None, typer.Option(help="Override the reasoner.")] = None,
     loss_extractor: Annotated[str | None, typer.Option(help="Override the loss extractor.")] = None,
     selector: Annotated[str | None, typer.Option(help="Override the selector.")] = None,
     plugin: Annotated[
-        list[Path] | None, typer.Option(help="Load a plugin from this .py file (repeatable).")
+        list[Path] | None,
+        typer.Option(metavar="FILE.py", help="Load a plugin from this file (repeatable)."),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this directory from its checkpoint.")
+        Path | None,
+        typer.Option(metavar="DIR", help="Continue the run in DIR from its checkpoint."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -50,18 +59,36 @@ def run_command(
 
     _load_path_plugins(plugin or [])
     if resume is not None:
-        if method or task or option or config:
+        given = {
+            "METHOD": method,
+            "--task": task,
+            "-o": option,
+            "--config": config,
+            "--model": model,
+            "--backend": backend,
+            "--seed": seed,
+            "--data-dir": data_dir,
+            "--out": out,
+            "--proposer": proposer,
+            "--reasoner": reasoner,
+            "--loss-extractor": loss_extractor,
+            "--selector": selector,
+        }
+        clashing = [flag for flag, value in given.items() if value not in (None, [])]
+        if clashing:
             raise PromptoptError(
-                "--resume takes the settings saved in the run directory",
-                hint="drop METHOD, --task, -o and --config when resuming",
+                "--resume takes the settings saved in the run directory, "
+                f"not {', '.join(clashing)}",
+                hint="drop them, or start a new run with the changed settings",
             )
-        finished = resume / "result.json"
-        if finished.is_file():
-            print(f"run {resume} has already finished; its result:", file=sys.stderr)
-            _print_result(json.loads(finished.read_text()))
-            return
         run_dir = RunDir.open(resume)
+        finished = run_dir.read_result()
+        if finished is not None:
+            print(f"run {resume} has already finished; its result:", file=sys.stderr)
+            _print_result(finished)
+            return
         run_config = make_run_config(run_dir.read_config(), {})
+        run_dir.read_checkpoint()  # an unreadable checkpoint fails now, before a model loads
     else:
         file_values = load_toml(config) if config else {}
         components = {

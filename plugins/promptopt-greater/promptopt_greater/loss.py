@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from pydantic import Field
+
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
@@ -44,10 +46,10 @@ class GreaterLossExtractor(LossExtractor):
     description = "answer CE/0.2 + fluency gradient over a candidate one-hot; exact error rate"
 
     class Options(ComponentOptions):
-        temperature: float = 0.2
-        fluency_weight: float = 0.2
-        eval_fluency_weight: float = 0.02
-        batch_size: int = 8
+        temperature: float = Field(default=0.2, gt=0)
+        fluency_weight: float = Field(default=0.2, ge=0)
+        eval_fluency_weight: float = Field(default=0.02, ge=0)
+        batch_size: int = Field(default=8, ge=1)
         prefix_cache: bool = True
         reference_mode: bool = False
 

@@ -7,6 +7,8 @@ import dataclasses
 import time
 from typing import Any, ClassVar, cast
 
+from pydantic import Field
+
 from promptopt.components import Backend, Method, MethodOptions, Selector, StepContext, Task
 from promptopt.errors import PromptoptError
 from promptopt.types import Prompt, PromptLoss
@@ -49,7 +51,7 @@ class GreaterMethod(Method):
     }
 
     class Options(MethodOptions):
-        steps: int = 100
+        steps: int = Field(default=100, ge=1)
         prefix: str = "Use"
         final_selection: bool = True
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from pydantic import Field
+
 from promptopt.components import ComponentOptions, Proposer, StepContext
 from promptopt.errors import PromptoptError
 from promptopt.types import Candidate, Chain, Prompt
@@ -25,11 +27,11 @@ class GreaterProposer(Proposer):
     description = "per-example top-k next tokens, intersected over random example subsets"
 
     class Options(ComponentOptions):
-        topk: int = 40
-        topq: int = 6
-        subset: int = 5
-        min_candidates: int = 6
-        batch_size: int = 8
+        topk: int = Field(default=40, ge=1)
+        topq: int = Field(default=6, ge=1)
+        subset: int = Field(default=5, ge=1)
+        min_candidates: int = Field(default=6, ge=1)
+        batch_size: int = Field(default=8, ge=1)
         prefix_cache: bool = True
         reference_mode: bool = False
 

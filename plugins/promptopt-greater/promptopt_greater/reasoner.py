@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from pydantic import Field
+
 from promptopt.components import ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
 from promptopt_greater.layout import Context, build_context, prompt_tokens
@@ -29,8 +31,8 @@ class GreaterReasoner(Reasoner):
     description = "greedy chains from exact prompt token ids, batched, kept as ids (GReaTer)"
 
     class Options(ComponentOptions):
-        max_new_tokens: int = 1024
-        batch_size: int = 8
+        max_new_tokens: int = Field(default=1024, ge=1)
+        batch_size: int = Field(default=8, ge=1)
         reference_mode: bool = False
 
     def __init__(self, options: ComponentOptions | None = None) -> None:

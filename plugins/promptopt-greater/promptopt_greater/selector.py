@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from pydantic import Field
+
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, PromptLoss, Selection
 from promptopt_greater.layout import make_prompt, prompt_tokens, round_trips
@@ -54,10 +56,10 @@ class GreaterSelector(Selector):
     description = "exact check of the 3 best gradient candidates, position sweep, early stop"
 
     class Options(ComponentOptions):
-        shortlist: int = 3
-        keep: int = 10
-        loss_threshold: float = 0.12
-        patience: int = 150
+        shortlist: int = Field(default=3, ge=1)
+        keep: int = Field(default=10, ge=1)
+        loss_threshold: float = Field(default=0.12, ge=0)
+        patience: int = Field(default=150, ge=1)
         stop_on_period: bool = True
         filler: str = " "
 

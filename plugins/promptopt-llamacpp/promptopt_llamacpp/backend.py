@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from pydantic import Field
+
 from promptopt.components import Backend, ComponentOptions
 from promptopt.errors import ModelLoadError, PromptoptError
 from promptopt_llamacpp.modelfiles import file_sha256, resolve_model
@@ -29,13 +31,13 @@ GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 class LlamaCppOptions(ComponentOptions):
     """How the GGUF model is loaded and sampled (``-o key=value``)."""
 
-    n_ctx: int = 4096
+    n_ctx: int = Field(default=4096, ge=16)
     #: Threads for generation; None = half the logical CPUs (llama-cpp-python's default).
     n_threads: int | None = None
     #: Threads for prompt (batch) evaluation; None = the same as ``n_threads``. llama-cpp-python
     #: would use every logical CPU, which stalls prefill badly when other processes share them.
     n_threads_batch: int | None = None
-    n_batch: int = 512
+    n_batch: int = Field(default=512, ge=1)
     #: Layers offloaded to the GPU; None = all (-1) when llama.cpp was built with GPU support.
     n_gpu_layers: int | None = None
     seed: int = 0

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def add_transfer_command(app: typer.Typer) -> None:
-    app.command(name="transfer")(transfer_command)
+    app.command(
+        name="transfer", short_help="Compare a run's prompts across GGUF models and quants."
+    )(transfer_command)
 
 
 class CellEvaluator:
@@ -101,21 +103,25 @@ def transfer_command(
         str, typer.Option(help="Comma-separated quantizations, e.g. f16,q8_0,q4_k_m; orig = as is.")
     ] = "orig",
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
-    limit: Annotated[int | None, typer.Option(help="Evaluate the first N examples.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,
     scoring: Annotated[
         str, typer.Option(help="generate (parse) or logprob (options).")
     ] = "generate",
-    max_new_tokens: Annotated[int, typer.Option(help="Reasoning length limit.")] = 512,
-    data_dir: Annotated[str | None, typer.Option(help="Local benchmark data folder.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Reasoning length limit.")] = 512,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Local benchmark data folder.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where transfer.json/.md/.png go.")] = Path("transfer"),
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="Backend/task option key=value.")
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="Backend/task option."),
     ] = None,
     cache: Annotated[bool, typer.Option(help="Reuse cached per-example outcomes.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
     from promptopt.assembly import build_options, check_unknown_options
+    from promptopt.cli.evaluate import check_split_and_scoring
     from promptopt.config import parse_options
     from promptopt.evalcache import EvalCache
     from promptopt.registry import get_registry
@@ -124,15 +130,12 @@ def transfer_command(
     from promptopt_llamacpp.report import write_matrix
     from promptopt_llamacpp.transfer import build_variants, read_run_prompts, run_transfer
 
-    if split not in ("train", "dev", "test"):
-        raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-    if scoring not in ("generate", "logprob"):
-        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    check_split_and_scoring(split, scoring)
     model_refs = [m.strip() for m in models.split(",") if m.strip()]
     if not model_refs:
         raise PromptoptError("--models is empty", hint="e.g. --models a.gguf,b.gguf")
-    prompts = read_run_prompts(run)
     quant_names = parse_quants(quants)
+    prompts = read_run_prompts(run)
     options: dict[str, Any] = parse_options(option)
     if data_dir:
         options["data_dir"] = data_dir

@@ -55,9 +55,14 @@ class Variant:
 
 def parse_quants(text: str | None) -> list[str]:
     """``"f16,q8_0"`` -> ``["f16", "q8_0"]``; unknown names fail listing the known ones."""
-    if not text:
+    if text is None:
         return [ORIGINAL]
     quants = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not quants:
+        raise PromptoptError(
+            f"--quants {text!r} names no quantization",
+            hint=f"e.g. --quants {ORIGINAL},q8_0 ({ORIGINAL} = the file as it is)",
+        )
     for quant in quants:
         if quant != ORIGINAL and quant not in QUANT_FTYPES:
             raise PromptoptError(

@@ -32,8 +32,9 @@ def data_root(data_dir: Path | None) -> Path | None:
         origin = "--data-dir"
     data_dir = data_dir.expanduser()
     if not data_dir.is_dir():
+        problem = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise DataError(
-            f"data directory {str(data_dir)!r} (from {origin}) does not exist",
+            f"data directory {str(data_dir)!r} (from {origin}) {problem}",
             hint="point --data-dir or PROMPTOPT_DATA_DIR at a folder holding folio/, bbh/, gsm8k/",
         )
     return data_dir

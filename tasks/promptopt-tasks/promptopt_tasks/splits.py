@@ -18,6 +18,11 @@ def take(
     None, else a seeded sample kept in file order."""
     if size is None:
         return list(items)
+    if not items:
+        raise PromptoptError(
+            f"the {split} split is empty: {source} has no examples",
+            hint="check that the file holds data rows",
+        )
     if size > len(items):
         raise PromptoptError(
             f"{split}_size={size} exceeds the {len(items)} examples of {source}",

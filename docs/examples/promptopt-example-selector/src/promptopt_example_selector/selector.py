@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, PromptLoss, Selection
+from pydantic import Field
 
 
 def lowest(scores: Sequence[float]) -> int:
@@ -33,7 +34,9 @@ class GreedyScoreOptions(ComponentOptions):
     """The selector's options. Names are prefixed because one flat ``-o key=value`` dict
     reaches every component of a run."""
 
-    greedy_keep: int = 10  # how many of the best visited prompts the final choice sees
+    greedy_keep: int = Field(
+        default=10, ge=1
+    )  # how many of the best visited prompts the final choice sees
 
 
 class GreedyScoreSelector(Selector):
