@@ -52,13 +52,8 @@ def make_rows(wb: WhiteBox) -> list[Row]:
     return build_rows(wb, task, examples, contexts, reasonings)
 
 
-def reference_loss(wb: WhiteBox, row: Row, position: int, cands: list[int], one_hot):
-    """The loss written out directly: embeddings of the whole row, full logits, no cache."""
-    emb = wb.embedding_matrix.detach()
-    ids = torch.tensor(row.ids)
-    embeds = emb[ids].clone()
-    embeds[row.prompt_start + position] = one_hot @ emb[torch.tensor(cands)]
-    logits = wb.model(inputs_embeds=embeds[None]).logits[0].float()
+def row_loss(row: Row, logits):
+    """CE(answer / temperature) + fluency * prompt NLL, from a row's full logits."""
     n, start = len(row.context.prompt), row.prompt_start
     nll = torch.nn.functional.cross_entropy(
         logits[start - 1 : start - 1 + n], torch.tensor(row.context.prompt)
@@ -70,20 +65,21 @@ def reference_loss(wb: WhiteBox, row: Row, position: int, cands: list[int], one_
     return ce + FLUENCY * nll
 
 
+def reference_loss(wb: WhiteBox, row: Row, position: int, cands: list[int], one_hot):
+    """The loss written out directly: embeddings of the whole row, full logits, no cache."""
+    emb = wb.embedding_matrix.detach()
+    ids = torch.tensor(row.ids)
+    embeds = emb[ids].clone()
+    embeds[row.prompt_start + position] = one_hot @ emb[torch.tensor(cands)]
+    return row_loss(row, wb.model(inputs_embeds=embeds[None]).logits[0].float())
+
+
 def plain_loss(wb: WhiteBox, row: Row) -> float:
     """The row's loss from token ids alone: the model embeds them itself, so no embedding
     arithmetic of ours is involved."""
     with torch.no_grad():
         logits = wb.model(input_ids=torch.tensor([row.ids])).logits[0].float()
-    n, start = len(row.context.prompt), row.prompt_start
-    nll = torch.nn.functional.cross_entropy(
-        logits[start - 1 : start - 1 + n], torch.tensor(row.context.prompt)
-    )
-    t0 = row.target_start
-    ce = torch.nn.functional.cross_entropy(
-        logits[t0 - 1 : t0 - 1 + len(row.target)] / TEMPERATURE, torch.tensor(row.target)
-    )
-    return float(ce + FLUENCY * nll)
+    return float(row_loss(row, logits))
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma2"])
