@@ -78,7 +78,7 @@ def tasks_command(
     if data_dir and not Path(data_dir).expanduser().is_dir():
         raise PromptoptError(
             f"data directory {data_dir!r} (from --data-dir) is not a folder",
-            hint="point --data-dir at a folder holding folio/, bbh/, gsm8k/",
+            hint="pass an existing folder as --data-dir (each task plugin documents its layout)",
         )
     registry = get_registry()
     rows = []
