@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promptopt.accounting import Usage
 from promptopt.types import (
     AnswerType,
     Candidate,
@@ -121,6 +122,8 @@ class Backend(Component):
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
         self.model_ref = model
+        #: What this model has done so far (tokens, passes, requests); the loop reports deltas.
+        self.usage = Usage()
 
     @property
     @abstractmethod
@@ -140,8 +143,17 @@ class Backend(Component):
         max_new_tokens: int,
         stop: Sequence[str] = (),
         progress: Progress | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        n: int = 1,
     ) -> list[str]:
-        """Greedy continuations of ``texts`` (batched where the backend can)."""
+        """Continuations of ``texts``: greedy at ``temperature`` 0 (the default), else sampled
+        with nucleus ``top_p``. With ``n`` samples per text the result is text-major
+        (``result[i * n + j]`` is sample ``j`` of text ``i``), each drawn with the seed
+        :func:`promptopt.sampling.sample_seed` ``(seed, i, j)`` (``seed`` None: the backend's
+        own seed option, else 0), so outputs do not depend on batching. Generation stops at
+        EOS or before the first stop string."""
 
     @abstractmethod
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:

@@ -99,12 +99,12 @@ def test_generation_stops_at_eos(backend: HFBackend) -> None:
     full = backend.generate_ids(texts[2:3], max_new_tokens=8)[0]
     third = full[2]
     original = backend.eos_ids
-    backend.eos_ids = {third}
+    backend._eos = frozenset({third})
     try:
         batched = backend.generate_ids(texts, max_new_tokens=8)
         alone = [backend.generate_ids([t], max_new_tokens=8)[0] for t in texts]
     finally:
-        backend.eos_ids = original
+        backend._eos = original
     assert batched[2] == full[: full.index(third)]
     # Rows that end early leave the batch; the others must not change.
     assert batched == alone
@@ -203,3 +203,30 @@ def test_chat_parts_with_templates_that_change_the_content(tiny_model_dir: Path)
     assert other.chat_parts() == ("<|im_start|>", "")
     with pytest.raises(PromptoptError, match="drops or rewrites"):
         other.chat_parts("xx")
+
+
+def test_sampling_is_seeded_per_sample_and_independent_of_batching(
+    backend: HFBackend, tiny_model_dir: Path
+) -> None:
+    texts = [backend.chat(q) for q in QUESTIONS[:3]]
+    kwargs = {"max_new_tokens": 10, "temperature": 1.0, "top_p": 0.95, "seed": 7, "n": 2}
+    first = backend.generate(texts, **kwargs)
+    assert len(first) == 6
+    assert backend.generate(texts, **kwargs) == first  # same seed, same samples
+    alone = HFBackend(str(tiny_model_dir), HFOptions(batch_size=1))
+    assert alone.generate(texts, **kwargs) == first  # batching does not change a sample
+    assert backend.generate([texts[0]], **kwargs) == first[:2]  # later texts change nothing
+    assert len(set(first)) > 1  # random weights + temperature 1: samples differ
+    assert backend.generate(texts, **{**kwargs, "seed": 8}) != first
+    greedy = backend.generate(texts, max_new_tokens=10, n=2)
+    assert greedy[0::2] == greedy[1::2] == backend.generate(texts, max_new_tokens=10)
+
+
+def test_usage_counts_tokens_requests_and_passes(backend: HFBackend) -> None:
+    before = backend.usage.snapshot()
+    ids = backend.generate_ids([backend.chat("hi")], max_new_tokens=5)
+    spent = backend.usage.since(before)
+    assert spent.requests == 1
+    assert spent.generated_tokens == len(ids[0])
+    assert spent.prompt_tokens == len(backend.encode_input(backend.chat("hi")))
+    assert spent.forward_passes == len(ids[0]) + (len(ids[0]) < 5)

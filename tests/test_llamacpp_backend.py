@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
 
-from promptopt_llamacpp.backend import LlamaCppBackend
+from promptopt_llamacpp.backend import LlamaCppBackend, LlamaCppOptions
 from promptopt_llamacpp.gguf_export import export_hf_llama
 
 from promptopt.errors import ModelLoadError, PromptoptError
@@ -322,4 +322,24 @@ def test_smollm2_generates_and_scores(smollm2: Path) -> None:
     prefix = backend.chat("What is 2+2?") + "The answer is "
     scores = backend.continuation_logprobs(prefix, ["4", "7"])
     assert scores[0] > scores[1]
+    backend.close()
+
+
+def test_sampling_is_seeded_per_sample(tiny_gguf: Path) -> None:
+    backend = LlamaCppBackend(str(tiny_gguf), LlamaCppOptions())
+    texts = [backend.chat("hello there"), backend.chat("sort these words")]
+    kwargs = {"max_new_tokens": 8, "temperature": 1.0, "top_p": 0.95, "seed": 3, "n": 3}
+    first = backend.generate(texts, **kwargs)
+    assert len(first) == 6
+    assert backend.generate(texts, **kwargs) == first
+    assert backend.generate([texts[0]], **kwargs) == first[:3]
+    assert len(set(first)) > 1
+    assert backend.generate(texts, **{**kwargs, "seed": 4}) != first
+    before = backend.usage.snapshot()
+    backend.generate(texts, max_new_tokens=4)
+    spent = backend.usage.since(before)
+    assert spent.requests == 1 and spent.prompt_tokens == sum(
+        len(backend.tokenize(t)) for t in texts
+    )
+    assert 0 < spent.generated_tokens <= 8
     backend.close()

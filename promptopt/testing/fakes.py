@@ -33,6 +33,7 @@ from promptopt.components import (
 from promptopt.errors import DataError, PromptoptError
 from promptopt.progress import Progress
 from promptopt.reasoners import ChatReasoner
+from promptopt.sampling import is_greedy, sample_seed
 from promptopt.types import (
     AnswerType,
     Candidate,
@@ -123,11 +124,23 @@ class FakeBackend(Backend):
         max_new_tokens: int,
         stop: Sequence[str] = (),
         progress: Progress | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        n: int = 1,
     ) -> list[str]:
-        return [self._continue(text, max_new_tokens, stop) for text in texts]
+        self.usage.record(requests=1, prompt_tokens=sum(len(t.split()) for t in texts) * n)
+        outputs = []
+        for i, text in enumerate(texts):
+            for j in range(n):
+                salt = "" if is_greedy(temperature) else f"{sample_seed(seed or 0, i, j)}"
+                outputs.append(self._continue(text, max_new_tokens, stop, salt))
+        self.usage.record(generated_tokens=sum(len(o.split()) for o in outputs))
+        return outputs
 
-    def _continue(self, text: str, max_new_tokens: int, stop: Sequence[str]) -> str:
-        digest = _digest(self.options.fake_salt, text)  # type: ignore[attr-defined]
+    def _continue(self, text: str, max_new_tokens: int, stop: Sequence[str], salt: str) -> str:
+        parts = (salt, text) if salt else (text,)  # greedy outputs stay what they always were
+        digest = _digest(self.options.fake_salt, *parts)  # type: ignore[attr-defined]
         vocabulary = WORDS + _ANSWER_WORDS
         count = min(max_new_tokens, 2 + digest[0] % 6)
         out = "".join(f" {vocabulary[b % len(vocabulary)]}" for b in digest[1 : 1 + count])

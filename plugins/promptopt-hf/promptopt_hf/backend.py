@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from promptopt.components import Backend, ComponentOptions
+from promptopt.components import ComponentOptions
 from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt.sampling import is_greedy, sample_seed
+from promptopt.whitebox import WhiteBoxBackend
 from promptopt_hf.resolve import ModelSource, resolve_model
 
 if TYPE_CHECKING:
@@ -63,13 +65,12 @@ class HFOptions(ComponentOptions):
         return value
 
 
-class HFBackend(Backend):
-    """Greedy generation and scoring with a transformers causal LM; exposes ``model``,
-    ``tokenizer``, ``device``, ``dtype`` and ``embedding_matrix`` for gradient methods."""
+class HFBackend(WhiteBoxBackend):
+    """Generation and scoring with a transformers causal LM; the white-box contract
+    (:class:`~promptopt.whitebox.WhiteBoxBackend`) for gradient methods."""
 
     name = "hf"
     description = "transformers causal LM (white box; hub id, folder, .gguf or embedded SmolLM2)"
-    white_box: ClassVar[bool] = True
     Options: ClassVar[type[ComponentOptions]] = HFOptions
 
     def __init__(self, model: str | None = None, options: ComponentOptions | None = None) -> None:
@@ -91,8 +92,8 @@ class HFBackend(Backend):
             trust_remote_code=opts.trust_remote_code,
         )
         self.batch_size = opts.batch_size
-        self.eos_ids: set[int] = self._eos_ids()
-        self.pad_id: int = self._pad_id()
+        self._eos: frozenset[int] = frozenset(self._eos_ids())
+        self._pad: int = self._pad_id()
         self._bos_prefix: int | None = self._default_bos()
         if opts.template == "chat" and not self.tokenizer.chat_template:
             raise ModelLoadError(
@@ -111,6 +112,25 @@ class HFBackend(Backend):
     def embedding_matrix(self) -> torch.Tensor:
         """The input embedding weights, [vocab, hidden] (no gradient)."""
         return self.model.get_input_embeddings().weight
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return self._eos
+
+    @property
+    def pad_id(self) -> int:
+        return self._pad
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        ids = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"):
+            value = getattr(self.tokenizer, name, None)
+            if isinstance(value, int):
+                ids.add(value)
+        added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        ids.update(int(i) for i, tok in added.items() if getattr(tok, "special", True))
+        return frozenset(ids)
 
     def fingerprint(self) -> dict[str, Any]:
         """Model id, a cheap content hash of the weight files (or GGUF source), dtype and the
@@ -230,11 +250,19 @@ class HFBackend(Backend):
         max_new_tokens: int,
         stop: Sequence[str] = (),
         progress: Progress | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        n: int = 1,
     ) -> list[str]:
-        """Greedy continuations, batched by length; cut at EOS and before any stop string."""
-        outputs = self.generate_ids(
-            texts, max_new_tokens=max_new_tokens, stop=stop, progress=progress
-        )
+        """Continuations (greedy, or sampled with per-sample seeds), batched by length; cut at
+        EOS and before any stop string. ``result[i * n + j]`` is sample ``j`` of text ``i``."""
+        inputs = [text for text in texts for _ in range(n)]
+        seeds: list[int] = []
+        if not is_greedy(temperature):
+            base = self.opts.seed if seed is None else seed
+            seeds = [sample_seed(base, i, j) for i in range(len(texts)) for j in range(n)]
+        outputs = self._generate(inputs, max_new_tokens, stop, progress, temperature, top_p, seeds)
         return [_cut(self.decode(ids, skip_special_tokens=True), stop) for ids in outputs]
 
     def generate_ids(
@@ -250,40 +278,65 @@ class HFBackend(Backend):
         EOS is not included; with ``stop``, a sequence ends with the token that completed a
         stop string. Inputs are sorted by length and left-padded in batches of ``batch_size``;
         results come back in input order and equal unbatched generation."""
+        return self._generate(inputs, max_new_tokens, stop, progress, 0.0, 1.0, [])
+
+    def _generate(
+        self,
+        inputs: Sequence[str | Sequence[int]],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        progress: Progress | None,
+        temperature: float,
+        top_p: float,
+        seeds: list[int],
+    ) -> list[list[int]]:
         rows = [self.encode_input(x) if isinstance(x, str) else list(x) for x in inputs]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
         results: list[list[int]] = [[] for _ in rows]
         stops = [s for s in stop if s]
         check = self._stop_check(stops) if stops else None
+        self.usage.record(requests=1, prompt_tokens=sum(len(r) for r in rows))
         with _bar(progress, len(rows)) as bar:
             start = 0
             while start < len(order):
                 chunk = order[start : start + self.batch_size]
-                new = self._generate_batch([rows[i] for i in chunk], max_new_tokens, check)
+                chunk_seeds = tuple(seeds[i] for i in chunk) if seeds else ()
+                new = self._generate_batch(
+                    [rows[i] for i in chunk], max_new_tokens, check, temperature, top_p, chunk_seeds
+                )
                 if new is None:  # out of GPU memory: batch_size was halved, retry
                     continue
                 for i, ids in zip(chunk, new, strict=True):
                     results[i] = ids
                 bar.update(len(chunk))
                 start += len(chunk)
+        self.usage.record(generated_tokens=sum(len(r) for r in results))
         return results
 
     def _generate_batch(
-        self, rows: list[list[int]], max_new_tokens: int, check: Any
+        self,
+        rows: list[list[int]],
+        max_new_tokens: int,
+        check: Any,
+        temperature: float,
+        top_p: float,
+        seeds: tuple[int, ...],
     ) -> list[list[int]] | None:
-        """One greedy batch; on CUDA out-of-memory halve ``batch_size`` and return None."""
+        """One batch; on CUDA out-of-memory halve ``batch_size`` and return None."""
         import torch
 
-        from promptopt_hf.generation import greedy_batch
+        from promptopt_hf.generation import Sampler, greedy_batch
 
         try:
             return greedy_batch(
                 self.model,
                 rows,
                 max_new_tokens=max_new_tokens,
-                eos_ids=self.eos_ids,
+                eos_ids=set(self.eos_ids),
                 pad_id=self.pad_id,
                 should_stop=check,
+                sampler=Sampler(temperature, top_p, seeds),
+                on_forward=lambda: self.usage.record(forward_passes=1),
             )
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -322,9 +375,12 @@ class HFBackend(Backend):
         conts = [self.encode(c) for c in continuations]
         scores: list[float] = []
         for start in range(0, len(conts), self.batch_size):
-            scores += continuation_logprobs(
-                self.model, prefix_ids, conts[start : start + self.batch_size], self.pad_id
+            chunk = conts[start : start + self.batch_size]
+            scores += continuation_logprobs(self.model, prefix_ids, chunk, self.pad_id)
+            self.usage.record(
+                forward_passes=1, prompt_tokens=sum(len(prefix_ids) + len(c) for c in chunk)
             )
+        self.usage.record(requests=1)
         return scores
 
     # ------------------------------------------------------------------ special tokens

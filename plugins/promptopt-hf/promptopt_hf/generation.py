@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from promptopt.whitebox import cache_kwargs, output_cache
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +47,42 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device):
     return ids.to(device), mask.to(device), positions.to(device)
 
 
+@dataclass(frozen=True)
+class Sampler:
+    """How the next token is drawn: argmax at temperature 0, else temperature + nucleus
+    (``top_p``) sampling with one seeded generator per input row (batching-independent)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seeds: tuple[int, ...] = ()
+
+    def generators(self, device: Any) -> list[Any]:
+        import torch
+
+        if self.temperature <= 0.0:
+            return []
+        return [torch.Generator(device=device).manual_seed(seed) for seed in self.seeds]
+
+    def pick(
+        self, logits: torch.Tensor, rows: Sequence[int], generators: Sequence[Any]
+    ) -> list[int]:
+        """Next token per batch row; ``rows[b]`` is the input row of batch row ``b``."""
+        import torch
+
+        if self.temperature <= 0.0:
+            return [int(t) for t in logits.argmax(dim=-1).tolist()]
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass strictly above each token
+            sorted_probs = sorted_probs.masked_fill(before >= self.top_p, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        return [
+            int(torch.multinomial(probs[b], 1, generator=generators[row]).item())
+            for b, row in enumerate(rows)
+        ]
+
+
 def greedy_batch(
     model: Any,
     rows: Sequence[Sequence[int]],
@@ -52,15 +91,20 @@ def greedy_batch(
     eos_ids: set[int],
     pad_id: int,
     should_stop: StopCheck | None = None,
+    sampler: Sampler | None = None,
+    on_forward: Callable[[], object] | None = None,
 ) -> list[list[int]]:
-    """Greedy new token ids for each row of prompt ids (EOS excluded; a stop check ends a row
-    after the token that completed its stop string). Finished rows leave the batch (and the KV
-    cache) where the cache supports it, so long stragglers do not pay for finished rows."""
+    """New token ids for each row of prompt ids: greedy, or drawn by ``sampler`` (EOS excluded;
+    a stop check ends a row after the token that completed its stop string). Finished rows leave
+    the batch (and the KV cache) where the cache supports it, so long stragglers do not pay for
+    finished rows. ``on_forward`` is called once per model forward (for compute accounting)."""
     import torch
 
     if any(len(row) == 0 for row in rows):
         raise ValueError("cannot generate from an empty input (no tokens)")
+    sampler = sampler or Sampler()
     device = next(model.parameters()).device
+    generators = sampler.generators(device)
     ids, mask, positions = left_pad(rows, pad_id, device)
     out: list[list[int]] = [[] for _ in rows]
     active = list(range(len(rows)))  # batch row -> input row
@@ -73,12 +117,14 @@ def greedy_batch(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=past,
                 use_cache=True,
+                **cache_kwargs(model, past),
                 **keep,
             )
-            past = result.past_key_values
-            next_ids = result.logits[:, -1, :].argmax(dim=-1).tolist()
+            if on_forward is not None:
+                on_forward()
+            past = output_cache(result)
+            next_ids = sampler.pick(result.logits[:, -1, :], active, generators)
             for b, token in enumerate(next_ids):
                 if not alive[b]:
                     continue

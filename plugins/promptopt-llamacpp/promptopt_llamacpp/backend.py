@@ -11,17 +11,16 @@ import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from promptopt.components import Backend, ComponentOptions
 from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt.progress import Progress
+from promptopt.sampling import is_greedy, sample_seed
 from promptopt_llamacpp.modelfiles import file_sha256, resolve_model
 from promptopt_llamacpp.scoring import options_logprobs
-
-if TYPE_CHECKING:
-    from promptopt.progress import Progress
 
 PLAIN_TEMPLATE = "{user}\n"
 #: ggml tensor types for the KV cache option.
@@ -201,28 +200,53 @@ class LlamaCppBackend(Backend):
         max_new_tokens: int,
         stop: Sequence[str] = (),
         progress: Progress | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        n: int = 1,
     ) -> list[str]:
+        """One sequence at a time; sampled outputs use the per-sample seeds of the contract."""
+        base = self.options.seed if seed is None else seed
+        jobs = [
+            (text, None if is_greedy(temperature) else sample_seed(base, i, j))
+            for i, text in enumerate(texts)
+            for j in range(n)
+        ]
+        self.usage.record(requests=1)
         outputs: list[str] = []
-        if progress is None:
-            return [self._generate_one(t, max_new_tokens, stop) for t in texts]
-        with progress.bar(len(texts), "generate (llama.cpp)", unit="seq") as bar:
-            for text in texts:
-                outputs.append(self._generate_one(text, max_new_tokens, stop))
+        with (progress or Progress(enabled=False)).bar(len(jobs), "generate (llama.cpp)") as bar:
+            for text, sample in jobs:
+                outputs.append(
+                    self._generate_one(text, max_new_tokens, stop, temperature, top_p, sample)
+                )
                 bar.update(1)
         return outputs
 
-    def _generate_one(self, text: str, max_new_tokens: int, stop: Sequence[str]) -> str:
+    def _generate_one(
+        self,
+        text: str,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        temperature: float,
+        top_p: float,
+        sample: int | None,
+    ) -> str:
         ids = self.tokenize(text)
         self._check_fits(len(ids), "the prompt")
         max_tokens = min(max_new_tokens, self.options.n_ctx - len(ids))
+        if sample is None:  # greedy
+            decoding: dict[str, Any] = {"temperature": 0.0, "top_k": 1, "seed": self.options.seed}
+        else:  # plain temperature + nucleus sampling: no top-k, no min-p
+            decoding = {"temperature": temperature, "top_p": top_p, "top_k": 0, "min_p": 0.0}
+            decoding["seed"] = sample
         result = self.llm.create_completion(
-            ids,
-            max_tokens=max_tokens,
-            temperature=0.0,
-            top_k=1,
-            repeat_penalty=1.0,
-            seed=self.options.seed,
-            stop=list(stop) or None,
+            ids, max_tokens=max_tokens, repeat_penalty=1.0, stop=list(stop) or None, **decoding
+        )
+        usage = result.get("usage", {})
+        self.usage.record(
+            prompt_tokens=len(ids),
+            generated_tokens=int(usage.get("completion_tokens", 0)),
+            forward_passes=int(usage.get("completion_tokens", 0)) + 1,
         )
         return str(result["choices"][0]["text"])
 
@@ -243,6 +267,9 @@ class LlamaCppBackend(Backend):
         prefix_ids = self.tokenize(prefix)
         options = [self.continuation_tokens(prefix, c, prefix_ids) for c in continuations]
         self._check_fits(len(prefix_ids) + max((len(o) for o in options), default=0), "the text")
+        self.usage.record(
+            requests=1, forward_passes=1, prompt_tokens=len(prefix_ids) + sum(map(len, options))
+        )
         return options_logprobs(self.llm, prefix_ids, options)
 
     def close(self) -> None:
