@@ -1,16 +1,15 @@
-"""Turn a RunConfig into constructed components: names resolved, options routed and validated."""
+"""Turn a RunConfig into a plan (names resolved, options routed and validated, nothing loaded)
+and the plan into constructed components (the backends load their models last)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from promptopt.components import (
     Backend,
     Component,
+    ComponentOptions,
     LossExtractor,
     Method,
     Proposer,
@@ -20,15 +19,18 @@ from promptopt.components import (
 )
 from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
+from promptopt.kinds import PRESET_KINDS
+from promptopt.options import Setting, make_options, options_table, route_options
 from promptopt.registry import Registry
 
-#: Run-level keys that are routed to components that declare them but are not errors otherwise.
+#: Run settings that reach every component declaring an option of the same name.
 RUN_LEVEL_KEYS = ("seed", "data_dir")
 
 
 @dataclass
 class Components:
-    """The constructed components of one run."""
+    """The constructed components of one run; ``optimizer`` is the prompt-writing model (the
+    task backend itself when the method uses one and none was given; None when unused)."""
 
     method: Method
     task: Task
@@ -37,50 +39,65 @@ class Components:
     reasoner: Reasoner
     loss_extractor: LossExtractor
     selector: Selector
+    optimizer: Backend | None = None
 
     def names(self) -> dict[str, str]:
-        return {kind: getattr(self, kind).name for kind in self.__dataclass_fields__}
+        names = {kind: getattr(self, kind).name for kind in ("method", "task", "backend")}
+        names.update({kind: getattr(self, kind).name for kind in PRESET_KINDS})
+        if self.optimizer is not None:
+            names["optimizer"] = self.optimizer.name
+        return names
 
     def stateful(self) -> dict[str, Component]:
         """Components whose state is checkpointed."""
-        return {
-            "method": self.method,
-            "proposer": self.proposer,
-            "reasoner": self.reasoner,
-            "loss_extractor": self.loss_extractor,
-            "selector": self.selector,
+        return {kind: getattr(self, kind) for kind in ("method", *PRESET_KINDS)}
+
+    def backends(self) -> dict[str, Backend]:
+        """The models of the run by role: ``task`` and, when distinct, ``optimizer``."""
+        roles = {"task": self.backend}
+        if self.optimizer is not None and self.optimizer is not self.backend:
+            roles["optimizer"] = self.optimizer
+        return roles
+
+    def close(self) -> None:
+        """Release every model."""
+        for backend in self.backends().values():
+            backend.close()
+
+
+@dataclass
+class RunPlan:
+    """Everything a run will use, resolved and validated, before any model loads."""
+
+    config: RunConfig
+    method_cls: type[Method]
+    classes: dict[str, type[Component]]
+    settings: dict[str, dict[str, Setting]]
+    options: dict[str, ComponentOptions] = field(default_factory=dict)
+
+    @property
+    def optimizer_separate(self) -> bool:
+        """True when the optimizer is its own model (``--optimizer-model``)."""
+        return "optimizer" in self.classes
+
+    def describe(self, task: Task | None = None) -> dict[str, Any]:
+        """Components and every option value with its source (``promptopt run --dry-run``)."""
+        components = {scope: cls.name for scope, cls in self.classes.items()}
+        out: dict[str, Any] = {
+            "method": self.method_cls.name,
+            "task": self.config.task,
+            "model": self.config.model,
+            "components": components,
+            "options": {
+                scope: options_table(cls, self.options[scope], self.settings[scope])
+                for scope, cls in self.classes.items()
+            },
         }
-
-
-def option_fields(cls: type[Component]) -> set[str]:
-    return set(cls.Options.model_fields)
-
-
-def build_options(cls: type[Component], values: Mapping[str, Any]) -> Any:
-    """``cls.Options`` from the keys of ``values`` it declares; a bad value names the key."""
-    mine = {key: value for key, value in values.items() if key in option_fields(cls)}
-    try:
-        return cls.Options(**mine)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise PromptoptError(
-            f"option {key}={values.get(key)!r} for {cls.kind} {cls.name!r}: {first['msg']}",
-            hint=f"pass a valid value with -o {key}=...",
-        ) from exc
-
-
-def check_unknown_options(values: Mapping[str, Any], classes: Iterable[type[Component]]) -> None:
-    """Fail on option keys that no chosen component declares, listing the valid ones."""
-    known: set[str] = set()
-    for cls in classes:
-        known |= option_fields(cls)
-    unknown = sorted(set(values) - known - set(RUN_LEVEL_KEYS))
-    if unknown:
-        raise PromptoptError(
-            f"unknown option {unknown[0]!r}",
-            hint=f"options of this run: {', '.join(sorted(known))}",
-        )
+        if self.method_cls.uses_optimizer:
+            out["optimizer_model"] = self.config.optimizer_model or self.config.model
+        if task is not None:
+            out["splits"] = task.split_sizes()
+        return out
 
 
 def method_class(registry: Registry, name: str) -> type[Method]:
@@ -90,13 +107,8 @@ def method_class(registry: Registry, name: str) -> type[Method]:
 
 
 def resolve_component_names(config: RunConfig, method_cls: type[Method]) -> dict[str, str]:
-    """Component names: the method's preset, overridden by ``config.components``."""
-    names = {
-        "proposer": method_cls.proposer,
-        "reasoner": method_cls.reasoner,
-        "loss_extractor": method_cls.loss_extractor,
-        "selector": method_cls.selector,
-    }
+    """Preset component names: the method's choices, overridden by ``config.components``."""
+    names = {kind: getattr(method_cls, kind) for kind in PRESET_KINDS}
     for kind, name in config.components.items():
         if kind not in names:
             raise PromptoptError(
@@ -107,37 +119,105 @@ def resolve_component_names(config: RunConfig, method_cls: type[Method]) -> dict
     return names
 
 
-def build_components(config: RunConfig, registry: Registry) -> Components:
-    """Resolve every name, check options, construct the components (the backend loads its model)."""
+def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
+    """Resolve names and route options; nothing is constructed or loaded."""
+    from promptopt.whitebox import WhiteBoxBackend
+
     method_cls = method_class(registry, config.method)
     names = resolve_component_names(config, method_cls)
+    backend_name = config.backend or method_cls.backend
     classes: dict[str, type[Component]] = {
         "method": method_cls,
         "task": registry.get("task", config.task),
-        "backend": registry.get("backend", config.backend or method_cls.backend),
+        "backend": registry.get("backend", backend_name),
         **{kind: registry.get(kind, name) for kind, name in names.items()},
     }
-    values: dict[str, Any] = {**method_cls.defaults, **config.options, "seed": config.seed}
-    if config.data_dir is not None:
-        values["data_dir"] = config.data_dir
-    check_unknown_options(config.options, classes.values())
-    options = {kind: build_options(cls, values) for kind, cls in classes.items()}
-    built: dict[str, Component] = {
-        kind: cls(options[kind]) for kind, cls in classes.items() if kind != "backend"
-    }
+    own = {kind: names[kind] == getattr(method_cls, kind) for kind in PRESET_KINDS}
+    own["backend"] = backend_name == method_cls.backend
+    own["method"] = True
+    if config.optimizer_model is not None or config.optimizer_backend is not None:
+        if not method_cls.uses_optimizer:
+            raise PromptoptError(
+                f"method {method_cls.name!r} writes no prompts with a second model",
+                hint="drop --optimizer-model/--optimizer-backend",
+            )
+        classes["optimizer"] = registry.get("backend", config.optimizer_backend or backend_name)
     backend_cls = classes["backend"]
-    assert issubclass(backend_cls, Backend)
-    if method_cls.needs_white_box and not backend_cls.white_box:
-        backends = [registry.get("backend", n) for n in registry.names("backend")]
-        white = [c.name for c in backends if issubclass(c, Backend) and c.white_box]
+    if method_cls.needs_white_box and not issubclass(backend_cls, WhiteBoxBackend):
+        white = [
+            n
+            for n in registry.names("backend")
+            if issubclass(registry.get("backend", n), WhiteBoxBackend)
+        ]
         raise PromptoptError(
             f"method {method_cls.name!r} needs gradients, which backend {backend_cls.name!r} "
             "does not give",
             hint=f"use a white-box backend: {', '.join(white) or 'none installed'}",
         )
-    task = built["task"]
-    assert isinstance(task, Task)
+    run_level: dict[str, Any] = {"seed": config.seed}
+    if config.data_dir is not None:
+        run_level["data_dir"] = config.data_dir
+    settings = route_options(
+        classes, config.options, method=method_cls, own=own, run_level=run_level
+    )
+    plan = RunPlan(config, method_cls, classes, settings)
+    plan.options = {
+        scope: make_options(cls, settings[scope], scope) for scope, cls in classes.items()
+    }
+    return plan
+
+
+def build_components(
+    plan: RunPlan,
+    *,
+    backend: Backend | None = None,
+    optimizer: Backend | None = None,
+) -> Components:
+    """Construct every component. Data and option checks run first, model loading last, so bad
+    input fails fast. ``backend``/``optimizer`` reuse already loaded models (tests, studies)."""
+    built: dict[str, Any] = {
+        scope: cls(plan.options[scope])
+        for scope, cls in plan.classes.items()
+        if scope not in ("backend", "optimizer")
+    }
+    task: Task = built["task"]
     for split in ("train", "dev"):  # bad data fails now, not after the model has loaded
         task.examples(split)
-    built["backend"] = backend_cls(config.model, options["backend"])  # loads the model: last
-    return Components(**built)  # type: ignore[arg-type]
+    method: Method = built["method"]
+    method.check_options(task)
+    if backend is None:
+        backend_cls = plan.classes["backend"]
+        assert issubclass(backend_cls, Backend)
+        backend = backend_cls(plan.config.model, plan.options["backend"])
+    if plan.optimizer_separate and optimizer is None:
+        optimizer_cls = plan.classes["optimizer"]
+        assert issubclass(optimizer_cls, Backend)
+        optimizer = optimizer_cls(plan.config.optimizer_model, plan.options["optimizer"])
+    elif optimizer is None and plan.method_cls.uses_optimizer:
+        optimizer = backend
+    return Components(backend=backend, optimizer=optimizer, **built)
+
+
+# --------------------------------------------------------------------------- flat options
+
+
+def build_options(cls: type[Component], values: dict[str, Any]) -> Any:
+    """``cls.Options`` from the keys of ``values`` it declares (for commands that build one
+    task and one backend, e.g. ``promptopt eval``)."""
+    from promptopt.options import option_fields
+
+    mine = {k: Setting(v, "user") for k, v in values.items() if k in option_fields(cls)}
+    return make_options(cls, mine, cls.kind)
+
+
+def check_unknown_options(values: dict[str, Any], classes: list[type[Component]]) -> None:
+    """Fail on option keys that none of ``classes`` declares, listing the valid ones."""
+    from promptopt.options import option_fields
+
+    known: set[str] = set().union(*(option_fields(cls) for cls in classes)) if classes else set()
+    unknown = sorted(set(values) - known - set(RUN_LEVEL_KEYS))
+    if unknown:
+        raise PromptoptError(
+            f"unknown option {unknown[0]!r}",
+            hint=f"options of this command: {', '.join(sorted(known))}",
+        )

@@ -8,16 +8,15 @@ and ``load_state_dict`` with JSON-serializable values so that runs can resume.
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.accounting import Usage
+from promptopt.context import StepContext
+from promptopt.history import History, Scored
 from promptopt.types import (
     AnswerType,
     Candidate,
@@ -31,6 +30,20 @@ from promptopt.types import (
 
 if TYPE_CHECKING:
     from promptopt.progress import Progress
+
+__all__ = [
+    "Backend",
+    "Component",
+    "ComponentOptions",
+    "LossExtractor",
+    "Method",
+    "MethodOptions",
+    "Proposer",
+    "Reasoner",
+    "Selector",
+    "StepContext",
+    "Task",
+]
 
 
 class ComponentOptions(BaseModel):
@@ -99,11 +112,17 @@ class Task(Component):
         return predicted is not None and predicted == example.answer
 
     def user_turn(self, example: Example, prompt: Prompt) -> str:
-        """The user message: the question, then the prompt being optimized as its next sentence.
+        """The user message: the question, then the prompt being optimized.
 
-        GReaTer's layout is ``{question}. Use {prompt}``; a question that already ends a
-        sentence ("?", ".", "!", ":") gets a space instead of a second full stop."""
+        By default GReaTer's layout, ``{question}. Use {prompt}``: a question that already ends
+        a sentence ("?", ".", "!", ":") gets a space instead of a second full stop. A prompt
+        with its own ``separator`` (GPO: a new line) is joined with that; the empty prompt
+        leaves the bare question."""
         question = example.question.rstrip()
+        if not prompt.text:
+            return question
+        if prompt.separator is not None:
+            return f"{question}{prompt.separator}{prompt.text}"
         joiner = " " if question.endswith(("?", ".", "!", ":")) else ". "
         return f"{question}{joiner}{prompt.text}"
 
@@ -113,11 +132,10 @@ class Task(Component):
 
 
 class Backend(Component):
-    """A model runtime. Text in, text or log-probabilities out; white-box backends expose more."""
+    """A model runtime: text in, text or log-probabilities out. Backends that also give logits
+    and gradients subclass :class:`promptopt.whitebox.WhiteBoxBackend`."""
 
     kind: ClassVar[str] = "backend"
-    #: True when the backend gives logits and gradients (needed by gradient methods).
-    white_box: ClassVar[bool] = False
 
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
@@ -171,24 +189,6 @@ class Backend(Component):
 # --------------------------------------------------------------------------- the four components
 
 
-@dataclass
-class StepContext:
-    """What one optimization step can see. ``rng`` is seeded from (seed, step) so a resumed run
-    draws the same numbers; components add their phase timings (seconds) to ``timings``."""
-
-    step: int
-    task: Task
-    backend: Backend
-    reasoner: Reasoner
-    loss_extractor: LossExtractor
-    train: Sequence[Example]
-    rng: random.Random
-    progress: Progress
-    run_dir: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-
-
 class Reasoner(Component):
     """Generates reasoning chains for examples under a prompt."""
 
@@ -208,8 +208,10 @@ class Proposer(Component):
     kind: ClassVar[str] = "proposer"
 
     @abstractmethod
-    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
-        """Candidates derived from ``prompt``; ``chains`` are its reasoning on ``ctx.train``."""
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
+        """Candidates derived from ``prompt`` (one member of ``ctx.population``). Ask
+        ``ctx.chains(prompt)`` for its reasoning, ``ctx.history`` for earlier scores and
+        ``ctx.optimizer`` for a prompt-writing model when the method needs them."""
 
 
 class LossExtractor(Component):
@@ -219,13 +221,10 @@ class LossExtractor(Component):
 
     @abstractmethod
     def score_candidates(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        chains: Sequence[Chain],
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
-        """A cheap score per candidate, lower is better (GReaTer: the one-hot gradient)."""
+        """A score per candidate of ``prompt``, lower is better: a cheap proxy (GReaTer: the
+        one-hot gradient over ``ctx.chains(prompt)``) or an exact loss."""
 
     @abstractmethod
     def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
@@ -233,7 +232,7 @@ class LossExtractor(Component):
 
 
 class Selector(Component):
-    """Chooses the next prompt from scored candidates."""
+    """Chooses the next prompt (or population) from scored candidates."""
 
     kind: ClassVar[str] = "selector"
 
@@ -245,11 +244,16 @@ class Selector(Component):
         candidates: Sequence[Candidate],
         scores: Sequence[float],
     ) -> Selection:
-        """The next prompt; ``Selection.stop`` ends the run early."""
+        """The next prompt; ``prompt`` is the lead of ``ctx.population`` and ``candidates``
+        come from every member (``candidate.meta["parent"]`` is the member's index). Exact
+        evaluations go in ``Selection.evaluated`` (the loop adds them to ``ctx.history``);
+        ``Selection.population`` sets several next prompts (a beam); ``Selection.stop`` ends
+        the run early."""
 
-    def best_prompts(self) -> list[PromptLoss]:
-        """The best prompts seen so far, best first (the final choice is made among them)."""
-        return []
+    def finalists(self, history: History) -> list[Scored]:
+        """The prompts the method's final choice considers, best first (default: the ten
+        lowest-loss prompts of the run's history)."""
+        return history.best(10)
 
 
 # --------------------------------------------------------------------------- methods
@@ -275,8 +279,15 @@ class Method(Component):
     backend: ClassVar[str] = "hf"
     #: True when the method's components need logits and gradients (a white-box backend).
     needs_white_box: ClassVar[bool] = False
-    #: Option values this method sets for its components unless the user overrides them.
-    defaults: ClassVar[dict[str, Any]] = {}
+    #: True when the method writes prompts with a second model (``--optimizer-model``; the task
+    #: model when none is given).
+    uses_optimizer: ClassVar[bool] = False
+    #: Option defaults per component kind, applied only to this method's own choice for that
+    #: kind (e.g. ``{"selector": {"keep": 10}}``); the user's values win.
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Bare option keys this method gives to several of its components at once
+    #: (e.g. ``{"reference_mode": ("reasoner", "proposer", "loss_extractor")}``).
+    shared_options: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @property
     def steps(self) -> int:
@@ -286,30 +297,25 @@ class Method(Component):
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
         """The prompt the run starts from."""
 
+    def check_options(self, task: Task) -> None:
+        """Reject bad option values before any model loads (raise PromptoptError)."""
+
+    def initial_population(self, task: Task, backend: Backend) -> list[Prompt]:
+        """The prompts the run starts from, lead first (a single prompt unless overridden)."""
+        return [self.initial_prompt(task, backend)]
+
+    def start(self, ctx: StepContext) -> list[PromptLoss]:
+        """Evaluations to make before the first step (GPO scores its initial prompt on the dev
+        split); they enter ``ctx.history`` as step -1."""
+        return []
+
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
-        """Choose the final prompt (e.g. on the dev split) and return result fields, at least
-        ``{"best_prompt": str}``."""
-        best = selector.best_prompts()
+        """Choose the final prompt (e.g. on the dev split) among ``selector.finalists`` of the
+        run's history and return result fields, at least ``{"best_prompt": str}``."""
+        best = selector.finalists(ctx.history)
         chosen = best[0].prompt if best else initial
         return {"best_prompt": chosen.text}
 
-
-COMPONENT_KINDS: tuple[str, ...] = (
-    "task",
-    "backend",
-    "method",
-    "proposer",
-    "reasoner",
-    "loss_extractor",
-    "selector",
-)
-
-KIND_BASES: dict[str, type[Component]] = {
-    "task": Task,
-    "backend": Backend,
-    "method": Method,
-    "proposer": Proposer,
-    "reasoner": Reasoner,
-    "loss_extractor": LossExtractor,
-    "selector": Selector,
-}
+    def describe(self, task: Task) -> dict[str, Any]:
+        """Extra facts ``promptopt run --dry-run`` shows for this method (no model loaded)."""
+        return {}

@@ -16,8 +16,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-#: Component kinds a run may override by name (``--selector NAME`` etc.).
-OVERRIDABLE = ("proposer", "reasoner", "loss_extractor", "selector")
+#: Option keys that let a model folder run its own code: only the command line may turn them on.
+REMOTE_CODE_KEY = "trust_remote_code"
 
 
 class RunConfig(BaseModel):
@@ -29,6 +29,8 @@ class RunConfig(BaseModel):
     task: str
     backend: str | None = None
     model: str | None = None
+    optimizer_backend: str | None = None
+    optimizer_model: str | None = None
     seed: int = 0
     data_dir: str | None = None
     options: dict[str, Any] = {}
@@ -85,6 +87,17 @@ def load_toml(path: Path) -> dict[str, Any]:
                 hint=f"write it as [{table}] followed by key = value lines",
             )
     return values
+
+
+def check_remote_code(options: dict[str, Any], where: str) -> None:
+    """Refuse ``trust_remote_code`` coming from a file (a config file or a resumed run's
+    config.json): running a model folder's code must be asked for on the command line."""
+    for key, value in options.items():
+        if key.rpartition(".")[2] == REMOTE_CODE_KEY and value:
+            raise PromptoptError(
+                f"{where} turns on {key}, which runs code from the model folder",
+                hint="add --trust-remote-code to the command if you trust that code",
+            )
 
 
 def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> RunConfig:

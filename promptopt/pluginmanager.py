@@ -74,8 +74,27 @@ def new_plugin_manager(
 
     if trace if trace is not None else _env_flag("PROMPTOPT_TRACE_PLUGINS"):
         enable_tracing(pm)
-    pm.check_pending()
+    check_hook_names(pm)
     return pm
+
+
+def check_hook_names(pm: pluggy.PluginManager) -> None:
+    """A one-line error for a hook implementation whose name no hookspec has (a typo such as
+    ``register_task`` would otherwise do nothing), naming the plugin and the closest hook."""
+    import difflib
+
+    known = sorted(n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "promptopt_spec"))
+    for name, caller in sorted(vars(pm.hook).items()):
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        impls = caller.get_hookimpls()
+        if not impls:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        raise PromptoptError(
+            f"plugin {impls[0].plugin_name!r} implements {name!r}, which is not a promptopt hook",
+            hint=(f"did you mean {close[0]!r}? " if close else "") + "see docs/hooks.md",
+        )
 
 
 def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[str]) -> None:

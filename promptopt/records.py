@@ -32,6 +32,12 @@ class StepRecord:
     stop: bool
     reason: str
     timings: dict[str, float] = field(default_factory=dict)
+    #: Facts components recorded with ``ctx.note`` (shortlists, moves, rejected candidates...).
+    notes: dict[str, Any] = field(default_factory=dict)
+    #: Usage per model role, peak memory (see :mod:`promptopt.accounting`).
+    compute: dict[str, Any] = field(default_factory=dict)
+    #: The step's population when it held more than one prompt (lead first).
+    population: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

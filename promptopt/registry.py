@@ -7,31 +7,10 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from promptopt.components import COMPONENT_KINDS, KIND_BASES, Component
+from promptopt.components import Component
 from promptopt.errors import DuplicateComponentError, PromptoptError, UnknownComponentError
+from promptopt.kinds import COMPONENT_KINDS, KINDS
 from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
-
-#: Registration hook name for each component kind.
-HOOK_FOR_KIND: dict[str, str] = {
-    "task": "register_tasks",
-    "backend": "register_backends",
-    "method": "register_methods",
-    "proposer": "register_proposers",
-    "reasoner": "register_reasoners",
-    "loss_extractor": "register_loss_extractors",
-    "selector": "register_selectors",
-}
-
-#: How the CLI spells each kind in messages.
-KIND_FLAG: dict[str, str] = {
-    "task": "--task",
-    "backend": "--backend",
-    "method": "METHOD",
-    "proposer": "--proposer",
-    "reasoner": "--reasoner",
-    "loss_extractor": "--loss-extractor",
-    "selector": "--selector",
-}
 
 
 @dataclass(frozen=True)
@@ -60,8 +39,8 @@ class Registry:
         component is attributed to the distribution that registered it."""
         pm = pm or get_plugin_manager()
         registry = cls()
-        for kind, hook_name in HOOK_FOR_KIND.items():
-            hook = getattr(pm.hook, hook_name)
+        for kind, spec in KINDS.items():
+            hook = getattr(pm.hook, spec.hook)
             for impl in hook.get_hookimpls():
                 dist, version = plugin_distribution(pm, impl.plugin)
                 registry._call_impl(kind, impl, dist, version)
@@ -83,7 +62,7 @@ class Registry:
         version: str = "",
     ) -> None:
         """Add one class; fails loudly on a wrong base class, a missing name or a duplicate."""
-        base = KIND_BASES[kind]
+        base = KINDS[kind].base
         if not (isinstance(component, type) and issubclass(component, base)):
             raise PromptoptError(
                 f"plugin {plugin!r} registered {component!r} as a {kind}, but it does not "
@@ -121,7 +100,7 @@ class Registry:
             close = difflib.get_close_matches(name, available, n=1)
             suggestion = f"did you mean {close[0]!r}? " if close else ""
             raise UnknownComponentError(
-                f"unknown {kind.replace('_', ' ')} {name!r} for {KIND_FLAG[kind]}",
+                f"unknown {kind.replace('_', ' ')} {name!r} for {KINDS[kind].flag}",
                 hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
             ) from None
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from promptopt.errors import PromptoptError
 from promptopt.records import StepRecord
+from promptopt.runlock import LOCK_NAME
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.json"
@@ -32,8 +33,15 @@ PLUGINS = "plugins.json"
 LOG = "run.log"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix.
+    The file gets the mode a plain ``open()`` would give (the user's umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -41,6 +49,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -91,7 +100,7 @@ class RunDir:
             raise PromptoptError(
                 f"run directory {str(path)!r} is a file", hint="pass a new directory as --out"
             )
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
             raise PromptoptError(
                 f"run directory {str(path)!r} already holds other files",
                 hint="pass a new or empty directory as --out",
@@ -174,13 +183,30 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def read_steps(self) -> list[dict[str, Any]]:
+        """The step records; a torn last line (a crash mid-write) is dropped, since its step
+        never reached a checkpoint and will run again."""
         path = self.path / STEPS
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if i == len(lines) - 1:
+                    self.logger.warning("dropping a torn last line of %s", STEPS)
+                    break
+                raise PromptoptError(
+                    f"{str(path)!r} line {i + 1} is not JSON ({exc.msg})",
+                    hint="restore the file promptopt wrote, or start a new run",
+                ) from exc
+            records.append(record)
+        return records
 
     def truncate_steps(self, keep_before: int) -> None:
-        """Drop step records at or after ``keep_before`` (written after the last checkpoint)."""
+        """Drop step records at or after ``keep_before`` (written after the last checkpoint),
+        and any torn line."""
         kept = [r for r in self.read_steps() if r["step"] < keep_before]
         atomic_write_text(self.path / STEPS, "".join(json.dumps(r) + "\n" for r in kept))
 

@@ -43,34 +43,46 @@ class Prompt:
     tokens: tuple[int, ...] | None = None
     position: int = 0
     prefix: str = ""
+    #: What joins the question and the prompt; None: the task's default (GReaTer's sentence
+    #: layout, see :meth:`promptopt.components.Task.user_turn`). GPO puts its prompts on a new
+    #: line ("\n").
+    separator: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "text": self.text,
             "tokens": list(self.tokens) if self.tokens is not None else None,
             "position": self.position,
             "prefix": self.prefix,
         }
+        if self.separator is not None:
+            data["separator"] = self.separator
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Prompt:
         tokens = data.get("tokens")
+        separator = data.get("separator")
         return cls(
             text=data["text"],
             tokens=tuple(tokens) if tokens is not None else None,
             position=int(data.get("position", 0)),
             prefix=data.get("prefix", ""),
+            separator=str(separator) if separator is not None else None,
         )
 
 
 @dataclass(frozen=True)
 class Chain:
     """A reasoning chain: ``context`` is the exact model input (chat template applied) and
-    ``reasoning`` the generated continuation, so ``context + reasoning`` is what the model saw."""
+    ``reasoning`` the generated continuation, so ``context + reasoning`` is what the model saw.
+    White-box reasoners also keep the exact generated token ``ids`` (re-encoding the text may
+    give other ids)."""
 
     example_id: str
     context: str
     reasoning: str
+    ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,20 +96,27 @@ class Candidate:
 
 @dataclass(frozen=True)
 class PromptLoss:
-    """An exact evaluation of one prompt on training examples (lower ``loss`` is better)."""
+    """An exact evaluation of one prompt on the examples of ``split`` (lower ``loss`` is
+    better; ``error_rate`` is the share of examples answered wrongly)."""
 
     prompt: Prompt
     loss: float
     error_rate: float
     details: dict[str, float] = field(default_factory=dict)
+    split: str = "train"
+
+    @property
+    def accuracy(self) -> float:
+        return 1.0 - self.error_rate
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values, for selector checkpoints."""
+        """Plain JSON values, for checkpoints and step records."""
         return {
             "prompt": self.prompt.to_dict(),
             "loss": self.loss,
             "error_rate": self.error_rate,
             "details": dict(self.details),
+            "split": self.split,
         }
 
     @classmethod
@@ -107,15 +126,24 @@ class PromptLoss:
             loss=float(data["loss"]),
             error_rate=float(data["error_rate"]),
             details={str(k): float(v) for k, v in data.get("details", {}).items()},
+            split=str(data.get("split", "train")),
         )
 
 
 @dataclass(frozen=True)
 class Selection:
-    """What a selector decided for one step: the next prompt and whether to stop."""
+    """What a selector decided for one step: the next prompt (the lead of the next population),
+    optionally the whole next ``population`` (lead first; empty means just ``prompt``), the
+    exact evaluations it made (they enter the run's history) and whether to stop."""
 
     prompt: Prompt
     loss: float | None
     stop: bool = False
     reason: str = ""
     evaluated: tuple[PromptLoss, ...] = ()
+    population: tuple[Prompt, ...] = ()
+
+    @property
+    def next_population(self) -> tuple[Prompt, ...]:
+        """The prompts the next step starts from, lead first."""
+        return self.population or (self.prompt,)

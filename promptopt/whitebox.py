@@ -12,7 +12,7 @@ import inspect
 from abc import abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from promptopt.components import Backend
 
@@ -26,7 +26,6 @@ class WhiteBoxBackend(Backend):
     ``model`` is a transformers causal LM (``forward(input_ids | inputs_embeds, attention_mask,
     position_ids, <cache>, use_cache, logits_to_keep)``) and ``tokenizer`` its tokenizer."""
 
-    white_box: ClassVar[bool] = True
     model: Any
     tokenizer: Any
     device: Any

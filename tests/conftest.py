@@ -31,3 +31,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from promptopt.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def fake_registry():
+    """A registry of the installed plugins plus the fake components (task ``fake/yes-no``...),
+    for tests that build components around an already loaded backend."""
+    from promptopt.pluginmanager import new_plugin_manager
+    from promptopt.registry import Registry
+    from promptopt.testing import fakes
+
+    pm = new_plugin_manager()
+    pm.register(fakes, name="promptopt-fakes")
+    return Registry.from_plugin_manager(pm)

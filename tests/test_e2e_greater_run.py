@@ -46,9 +46,11 @@ def tiny_run(model: Path, data: Path, out: Path, *extra: str) -> subprocess.Comp
 
 
 def steps_without_timings(run_dir: Path) -> list[dict[str, Any]]:
+    """Step records without what depends on the process (timings, memory, cache refills)."""
     rows = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
     for row in rows:
         row.pop("timings")
+        row.pop("compute")
     return rows
 
 

@@ -45,7 +45,7 @@ def gemma_wb(tmp_path_factory: pytest.TempPathFactory) -> WhiteBox:
 
 def make_rows(wb: WhiteBox) -> list[Row]:
     task = ListTask()
-    prompt = GreaterMethod().initial_prompt(task, wb.backend)
+    prompt = GreaterMethod().initial_prompt(task, wb)
     examples = task.examples("train")[:3]
     contexts = [build_context(wb, task, e, prompt) for e in examples]
     reasonings = [wb.encode(" We compare the two numbers."), wb.encode(" So"), []]
@@ -209,19 +209,26 @@ def test_prefix_cache_gives_the_same_next_token_distribution(wb, rows):
 
 
 @pytest.mark.parametrize("weight", [0.0, 3.0])
-def test_loss_extractor_scores_are_the_normalized_gradient_with_its_weight(wb, weight):
+def test_loss_extractor_scores_are_the_normalized_gradient_with_its_weight(
+    wb, weight, fake_registry
+):
     """The configured fluency weight reaches the gradient (a reference quirk dropped it)."""
-    from promptopt_greater.harness import GreaterComponents, step_context
     from promptopt_greater.loss import chain_rows
 
-    task = ListTask()
-    prompt = GreaterMethod().initial_prompt(task, wb.backend)
-    comps = GreaterComponents.build({"max_new_tokens": 5, "fluency_weight": weight})
-    ctx = step_context(0, task, wb.backend, comps)
-    chains = comps.reasoner.reason(ctx, [prompt], ctx.train)[0]
-    candidates = comps.proposer.propose(ctx, prompt, chains)
-    scores = comps.loss_extractor.score_candidates(ctx, prompt, candidates, chains)
-    rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
+    from promptopt.testing.steps import step_context_for
+
+    comps, ctx = step_context_for(
+        "greater",
+        task="fake/yes-no",
+        backend=wb,
+        registry=fake_registry,
+        max_new_tokens=5,
+        fluency_weight=weight,
+    )
+    prompt = ctx.prompt
+    candidates = comps.proposer.propose(ctx, prompt)
+    scores = comps.loss_extractor.score_candidates(ctx, prompt, candidates)
+    rows = chain_rows(ctx, wb, prompt, ctx.train, ctx.chains(prompt))
     ids = [c.meta["token_id"] for c in candidates]
     grad, _ = onehot_gradient(
         wb.model, wb.input_embeddings, rows, position=0, candidates=ids, current=0,

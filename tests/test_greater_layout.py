@@ -51,26 +51,28 @@ def test_rows_end_with_extractor_then_gold_answer(setup):
     assert len(row) == len(row.ids)
 
 
-def test_reasoner_chains_match_backend_generation_and_survive_a_checkpoint(setup):
-    from promptopt_greater.harness import GreaterComponents, step_context
+def test_reasoner_chains_match_backend_generation_and_survive_a_checkpoint(setup, fake_registry):
     from promptopt_greater.reasoner import GreaterReasoner
 
+    from promptopt.testing.steps import step_context_for
+
     backend, task, prompt, _ = setup
-    comps = GreaterComponents.build({"max_new_tokens": 7})
-    ctx = step_context(0, task, backend, comps)
+    comps, ctx = step_context_for(
+        "greater", task="fake/yes-no", backend=backend, registry=fake_registry, max_new_tokens=7
+    )
     (chains,) = comps.reasoner.reason(ctx, [prompt], ctx.train)
     texts = [backend.chat(task.user_turn(e, prompt)) for e in ctx.train]
     assert [c.reasoning for c in chains] == backend.generate(texts, max_new_tokens=7)
     assert [c.context for c in chains] == texts
-    assert ctx.info["generated_tokens"] > 0
+    assert [list(c.ids) for c in chains] == backend.generate_ids(texts, max_new_tokens=7)
+    assert ctx.notes["generated_tokens"] > 0
 
     state = json.loads(json.dumps(comps.reasoner.state_dict()))
     restored = GreaterReasoner(GreaterReasoner.Options(max_new_tokens=7))
     restored.load_state_dict(state)
-    for example in ctx.train:
-        ids = restored.reasoning_ids(backend, prompt, example)
-        assert ids == comps.reasoner.reasoning_ids(backend, prompt, example)
-        assert ids is not None and len(ids) <= 7
-    before = ctx.info["generated_tokens"]
-    comps.reasoner.reason(ctx, [prompt], ctx.train)  # the same prompt again: no generation
-    assert ctx.info["generated_tokens"] == before
+    assert restored.state_dict() == state
+    before = ctx.notes["generated_tokens"]
+    again = restored.reason(ctx, [prompt], ctx.train)[0]  # restored chains: no generation
+    assert [c.ids for c in again] == [c.ids for c in chains]
+    assert ctx.notes["generated_tokens"] == before
+    assert ctx.notes["chains_reused"] == len(ctx.train)

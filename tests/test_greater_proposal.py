@@ -59,15 +59,14 @@ def test_token_mask_keeps_letters_spaces_and_the_three_symbols(text, ok):
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_model_dir: Path):
-    from promptopt_greater.harness import GreaterComponents, step_context
+def setup(tiny_model_dir: Path, fake_registry):
     from promptopt_greater.method import GreaterMethod
     from promptopt_hf.backend import HFBackend
 
     backend = HFBackend(str(tiny_model_dir), HFBackend.Options())
     task = ListTask()
     prompt = GreaterMethod().initial_prompt(task, backend)
-    return backend, task, prompt, GreaterComponents, step_context
+    return backend, task, prompt, fake_registry
 
 
 def test_allowed_ids_exclude_special_tokens(setup):
@@ -83,14 +82,23 @@ def test_allowed_ids_exclude_special_tokens(setup):
 
 
 def propose(setup, position: int, **options):
-    backend, task, prompt, components_cls, step_context = setup
     from dataclasses import replace
 
+    from promptopt.testing.steps import step_context_for
+
+    backend, _task, prompt, registry = setup
     prompt = replace(prompt, position=position)
-    comps = components_cls.build({"max_new_tokens": 4, **options})
-    ctx = step_context(0, task, backend, comps, seed=3)
-    chains = comps.reasoner.reason(ctx, [prompt], ctx.train)[0]
-    return prompt, comps.proposer.propose(ctx, prompt, chains), ctx
+    comps, ctx = step_context_for(
+        "greater",
+        task="fake/yes-no",
+        backend=backend,
+        registry=registry,
+        seed=3,
+        population=[prompt],
+        max_new_tokens=4,
+        **options,
+    )
+    return prompt, comps.proposer.propose(ctx, prompt), ctx
 
 
 @pytest.mark.parametrize("position", [0, 3])
@@ -123,7 +131,7 @@ def test_candidate_set_equals_an_independent_computation(setup):
 
     position = 2
     prompt, candidates, ctx = propose(setup, position, topk=8, topq=3, subset=2, min_candidates=1)
-    assert ctx.info["proposal_k"] == 8  # no growth: one round of draws
+    assert ctx.notes["proposal_k"] == 8  # no growth: one round of draws
     backend, task = setup[0], setup[1]
     wb = white_box(backend)
     mask = allowed_mask(wb)
@@ -149,7 +157,7 @@ def test_candidate_set_equals_an_independent_computation(setup):
 
 def test_k_grows_until_enough_candidates(setup):
     _, candidates, ctx = propose(setup, 1, topk=2, topq=2, subset=4, min_candidates=12)
-    assert ctx.info["proposal_k"] > 2
+    assert ctx.notes["proposal_k"] > 2
     assert len(candidates) >= 12
 
 

@@ -44,19 +44,19 @@ def test_position_moves_wraps_after_a_period_and_grows_otherwise(setup):
     _, _, prompt, wb = setup
     assert prompt.tokens is not None
     n = len(prompt.tokens)
-    moved, how = next_position(wb, replace(prompt, position=3), " ")
+    moved, how = next_position(wb, replace(prompt, position=3), "_")
     assert (moved.position, how, moved.tokens) == (4, "next", prompt.tokens)
     assert wb.decode([prompt.tokens[-1]]) == "."
-    wrapped, how = next_position(wb, replace(prompt, position=n - 1), " ")
+    wrapped, how = next_position(wb, replace(prompt, position=n - 1), "_")
     assert (wrapped.position, how, wrapped.tokens) == (0, "wrap", prompt.tokens)
     word = wb.encode(" answer")
     assert len(word) == 1
     open_end = make_prompt(wb, prompt.prefix, [*prompt.tokens[:-1], word[0]], n - 1)
-    grown, how = next_position(wb, open_end, " ")
+    grown, how = next_position(wb, open_end, "_")
     assert grown.tokens is not None
     assert how == "grow" and grown.position == n and len(grown.tokens) == n + 1
     assert grown.tokens[:n] == open_end.tokens
-    assert grown.text == open_end.text + " "
+    assert grown.text == open_end.text + "_"  # the reference's filler
 
 
 def candidates_for(wb, prompt, position, tokens):
@@ -68,18 +68,24 @@ def candidates_for(wb, prompt, position, tokens):
     ]
 
 
-def selection_setup(setup, **options):
-    from promptopt_greater.harness import GreaterComponents, step_context
+def selection_setup(setup, registry, **options):
+    from promptopt.testing.steps import step_context_for
 
-    backend, task, _prompt, _wb = setup
-    comps = GreaterComponents.build({"max_new_tokens": 6, **options})
-    ctx = step_context(0, task, backend, comps, seed=1)
-    return comps, ctx
+    backend = setup[0]
+    return step_context_for(
+        "greater",
+        task="fake/yes-no",
+        backend=backend,
+        registry=registry,
+        seed=1,
+        max_new_tokens=6,
+        **options,
+    )
 
 
-def test_select_evaluates_the_shortlist_and_keeps_the_lowest_loss(setup):
+def test_select_evaluates_the_shortlist_and_keeps_the_lowest_loss(setup, fake_registry):
     _backend, _task, prompt, wb = setup
-    comps, ctx = selection_setup(setup)
+    comps, ctx = selection_setup(setup, fake_registry)
     position = 2
     prompt = replace(prompt, position=position)
     tokens = [prompt.tokens[position], *wb.encode(" think the true")]
@@ -89,7 +95,7 @@ def test_select_evaluates_the_shortlist_and_keeps_the_lowest_loss(setup):
     evaluated = selection.evaluated
     assert [e.prompt.tokens for e in evaluated] == [cands[i].prompt.tokens for i in (1, 3, 2)]
     # each evaluated loss equals an independent single-prompt evaluation
-    fresh, fresh_ctx = selection_setup(setup)
+    fresh, fresh_ctx = selection_setup(setup, fake_registry)
     for item in evaluated:
         (alone,) = fresh.loss_extractor.evaluate(fresh_ctx, [item.prompt])
         assert alone.loss == pytest.approx(item.loss, abs=1e-6)
@@ -98,13 +104,14 @@ def test_select_evaluates_the_shortlist_and_keeps_the_lowest_loss(setup):
     assert selection.loss == evaluated[best].loss
     assert selection.prompt.tokens == evaluated[best].prompt.tokens
     assert selection.prompt.position == position + 1
-    kept = comps.selector.best_prompts()
-    assert [k.loss for k in kept] == sorted(e.loss for e in evaluated)
+    assert not selection.stop
+    assert ctx.notes["shortlist"] == [cands[i].label for i in (1, 3, 2)]
+    assert ctx.notes["move"] == "next" and ctx.notes["forced_period"] is False
 
 
-def test_evaluate_loss_is_error_rate_plus_weighted_prompt_nll(setup):
+def test_evaluate_loss_is_error_rate_plus_weighted_prompt_nll(setup, fake_registry):
     _backend, _task, prompt, _wb = setup
-    comps, ctx = selection_setup(setup, eval_fluency_weight=0.5)
+    comps, ctx = selection_setup(setup, fake_registry, eval_fluency_weight=0.5)
     (result,) = comps.loss_extractor.evaluate(ctx, [prompt])
     assert 0.0 <= result.error_rate <= 1.0
     expected = result.error_rate + 0.5 * result.details["prompt_nll"]
@@ -112,45 +119,57 @@ def test_evaluate_loss_is_error_rate_plus_weighted_prompt_nll(setup):
     assert result.details["prompt_nll"] > 0
 
 
-def test_stops_on_low_loss_patience_and_a_closing_period(setup):
+def test_low_loss_starts_a_new_sweep_and_patience_stops(setup, fake_registry):
     _backend, _task, prompt, wb = setup
-    period = wb.encode(".")[0]
-    n = len(prompt.tokens)
-
-    comps, ctx = selection_setup(setup, loss_threshold=100.0)
     cands = candidates_for(wb, replace(prompt, position=1), 1, [prompt.tokens[1]])
-    assert comps.selector.select(ctx, replace(prompt, position=1), cands, [0.0]).stop
 
-    comps, ctx = selection_setup(setup, patience=1)
-    comps.selector.load_state_dict({"best_loss": -1.0, "since_improvement": 0})
+    comps, ctx = selection_setup(setup, fake_registry, loss_threshold=100.0)
+    selection = comps.selector.select(ctx, replace(prompt, position=1), cands, [0.0])
+    assert not selection.stop
+    assert selection.prompt.position == 0 and ctx.notes["move"] == "new sweep"
+    assert comps.selector.state_dict()["sweep"] == 1
+
+    comps, ctx = selection_setup(setup, fake_registry, patience=1)
+    comps.selector.load_state_dict(
+        {"best_loss": -1.0, "since_improvement": 1, "initial_length": None, "sweep": 0}
+    )
     selection = comps.selector.select(ctx, replace(prompt, position=1), cands, [0.0])
     assert selection.stop and "improvement" in selection.reason
 
-    comps, ctx = selection_setup(setup)
+
+def test_a_shortlisted_period_past_half_is_taken_whatever_its_loss(setup, fake_registry):
+    """The reference evaluates in gradient order and stops at a "." past half the prompt."""
+    _backend, _task, prompt, wb = setup
+    period = wb.encode(".")[0]
+    n = len(prompt.tokens)
     late = replace(prompt, position=n - 2)
-    late_cands = candidates_for(wb, late, n - 2, [period])
-    selection = comps.selector.select(ctx, late, late_cands, [0.0])
-    assert selection.stop and "'.'" in selection.reason
+    others = [t for t in wb.encode(" think the true") if t != period]
+    cands = candidates_for(wb, late, n - 2, [others[0], period, others[1]])
+    comps, ctx = selection_setup(setup, fake_registry)
+    selection = comps.selector.select(ctx, late, cands, [-1.0, -0.5, 0.0])  # order: 0, 1, 2
+    assert [e.prompt.tokens for e in selection.evaluated] == [c.prompt.tokens for c in cands[:2]]
+    assert selection.prompt.tokens[n - 2] == period and not selection.stop
+    assert ctx.notes["forced_period"] is True
 
-    comps, ctx = selection_setup(setup)
-    early_cands = candidates_for(wb, replace(prompt, position=2), 2, [period])
-    assert not comps.selector.select(ctx, replace(prompt, position=2), early_cands, [0.0]).stop
+    comps, ctx = selection_setup(setup, fake_registry)
+    early = replace(prompt, position=2)
+    early_cands = candidates_for(wb, early, 2, [period])
+    comps.selector.select(ctx, early, early_cands, [0.0])
+    assert ctx.notes["forced_period"] is False
 
 
-def test_selector_keeps_at_most_keep_prompts_and_its_state_round_trips(setup):
+def test_selector_state_round_trips(setup, fake_registry):
     from promptopt_greater.selector import GreaterSelector
 
     _backend, _task, prompt, wb = setup
-    comps, ctx = selection_setup(setup, keep=2, shortlist=3)
+    comps, ctx = selection_setup(setup, fake_registry, shortlist=3)
     position = 4
     prompt = replace(prompt, position=position)
     tokens = [prompt.tokens[position], *wb.encode(" think the true")]
     cands = candidates_for(wb, prompt, position, tokens)
     comps.selector.select(ctx, prompt, cands, [0.0, -1.0, -2.0, -3.0])
-    kept = comps.selector.best_prompts()
-    assert len(kept) == 2 and kept[0].loss <= kept[1].loss
     state = json.loads(json.dumps(comps.selector.state_dict()))
-    restored = GreaterSelector(GreaterSelector.Options(keep=2))
+    restored = GreaterSelector()
     restored.load_state_dict(state)
-    assert restored.best_prompts() == kept
     assert restored.state_dict() == state
+    assert state["initial_length"] == len(prompt.tokens) and state["best_loss"] is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from promptopt.errors import ModelLoadError
+from promptopt.whitebox import WhiteBoxBackend
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -28,7 +29,7 @@ def backend(tiny_model_dir: Path) -> HFBackend:
 
 
 def test_loads_white_box(backend: HFBackend, tiny_model_dir: Path) -> None:
-    assert backend.white_box is True
+    assert isinstance(backend, WhiteBoxBackend)
     assert backend.model_id == str(tiny_model_dir.resolve())
     assert backend.device.type == "cpu" and backend.dtype == torch.float32
     assert not backend.model.training

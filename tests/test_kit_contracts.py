@@ -159,11 +159,31 @@ class PositionOutOfRange(FakeBestSelector):
         return Selection(Prompt(prompt.text, prompt.tokens, 99, prompt.prefix), None)
 
 
-class NanBest(FakeBestSelector):
-    name = "nan-best"
+class NanEvaluated(FakeBestSelector):
+    name = "nan-evaluated"
 
-    def best_prompts(self) -> list[PromptLoss]:
-        return [PromptLoss(word_prompt("think"), float("inf"), 0.0)]
+    def select(
+        self,
+        ctx: StepContext,
+        prompt: Prompt,
+        candidates: Sequence[Candidate],
+        scores: Sequence[float],
+    ) -> Selection:
+        bad = PromptLoss(word_prompt("think"), float("inf"), 0.0)
+        return Selection(prompt, None, evaluated=(bad,))
+
+
+class BadPopulation(FakeBestSelector):
+    name = "bad-population"
+
+    def select(
+        self,
+        ctx: StepContext,
+        prompt: Prompt,
+        candidates: Sequence[Candidate],
+        scores: Sequence[float],
+    ) -> Selection:
+        return Selection(prompt, None, population=(prompt, prompt.text))  # type: ignore[arg-type]
 
 
 BROKEN_SELECTORS = {
@@ -174,7 +194,8 @@ BROKEN_SELECTORS = {
     ForgetsState: "does not restore the same state",
     ReturnsText: "not a Selection",
     PositionOutOfRange: "position 99 is outside",
-    NanBest: "best_prompts\\(\\) holds a non-finite loss",
+    NanEvaluated: "Selection.evaluated holds a non-finite loss",
+    BadPopulation: "Selection.population holds str",
 }
 
 

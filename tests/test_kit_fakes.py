@@ -70,7 +70,7 @@ def test_list_task_with_examples_makes_a_named_task() -> None:
 def test_proposer_edits_the_current_position_only() -> None:
     ctx = fake_context()
     prompt = word_prompt("think step by step .", position=2)
-    candidates = FakeWordProposer().propose(ctx, prompt, [])
+    candidates = FakeWordProposer().propose(ctx, prompt)
     assert candidates[0].prompt.text == prompt.text  # the current word comes first
     for candidate in candidates:
         tokens = candidate.prompt.tokens or ()
@@ -107,7 +107,14 @@ def test_run_fixture_interrupts_and_resumes_exactly(promptopt_fakes, promptopt_r
     resumed = promptopt_run.resume(stopped.path)
 
     def untimed(steps: list[dict]) -> list[dict]:
-        return [{k: v for k, v in step.items() if k != "timings"} for step in steps]
+        """Everything but timings and peak memory (model usage counts must match too)."""
+        return [
+            {
+                **{k: v for k, v in step.items() if k != "timings"},
+                "compute": step["compute"]["models"],
+            }
+            for step in steps
+        ]
 
     assert untimed(resumed.steps) == untimed(straight.steps)
     assert resumed.result["best_prompt"] == straight.result["best_prompt"]

@@ -35,7 +35,7 @@ class AppendProposer(Proposer):
 
     name = "lc-append"
 
-    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         return [Candidate(Prompt(prompt.text + s), s.strip()) for s in SUFFIXES]
 
 
@@ -59,12 +59,9 @@ class TargetLogprobLoss(LossExtractor):
         return PromptLoss(prompt, sum(nll) / len(nll), wrong / len(nll))
 
     def score_candidates(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        chains: Sequence[Chain],
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
+        chains = ctx.chains(prompt)
         return [self._losses(ctx, c.prompt, chains).loss for c in candidates]
 
     def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
@@ -73,13 +70,9 @@ class TargetLogprobLoss(LossExtractor):
 
 
 class BestSelector(Selector):
-    """Takes the best-scored candidate after an exact evaluation; remembers the best seen."""
+    """Takes the best-scored candidate after an exact evaluation (the run's history keeps it)."""
 
     name = "lc-best"
-
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        self.best: list[PromptLoss] = []
 
     def select(
         self,
@@ -90,11 +83,7 @@ class BestSelector(Selector):
     ) -> Selection:
         chosen = candidates[min(range(len(scores)), key=scores.__getitem__)].prompt
         evaluated = ctx.loss_extractor.evaluate(ctx, [chosen])
-        self.best = sorted([*self.best, *evaluated], key=lambda e: e.loss)
         return Selection(chosen, evaluated[0].loss, evaluated=tuple(evaluated))
-
-    def best_prompts(self) -> list[PromptLoss]:
-        return self.best
 
 
 class BlackBoxSearch(Method):

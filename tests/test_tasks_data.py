@@ -102,6 +102,8 @@ def test_bbh_splits_partition_the_task_deterministically(shared_data_dir: Path) 
     assert ids == {s: [ex.id for ex in b.examples(s)] for s in SPLITS}
     flat = [i for s in SPLITS for i in ids[s]]
     assert len(flat) == len(set(flat)) == 250
+    # the reference's layout: the first 50 rows train, the next 100 dev, the 100 after test
+    assert flat == [f"bbh/navigate/{i}" for i in range(250)]
     other = make(cls, shared_data_dir, split_seed=7)
     assert [ex.id for ex in other.examples("train")] != ids["train"]
 

@@ -25,6 +25,13 @@ def run_command(
     backend: Annotated[
         str | None, typer.Option(help="Model backend (default: the method's).")
     ] = None,
+    optimizer_model: Annotated[
+        str | None,
+        typer.Option(help="Model that writes prompts (methods like gpo; default: the task model)."),
+    ] = None,
+    optimizer_backend: Annotated[
+        str | None, typer.Option(help="Backend of the optimizer model (default: the task's).")
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", metavar="KEY=VALUE", help="Option (repeatable)."),
@@ -52,9 +59,22 @@ def run_command(
         typer.Option(metavar="DIR", help="Continue the run in DIR from its checkpoint."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show components, options (with their sources) and splits; no model."
+        ),
+    ] = False,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code",
+            help="Allow trust_remote_code from a config file or a resumed run (runs model code).",
+        ),
+    ] = False,
 ) -> None:
     """Optimize a prompt: `promptopt run greater --task folio -o steps=2 -o train_size=4`."""
-    from promptopt.config import load_toml, make_run_config, parse_options
+    from promptopt.config import check_remote_code, load_toml, make_run_config, parse_options
     from promptopt.rundir import RunDir
 
     _load_path_plugins(plugin or [])
@@ -66,6 +86,8 @@ def run_command(
             "--config": config,
             "--model": model,
             "--backend": backend,
+            "--optimizer-model": optimizer_model,
+            "--optimizer-backend": optimizer_backend,
             "--seed": seed,
             "--data-dir": data_dir,
             "--out": out,
@@ -88,9 +110,17 @@ def run_command(
             _print_result(finished)
             return
         run_config = make_run_config(run_dir.read_config(), {})
-        run_dir.read_checkpoint()  # an unreadable checkpoint fails now, before a model loads
+        if not trust_remote_code:
+            check_remote_code(run_config.options, f"the saved configuration of {str(resume)!r}")
+        checkpoint = run_dir.read_checkpoint()  # an unreadable one fails before a model loads
+        if checkpoint is not None:
+            from promptopt.loop import check_checkpoint_format
+
+            check_checkpoint_format(checkpoint)
     else:
         file_values = load_toml(config) if config else {}
+        if not trust_remote_code:
+            check_remote_code(dict(file_values.get("options", {})), f"config file {str(config)!r}")
         components = {
             k: v
             for k, v in {
@@ -106,6 +136,8 @@ def run_command(
             "task": task,
             "model": model,
             "backend": backend,
+            "optimizer_model": optimizer_model,
+            "optimizer_backend": optimizer_backend,
             "seed": seed,
             "data_dir": data_dir,
             "options": parse_options(option),
@@ -119,44 +151,85 @@ def run_command(
             raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
         run_config = make_run_config(file_values, cli_values)
         run_dir = None
+    if dry_run:
+        print(json.dumps(describe_run(run_config), indent=2))
+        return
     result = execute(run_config, out=out, resume_dir=run_dir, progress=progress)
     _print_result(result)
+
+
+def describe_run(run_config: Any) -> dict[str, Any]:
+    """What a run would use, without loading a model: components, every option with its value
+    and source, split sizes read from the data, and what the method adds."""
+    from promptopt.assembly import plan_run
+    from promptopt.registry import get_registry
+
+    plan = plan_run(run_config, get_registry())
+    task = plan.classes["task"](plan.options["task"])
+    description = plan.describe(task)  # type: ignore[arg-type]
+    method = plan.classes["method"](plan.options["method"])
+    description.update(method.describe(task))  # type: ignore[attr-defined]
+    return description
 
 
 def _load_path_plugins(paths: list[Path]) -> None:
     if not paths:
         return
-    from promptopt.pluginmanager import get_plugin_manager, register_plugin_file
+    from promptopt.pluginmanager import check_hook_names, get_plugin_manager, register_plugin_file
     from promptopt.registry import reset_registry
 
     pm = get_plugin_manager()
     for path in paths:
         register_plugin_file(pm, path)
+    check_hook_names(pm)
     reset_registry()
 
 
 def execute(
-    run_config: Any, *, out: Path | None, resume_dir: Any = None, progress: bool = True
+    run_config: Any,
+    *,
+    out: Path | None,
+    resume_dir: Any = None,
+    progress: bool = True,
+    backend: Any = None,
 ) -> dict[str, Any]:
-    """Build the components and run the loop in a new or resumed run directory."""
-    from promptopt.assembly import build_components
+    """Build the components and run the loop in a new or resumed run directory. ``backend``
+    reuses an already loaded task model (tests, benchmarks, studies); it is not closed."""
+    from promptopt.assembly import build_components, plan_run
     from promptopt.loop import optimize
     from promptopt.pluginmanager import get_plugin_manager
     from promptopt.progress import Progress
     from promptopt.records import RunInfo
     from promptopt.registry import get_registry
     from promptopt.rundir import RunDir, default_run_dir
+    from promptopt.runlock import RunLock
 
     registry = get_registry()
-    path = out or default_run_dir(run_config.method, run_config.task)
+    path = (
+        resume_dir.path
+        if resume_dir is not None
+        else out or default_run_dir(run_config.method, run_config.task)
+    )
     if resume_dir is None:
         RunDir.ensure_free(path)  # before the model loads
-    components = build_components(run_config, registry)
+    plan = plan_run(run_config, registry)
+    lock = RunLock(path).acquire()  # one process per run directory, before any model loads
+    try:
+        components = build_components(plan, backend=backend)
+    except BaseException:
+        lock.release(remove_if_empty=resume_dir is None)
+        raise
     config_dict = run_config.model_dump()
-    if resume_dir is None:
-        run_dir = RunDir.create(path, config_dict, installed_plugins())
-    else:
-        run_dir = resume_dir
+    initial = None
+    try:
+        if resume_dir is None:  # a bad initial prompt fails before the run directory exists
+            initial = components.method.initial_population(components.task, components.backend)
+        run_dir = resume_dir or RunDir.create(path, config_dict, installed_plugins())
+    except BaseException:
+        if backend is None:
+            components.close()
+        lock.release(remove_if_empty=True)
+        raise
     info = RunInfo(
         run_dir=run_dir.path,
         config=config_dict,
@@ -172,6 +245,7 @@ def execute(
             info,
             seed=run_config.seed,
             progress=Progress(enabled=None if progress else False),
+            initial=initial,
         )
     except KeyboardInterrupt:
         print(
@@ -181,7 +255,9 @@ def execute(
         raise
     finally:
         run_dir.close()
-        components.backend.close()
+        if backend is None:
+            components.close()
+        lock.release()
 
 
 def installed_plugins() -> list[dict[str, Any]]:

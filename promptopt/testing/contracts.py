@@ -14,11 +14,12 @@ component and the broken rule::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -136,7 +137,7 @@ def _check_example(task: Task, who: str, split: str, example: Any) -> None:
 def check_selector(
     selector_cls: type[Selector],
     *,
-    options: ComponentOptions | None = None,
+    options: ComponentOptions | Mapping[str, Any] | None = None,
     prompt: Prompt | None = None,
     candidates: Sequence[Candidate] | None = None,
     scores: Sequence[float] | None = None,
@@ -144,16 +145,22 @@ def check_selector(
 ) -> None:
     """Check a selector class on a real step over the fake components (or the given inputs).
 
-    Builds it with default options (or ``options``), runs :meth:`~Selector.select` and checks
-    the :class:`Selection`, that the state round-trips through JSON and ``load_state_dict``, and
+    Builds it with default options (or ``options``: an Options instance or a dict validated
+    through the selector's Options), runs :meth:`~Selector.select` and checks the
+    :class:`Selection`, that the state round-trips through JSON and ``load_state_dict``, and
     that two fresh selectors pick the same prompt for the same inputs.
     """
     check_component_class(selector_cls)
     who = f"selector {selector_cls.name!r}"
-    new_context = _context_factory(context)
+    if isinstance(options, Mapping):
+        try:
+            options = selector_cls.Options(**options)
+        except ValidationError as exc:
+            raise _fail(who, f"the given options do not validate: {exc}") from exc
     prompt = prompt if prompt is not None else word_prompt("think step by step .")
+    new_context = _context_factory(context, prompt)
     if candidates is None:
-        candidates = FakeWordProposer().propose(new_context(), prompt, [])
+        candidates = FakeWordProposer().propose(new_context(), prompt)
     if scores is None:
         scores = [float(len(c.label) % 5) + 0.5 * i for i, c in enumerate(candidates)]
     if len(scores) != len(candidates):
@@ -162,7 +169,6 @@ def check_selector(
     first = _build(selector_cls, options)
     selection = first.select(new_context(), prompt, candidates, scores)
     _check_selection(who, selection, prompt, candidates)
-    _check_best(who, first.best_prompts())
     _check_state(who, selector_cls, options, first)
 
     again = _build(selector_cls, options).select(new_context(), prompt, candidates, scores)
@@ -175,17 +181,19 @@ def check_selector(
         )
 
 
-def _context_factory(context: StepContext | None) -> Callable[[], StepContext]:
+def _context_factory(context: StepContext | None, prompt: Prompt) -> Callable[[], StepContext]:
     """Fresh copies of a context with the same random state, so two selectors see the same
-    numbers (the fake context when none is given)."""
+    numbers (the fake context, with ``prompt`` as its population, when none is given)."""
     if context is None:
-        return fake_context
+        return lambda: fake_context(population=(prompt,))
     state = context.rng.getstate()
 
     def make() -> StepContext:
         rng = random.Random()
         rng.setstate(state)
-        return dataclasses.replace(context, rng=rng, timings={}, info={})
+        return dataclasses.replace(
+            context, rng=rng, timings={}, notes={}, history=copy.deepcopy(context.history)
+        )
 
     return make
 
@@ -222,10 +230,13 @@ def _check_selection(
         raise _fail(who, f"loss {selection.loss!r} is neither finite nor None")
     if not isinstance(selection.stop, bool):
         raise _fail(who, f"Selection.stop is {selection.stop!r}, not a bool")
-    _check_best(who, list(selection.evaluated), what="Selection.evaluated")
+    _check_evaluated(who, list(selection.evaluated))
+    for member in selection.population:
+        if not isinstance(member, Prompt):
+            raise _fail(who, f"Selection.population holds {type(member).__name__}, not a Prompt")
 
 
-def _check_best(who: str, entries: Any, what: str = "best_prompts()") -> None:
+def _check_evaluated(who: str, entries: Any, what: str = "Selection.evaluated") -> None:
     if not isinstance(entries, list):
         raise _fail(who, f"{what} returned {type(entries).__name__}, not a list")
     for entry in entries:
@@ -254,7 +265,3 @@ def _check_state(
             "load_state_dict(state_dict()) does not restore the same state: "
             f"{text[:200]} became {json.dumps(restored)[:200]}",
         )
-    if [e.prompt.text for e in fresh.best_prompts()] != [
-        e.prompt.text for e in selector.best_prompts()
-    ]:
-        raise _fail(who, "best_prompts() differs after load_state_dict(state_dict())")

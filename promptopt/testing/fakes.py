@@ -13,7 +13,6 @@ proposer ``fake-words``, loss extractor ``fake-logprob``, selector ``fake-best``
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -30,14 +29,15 @@ from promptopt.components import (
     StepContext,
     Task,
 )
+from promptopt.context import step_rng
 from promptopt.errors import DataError, PromptoptError
+from promptopt.history import History
 from promptopt.progress import Progress
 from promptopt.reasoners import ChatReasoner
 from promptopt.sampling import is_greedy, sample_seed
 from promptopt.types import (
     AnswerType,
     Candidate,
-    Chain,
     Example,
     Prompt,
     PromptLoss,
@@ -229,7 +229,7 @@ class FakeWordProposer(Proposer):
     class Options(ComponentOptions):
         fake_candidates: int = 4
 
-    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         tokens = prompt.tokens if prompt.tokens is not None else encode_words(prompt.text)
         if not tokens:
             return []
@@ -257,11 +257,7 @@ class FakeLossExtractor(LossExtractor):
     description = "answer log-probability loss without gradients (fake, for tests)"
 
     def score_candidates(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        chains: Sequence[Chain],
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
         return [self._nll(ctx, c.prompt, [""] * len(ctx.train)) for c in candidates]
 
@@ -310,7 +306,7 @@ class FakeBestSelector(Selector):
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
-        self.best: list[PromptLoss] = []
+        self.best: list[PromptLoss] = []  # the selector's own state, checkpointed
 
     def select(
         self,
@@ -332,9 +328,6 @@ class FakeBestSelector(Selector):
         kept = [e for e in self.best if e.prompt.text != entry.prompt.text] + [entry]
         self.best = sorted(kept, key=lambda e: e.loss)[: self.options.fake_keep]  # type: ignore[attr-defined]
 
-    def best_prompts(self) -> list[PromptLoss]:
-        return list(self.best)
-
     def state_dict(self) -> dict[str, Any]:
         return {"best": [e.to_dict() for e in self.best]}
 
@@ -355,7 +348,7 @@ class FakeMethod(Method):
     loss_extractor = "fake-logprob"
     selector = "fake-best"
     backend = "fake"
-    defaults: ClassVar[dict[str, Any]] = {"max_new_tokens": 8}
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {"reasoner": {"max_new_tokens": 8}}
 
     class Options(MethodOptions):
         steps: int = 3
@@ -372,6 +365,8 @@ def fake_context(
     step: int = 0,
     seed: int = 0,
     max_new_tokens: int = 8,
+    population: Sequence[Prompt] = (),
+    history: History | None = None,
 ) -> StepContext:
     """A real :class:`StepContext` over the fakes (chat reasoner, log-probability loss)."""
     task = task if task is not None else ListTask()
@@ -382,8 +377,11 @@ def fake_context(
         reasoner=ChatReasoner(ChatReasoner.Options(max_new_tokens=max_new_tokens)),
         loss_extractor=FakeLossExtractor(),
         train=task.examples("train"),
-        rng=random.Random(f"promptopt:{seed}:{step}"),
+        rng=step_rng(seed, step),
         progress=Progress(enabled=False),
+        history=history if history is not None else History(),
+        population=tuple(population) or (word_prompt("think step by step ."),),
+        seed=seed,
     )
 
 

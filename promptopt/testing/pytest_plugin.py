@@ -119,36 +119,56 @@ class LoopRunner:
         self.pm, self.tmp_path, self.runs = pm, tmp_path, 0
 
     def __call__(
-        self, method: str, *, task: str, interrupt_after: int | None = None, **kwargs: Any
+        self,
+        method: str,
+        *,
+        task: str,
+        interrupt_after: int | None = None,
+        loaded_backend: Any = None,
+        **kwargs: Any,
     ) -> RunOutcome:
         """Run settings (``backend``, ``model``, ``seed``, ``data_dir``) and component
         overrides (``selector``, ...) by name; every other keyword is an ``-o`` option.
-        ``interrupt_after=k`` stops the run after k steps, as Ctrl-C would."""
-        from promptopt.config import OVERRIDABLE, make_run_config
+        A scoped option is a keyword with ``__`` for the dot (``selector__keep=5``).
+        ``interrupt_after=k`` stops the run after k steps, as Ctrl-C would; ``loaded_backend``
+        reuses a model already in memory as the task backend."""
+        from promptopt.config import make_run_config
+        from promptopt.kinds import PRESET_KINDS
 
         settings: dict[str, Any] = {"method": method, "task": task, "components": {}}
-        for key in ("backend", "model", "seed", "data_dir"):
+        run_keys = ("backend", "model", "optimizer_backend", "optimizer_model", "seed", "data_dir")
+        for key in run_keys:
             if key in kwargs:
                 settings[key] = kwargs.pop(key)
-        for kind in OVERRIDABLE:
+        for kind in PRESET_KINDS:
             if kind in kwargs:
                 settings["components"][kind] = kwargs.pop(kind)
-        settings["options"] = kwargs
+        settings["options"] = {key.replace("__", "."): value for key, value in kwargs.items()}
         self.runs += 1
         out = self.tmp_path / f"run-{self.runs}"
-        return self._execute(make_run_config({}, settings), out, None, interrupt_after)
+        if loaded_backend is not None:
+            settings.setdefault("backend", loaded_backend.name)
+        config = make_run_config({}, settings)
+        return self._execute(config, out, None, interrupt_after, loaded_backend)
 
-    def resume(self, path: Path, *, interrupt_after: int | None = None) -> RunOutcome:
+    def resume(
+        self, path: Path, *, interrupt_after: int | None = None, loaded_backend: Any = None
+    ) -> RunOutcome:
         """Continue the run in ``path`` from its checkpoint, like ``promptopt run --resume``."""
         from promptopt.config import make_run_config
         from promptopt.rundir import RunDir
 
         run_dir = RunDir.open(path)
         config = make_run_config(run_dir.read_config(), {})
-        return self._execute(config, path, run_dir, interrupt_after)
+        return self._execute(config, path, run_dir, interrupt_after, loaded_backend)
 
     def _execute(
-        self, config: Any, out: Path, resume_dir: Any, interrupt_after: int | None
+        self,
+        config: Any,
+        out: Path,
+        resume_dir: Any,
+        interrupt_after: int | None,
+        loaded_backend: Any = None,
     ) -> RunOutcome:
         from promptopt.cli.run import execute
         from promptopt.rundir import RunDir
@@ -157,7 +177,9 @@ class LoopRunner:
         if stopper is not None:
             self.pm.register(stopper)
         try:
-            result = execute(config, out=out, resume_dir=resume_dir, progress=False)
+            result = execute(
+                config, out=out, resume_dir=resume_dir, progress=False, backend=loaded_backend
+            )
         except KeyboardInterrupt:
             result = {}
         finally:

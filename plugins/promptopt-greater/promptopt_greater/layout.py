@@ -84,7 +84,7 @@ def build_context(wb: WhiteBox, task: Task, example: Example, prompt: Prompt) ->
     if user.count(_SENTINEL) != 1:
         raise ValueError(f"task {task.name!r} user_turn must contain the prompt text exactly once")
     head_text, tail_text = user.split(_SENTINEL)
-    before, after = wb.chat_parts
+    before, after = wb.chat_parts()
     head = tuple(wb.encode_input(before + head_text + prompt.prefix))
     tail = tuple(wb.encode(tail_text + after))
     return Context(head=head, prompt=prompt_tokens(wb, prompt), tail=tail)

@@ -4,7 +4,6 @@ prompts scored exactly by the training error rate plus a small fluency term."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -13,8 +12,7 @@ from pydantic import Field
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
-from promptopt_greater.reasoner import GreaterReasoner, add_timing
-from promptopt_greater.whitebox import WhiteBox, eval_mode, white_box
+from promptopt_greater.whitebox import WhiteBox, eval_mode, prefix_cache, white_box
 
 
 def chain_rows(
@@ -24,16 +22,13 @@ def chain_rows(
     examples: Sequence[Example],
     chains: Sequence[Chain],
 ) -> list[Row]:
-    """Rows for ``examples`` under ``prompt`` with the reasoning of ``chains`` (exact ids when
-    the reasoner kept them, else the chain text re-encoded)."""
+    """Rows for ``examples`` under ``prompt`` with the reasoning of ``chains`` (their exact ids
+    when the reasoner kept them, else the chain text encoded)."""
     by_id = {chain.example_id: chain for chain in chains}
     contexts, reasonings = [], []
     for example in examples:
-        ids = None
-        if isinstance(ctx.reasoner, GreaterReasoner):
-            ids = ctx.reasoner.reasoning_ids(ctx.backend, prompt, example)
-        if ids is None:
-            ids = wb.encode(by_id[example.id].reasoning)
+        chain = by_id[example.id]
+        ids = list(chain.ids) if chain.ids is not None else wb.encode(chain.reasoning)
         contexts.append(build_context(wb, ctx.task, example, prompt))
         reasonings.append(ids)
     return build_rows(wb, ctx.task, examples, contexts, reasonings)
@@ -74,35 +69,32 @@ class GreaterLossExtractor(LossExtractor):
             and not self.opts.reference_mode
             and supports_prefix_cache(wb.model)
         ):
-            return wb.prefix_cache
+            return prefix_cache(wb)
         return None
 
     # ----------------------------------------------------------------- gradient scores
 
     def score_candidates(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        chains: Sequence[Chain],
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
-        """L2-normalized gradient entry of each candidate's token (lower is better)."""
-        start = time.perf_counter()
+        """L2-normalized gradient entry of each candidate's token (lower is better), through
+        the reasoning of ``prompt`` on the training examples."""
         wb = white_box(ctx.backend)
         pos = prompt.position
         current = prompt_tokens(wb, prompt)[pos]
         ids = [candidate_token(c, pos) for c in candidates]
         onehot_ids = ids if current in ids else [*ids, current]
-        rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
-        with ctx.progress.bar(len(rows), "gradient", unit="example") as bar:
-            grad, total = self.gradient(
-                wb, rows, pos, onehot_ids, onehot_ids.index(current), on_done=bar.update
-            )
+        chains = ctx.chains(prompt)
+        with ctx.timed("gradient"):
+            rows = chain_rows(ctx, wb, prompt, ctx.train, chains)
+            with ctx.progress.bar(len(rows), "gradient", unit="example") as bar:
+                grad, total = self.gradient(
+                    wb, rows, pos, onehot_ids, onehot_ids.index(current), on_done=bar.update
+                )
         norm = float(grad.norm())
         if norm > 0:
             grad = grad / norm
-        ctx.info["gradient_loss"] = total / max(len(rows), 1)
-        add_timing(ctx, "gradient", time.perf_counter() - start)
+        ctx.note("gradient_loss", total / max(len(rows), 1))
         return [float(g) for g in grad[: len(ids)]]
 
     def gradient(
@@ -123,6 +115,9 @@ class GreaterLossExtractor(LossExtractor):
         with eval_mode(wb.model):
 
             def run(chunk: Sequence[Row]) -> list[tuple[Any, float]]:
+                wb.usage.record(
+                    forward_passes=1, backward_passes=1, prompt_tokens=sum(map(len, chunk))
+                )
                 return [
                     onehot_gradient(
                         wb.model,
@@ -148,17 +143,18 @@ class GreaterLossExtractor(LossExtractor):
     def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
         """Regenerate reasoning for every prompt (one batched generation), append extractor and
         gold answer, one forward: error rate + ``eval_fluency_weight`` x prompt NLL."""
-        start = time.perf_counter()
         wb = white_box(ctx.backend)
         examples = list(ctx.train)
-        all_chains = ctx.reasoner.reason(ctx, prompts, examples)
-        rows = [
-            row
-            for prompt, chains in zip(prompts, all_chains, strict=True)
-            for row in chain_rows(ctx, wb, prompt, examples, chains)
-        ]
-        with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
-            scores = self.exact(wb, rows, on_done=bar.update)
+        with ctx.timed("reasoning"):
+            all_chains = ctx.reasoner.reason(ctx, prompts, examples)
+        with ctx.timed("exact_check"):
+            rows = [
+                row
+                for prompt, chains in zip(prompts, all_chains, strict=True)
+                for row in chain_rows(ctx, wb, prompt, examples, chains)
+            ]
+            with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
+                scores = self.exact(wb, rows, on_done=bar.update)
         losses = []
         n = len(examples)
         for i, prompt in enumerate(prompts):
@@ -174,7 +170,6 @@ class GreaterLossExtractor(LossExtractor):
                     details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
                 )
             )
-        add_timing(ctx, "evaluation", time.perf_counter() - start)  # regeneration included
         return losses
 
     def exact(
@@ -185,15 +180,13 @@ class GreaterLossExtractor(LossExtractor):
         from promptopt_greater.tensors import exact_scores
 
         cache = self._cache(wb)
+
+        def run(chunk: Sequence[Row]) -> list[Any]:
+            wb.usage.record(forward_passes=1, prompt_tokens=sum(map(len, chunk)))
+            return exact_scores(wb.model, chunk, pad_id=wb.pad_id, device=wb.device, cache=cache)
+
         with eval_mode(wb.model):
-            return run_batched(
-                lambda chunk: exact_scores(
-                    wb.model, chunk, pad_id=wb.pad_id, device=wb.device, cache=cache
-                ),
-                rows,
-                self.eval_batch,
-                on_done,
-            )
+            return run_batched(run, rows, self.eval_batch, on_done)
 
 
 def candidate_token(candidate: Candidate, position: int) -> int:

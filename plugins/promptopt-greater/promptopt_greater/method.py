@@ -1,17 +1,17 @@
-"""The ``greater`` method preset: the four ``greater`` components with the reference's defaults,
-the reference's initial prompt, and the final choice among the kept prompts on the dev split."""
+"""The ``greater`` method preset: the four ``greater`` components with the reference's settings,
+the reference's initial prompt, and the final choice among the best prompts on the dev split."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
 from promptopt.components import Backend, Method, MethodOptions, Selector, StepContext, Task
-from promptopt.errors import PromptoptError
-from promptopt.types import Prompt, PromptLoss
+from promptopt.errors import PromptoptError, quote
+from promptopt.history import Scored
+from promptopt.types import Prompt
 from promptopt_greater.layout import make_prompt, round_trips
 from promptopt_greater.whitebox import white_box
 
@@ -19,6 +19,8 @@ from promptopt_greater.whitebox import white_box
 INITIAL_SUFFIX = (
     " proper logical reasoning and think step by step. Finally give the actual correct answer."
 )
+#: Longest initial prompt accepted (characters): GReaTer edits one token per step.
+MAX_INITIAL_CHARS = 2000
 
 
 class GreaterMethod(Method):
@@ -33,25 +35,28 @@ class GreaterMethod(Method):
     selector = "greater"
     backend = "hf"
     needs_white_box = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "train_size": 50,
-        "dev_size": 100,
-        "topk": 40,
-        "topq": 6,
-        "subset": 5,
-        "min_candidates": 6,
-        "shortlist": 3,
-        "max_new_tokens": 1024,
-        "temperature": 0.2,
-        "fluency_weight": 0.2,
-        "eval_fluency_weight": 0.02,
-        "keep": 10,
-        "loss_threshold": 0.12,
-        "patience": 150,
+    #: The reference's hyperparameters (shared/GREATER.md), per component. Split sizes are the
+    #: task's own (the paper's splits), never pushed from here.
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "proposer": {"topk": 40, "topq": 6, "subset": 5, "min_candidates": 6},
+        "reasoner": {"max_new_tokens": 1024},
+        "loss_extractor": {"temperature": 0.2, "fluency_weight": 0.2, "eval_fluency_weight": 0.02},
+        "selector": {
+            "shortlist": 3,
+            "keep": 10,
+            "loss_threshold": 0.12,
+            "patience": 150,
+            "filler": "_",
+        },
+    }
+    shared_options: ClassVar[dict[str, tuple[str, ...]]] = {
+        "reference_mode": ("reasoner", "proposer", "loss_extractor"),
+        "prefix_cache": ("proposer", "loss_extractor"),
     }
 
     class Options(MethodOptions):
-        steps: int = Field(default=100, ge=1)
+        #: The paper's runs used 125 steps (run_gemma2_mcq.sh).
+        steps: int = Field(default=125, ge=1)
         prefix: str = "Use"
         final_selection: bool = True
 
@@ -60,17 +65,37 @@ class GreaterMethod(Method):
         """The options, typed."""
         return cast(GreaterMethod.Options, self.options)
 
+    def _initial_text(self) -> str:
+        """The editable text after the prefix, joined with a space ("Use" + " think ...")."""
+        text = self.opts.initial_prompt if self.opts.initial_prompt is not None else INITIAL_SUFFIX
+        prefix = self.opts.prefix
+        if prefix and text.startswith(prefix):
+            text = text[len(prefix) :]
+        if not text.strip():
+            raise PromptoptError(
+                f"initial_prompt={quote(self.opts.initial_prompt or '')} leaves nothing to edit "
+                f"after the prefix {prefix!r}",
+                hint="GReaTer edits the prompt's tokens: give at least one word",
+            )
+        if prefix and not text[0].isspace():
+            text = " " + text
+        return text
+
+    def check_options(self, task: Task) -> None:
+        """The initial prompt is checked before any model loads."""
+        text = self._initial_text()
+        if len(text) > MAX_INITIAL_CHARS:
+            raise PromptoptError(
+                f"initial_prompt={quote(text.strip())} is longer than {MAX_INITIAL_CHARS} "
+                "characters",
+                hint="GReaTer edits one token per step: start from a short instruction",
+            )
+
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
         """``prefix`` + the reference's initial instruction (or ``initial_prompt``), as ids."""
         wb = white_box(backend)
         prefix = self.opts.prefix
-        text = self.opts.initial_prompt or INITIAL_SUFFIX
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-        if not text.strip():
-            raise PromptoptError(
-                "the initial prompt is empty after the prefix", hint="set -o initial_prompt=..."
-            )
+        text = self._initial_text()
         head = wb.encode(prefix) if prefix else []
         full = wb.encode(prefix + text)
         tokens = full[len(head) :] if full[: len(head)] == head else wb.encode(text)
@@ -78,16 +103,20 @@ class GreaterMethod(Method):
             tokens = wb.encode(wb.decode(tokens))
         if not round_trips(wb, prefix, tokens):
             raise PromptoptError(
-                f"the initial prompt {prefix + text!r} changes when this tokenizer decodes and "
-                "re-encodes it, so its tokens cannot be edited one by one",
+                f"the initial prompt {quote(prefix + text)} changes when this tokenizer decodes "
+                "and re-encodes it, so its tokens cannot be edited one by one",
                 hint="set -o initial_prompt= to plain words and punctuation",
             )
         return make_prompt(wb, prefix, tokens, 0)
 
+    def describe(self, task: Task) -> dict[str, Any]:
+        return {"initial_prompt": self.opts.prefix + self._initial_text()}
+
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
-        """Evaluate the initial and the kept prompts on the dev split (one batched generation)
-        with the exact answer-slot check; the best dev accuracy wins (ties: lower train loss)."""
-        kept = selector.best_prompts()
+        """Evaluate the initial prompt and the selector's finalists (the ``keep`` lowest-loss
+        prompts of the run) on the dev split (one batched generation) with the exact
+        answer-slot check; the best dev accuracy wins (ties: lower train loss)."""
+        kept = selector.finalists(ctx.history)
         if not self.opts.final_selection or not kept:
             chosen = kept[0].prompt if kept else initial
             return {
@@ -97,9 +126,9 @@ class GreaterMethod(Method):
             }
         start = time.perf_counter()
         dev = ctx.task.examples("dev")
-        dev_ctx = dataclasses.replace(ctx, train=dev, timings={}, info={})
+        ctx.train = dev  # this context is the final choice's own: evaluate on the dev split
         prompts = [initial, *(k.prompt for k in kept)]
-        reports = ctx.loss_extractor.evaluate(dev_ctx, prompts)
+        reports = ctx.loss_extractor.evaluate(ctx, prompts)
         accuracies = [1.0 - r.error_rate for r in reports]
         order = sorted(range(len(kept)), key=lambda i: (-accuracies[i + 1], kept[i].loss, i))
         best = kept[order[0]]
@@ -116,11 +145,12 @@ class GreaterMethod(Method):
         }
 
 
-def _kept_row(item: PromptLoss, dev_accuracy: float | None) -> dict[str, Any]:
+def _kept_row(item: Scored, dev_accuracy: float | None) -> dict[str, Any]:
     return {
         "text": item.prompt.text,
         "tokens": list(item.prompt.tokens or ()),
         "train_loss": item.loss,
         "train_error_rate": item.error_rate,
+        "found_at_step": item.step,
         "dev_accuracy": dev_accuracy,
     }

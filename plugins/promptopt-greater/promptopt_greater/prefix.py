@@ -8,10 +8,12 @@ head token is always recomputed, so logits predicting prompt position 0 stay ava
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from promptopt.whitebox import output_cache
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [1, heads, T, dim]
 
@@ -30,9 +32,15 @@ def supports_prefix_cache(model: Any) -> bool:
 class PrefixCache:
     """Keys/values of ``head[:-1]`` per distinct head, on the model's device (LRU-bounded)."""
 
-    def __init__(self, model: Any, max_entries: int = 512) -> None:
+    def __init__(
+        self,
+        model: Any,
+        max_entries: int = 512,
+        on_forward: Callable[[int], object] | None = None,
+    ) -> None:
         self.model = model
         self.max_entries = max_entries
+        self.on_forward = on_forward  # called with the tokens read, for compute accounting
         self._entries: OrderedDict[tuple[int, ...], KV] = OrderedDict()
 
     def __len__(self) -> int:
@@ -53,13 +61,11 @@ class PrefixCache:
             for i, head in enumerate(chunk):
                 ids[i, : len(head) - 1] = torch.tensor(head[:-1])
                 mask[i, : len(head) - 1] = 1
-            out = self.model(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            layers = _cache_layers(out.past_key_values)
+            decoder = self.model.get_decoder()
+            out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True)
+            if self.on_forward is not None:
+                self.on_forward(int(mask.sum()))
+            layers = _cache_layers(output_cache(out))
             for i, head in enumerate(chunk):
                 n = len(head) - 1
                 self._entries[head] = [

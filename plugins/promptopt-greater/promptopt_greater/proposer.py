@@ -3,7 +3,6 @@ next-token distribution, agreed on by random subsets of training examples."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -11,11 +10,10 @@ from pydantic import Field
 
 from promptopt.components import ComponentOptions, Proposer, StepContext
 from promptopt.errors import PromptoptError
-from promptopt.types import Candidate, Chain, Prompt
+from promptopt.types import Candidate, Prompt
 from promptopt_greater.candidates import intersect_union, ordered_candidates
 from promptopt_greater.layout import build_context, prompt_tokens, round_trips, with_token
-from promptopt_greater.reasoner import add_timing
-from promptopt_greater.whitebox import WhiteBox, eval_mode, white_box
+from promptopt_greater.whitebox import WhiteBox, eval_mode, prefix_cache, white_box
 
 
 class GreaterProposer(Proposer):
@@ -40,8 +38,7 @@ class GreaterProposer(Proposer):
         """The options, typed."""
         return cast(GreaterProposer.Options, self.options)
 
-    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
-        start = time.perf_counter()
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         wb = white_box(ctx.backend)
         tokens = prompt_tokens(wb, prompt)
         pos = prompt.position
@@ -62,7 +59,6 @@ class GreaterProposer(Proposer):
             )
             for token in ids
         ]
-        add_timing(ctx, "proposal", time.perf_counter() - start)
         return candidates
 
     def _logprobs(self, ctx: StepContext, wb: WhiteBox, prompt: Prompt, pos: int) -> Any:
@@ -81,10 +77,11 @@ class GreaterProposer(Proposer):
             and not self.opts.reference_mode
             and supports_prefix_cache(wb.model)
         ):
-            cache = wb.prefix_cache
+            cache = prefix_cache(wb)
         size = 1 if self.opts.reference_mode else self.opts.batch_size
 
         def run(chunk: Sequence[int]) -> list[Any]:
+            wb.usage.record(forward_passes=1, prompt_tokens=sum(len(seqs[i]) for i in chunk))
             out = next_token_logprobs(
                 wb.model,
                 [seqs[i] for i in chunk],
@@ -131,8 +128,9 @@ class GreaterProposer(Proposer):
                     checked[token] = round_trips(wb, prompt.prefix, trial)
                 if checked[token]:
                     survivors.add(token)
-            if len(survivors | {current}) >= self.opts.min_candidates or k >= available:
+            # as the reference: count the union before the current token is added to it
+            if len(survivors) >= self.opts.min_candidates or k >= available:
                 break
             k = min(k + 2, available)
-        ctx.info["proposal_k"] = k
+        ctx.note("proposal_k", k)
         return ordered_candidates(survivors, current)

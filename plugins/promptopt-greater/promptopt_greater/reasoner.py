@@ -1,9 +1,9 @@
-"""The ``greater`` reasoner: greedy chains generated from exact token ids, batched with left
-padding, and remembered as ids so the gradient and the exact check see the very same tokens."""
+"""The ``greater`` reasoner: greedy chains generated from exact token ids, batched, returned with
+their ids so the gradient and the exact check see the very same tokens; the latest call's
+chains are kept so the next step reuses them instead of generating again."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -18,10 +18,6 @@ Key = tuple[str, tuple[int, ...], str]
 
 #: The reference generates reasoning in batches of 9, one prompt at a time.
 REFERENCE_GENERATION_BATCH = 9
-
-
-def add_timing(ctx: StepContext, phase: str, seconds: float) -> None:
-    ctx.timings[phase] = ctx.timings.get(phase, 0.0) + seconds
 
 
 class GreaterReasoner(Reasoner):
@@ -52,13 +48,6 @@ class GreaterReasoner(Reasoner):
         """The options, typed."""
         return cast(GreaterReasoner.Options, self.options)
 
-    def _key(self, wb: Any, prompt: Prompt, example: Example) -> Key:
-        return (prompt.prefix, prompt_tokens(wb, prompt), example.id)
-
-    def reasoning_ids(self, backend: Any, prompt: Prompt, example: Example) -> list[int] | None:
-        """The generated ids of the latest chain of ``example`` under ``prompt``, if known."""
-        return self._ids.get(self._key(white_box(backend), prompt, example))
-
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
     ) -> list[list[Chain]]:
@@ -78,10 +67,9 @@ class GreaterReasoner(Reasoner):
     ) -> list[list[Chain]]:
         from promptopt_greater.generation import greedy_generate
 
-        start = time.perf_counter()
         wb = white_box(ctx.backend)
         pairs = [(p, e) for p in prompts for e in examples]
-        keys = [self._key(wb, p, e) for p, e in pairs]
+        keys = [(p.prefix, prompt_tokens(wb, p), e.id) for p, e in pairs]
         contexts: list[Context] = [build_context(wb, ctx.task, e, p) for p, e in pairs]
         todo = [i for i, key in enumerate(keys) if key not in self._ids]
         generated: list[list[int]] = []
@@ -97,21 +85,17 @@ class GreaterReasoner(Reasoner):
         fresh = dict(zip((keys[i] for i in todo), generated, strict=True))
         ids = {key: fresh[key] if key in fresh else self._ids[key] for key in keys}
         self._ids = ids  # keep only the latest call's chains (bounded memory, small checkpoints)
+        ctx.count("generated_tokens", sum(len(g) for g in generated))
+        ctx.count("chains_reused", len(keys) - len(todo))
         chains = [
             Chain(
                 example.id,
                 wb.decode(context.ids),
                 wb.decode(ids[key], skip_special_tokens=True),
+                tuple(ids[key]),
             )
             for (_, example), context, key in zip(pairs, contexts, keys, strict=True)
         ]
-        # the loop times the step-start call as "reasoning"; evaluation times its own calls
-        ctx.info["generation_seconds"] = (
-            ctx.info.get("generation_seconds", 0.0) + time.perf_counter() - start
-        )
-        ctx.info["generated_tokens"] = ctx.info.get("generated_tokens", 0) + sum(
-            len(g) for g in generated
-        )
         n = len(examples)
         return [chains[i * n : (i + 1) * n] for i in range(len(prompts))]
 

@@ -1,17 +1,18 @@
-"""The ``greater`` selector: shortlist the most negative gradients, evaluate them exactly, keep the
-best, move to the next position (wrapping or growing the prompt), keep the 10 best prompts and
-stop early on a low loss, on patience, or on a closing "." past half the initial length."""
+"""The ``greater`` selector: shortlist the most negative gradients, evaluate them exactly in that
+order, keep the best (a "." past half the initial length is taken whatever its loss, as in the
+reference), then move to the next position: wrap or grow at the end, and start a new sweep from
+position 0 when the loss falls below the threshold. Only the step budget and patience end a run."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 from pydantic import Field
 
 from promptopt.components import ComponentOptions, Selector, StepContext
-from promptopt.types import Candidate, Prompt, PromptLoss, Selection
+from promptopt.history import History, Scored
+from promptopt.types import Candidate, Prompt, Selection
 from promptopt_greater.layout import make_prompt, prompt_tokens, round_trips
 from promptopt_greater.loss import candidate_token
 from promptopt_greater.whitebox import WhiteBox, white_box
@@ -32,6 +33,11 @@ def pick_lowest(losses: Sequence[float]) -> int:
     return best
 
 
+def is_period(wb: WhiteBox, token: int) -> bool:
+    """The reference's test for a sentence end: the token's text contains a "."."""
+    return "." in wb.decode([token])
+
+
 def next_position(wb: WhiteBox, prompt: Prompt, filler: str) -> tuple[Prompt, str]:
     """The chosen prompt moved to its next edit position: ``pos + 1``; at the end, wrap to 0 if
     the last chosen token contains ".", else append a filler token there (the prompt grows)."""
@@ -39,7 +45,7 @@ def next_position(wb: WhiteBox, prompt: Prompt, filler: str) -> tuple[Prompt, st
     pos = prompt.position + 1
     if pos < len(tokens):
         return make_prompt(wb, prompt.prefix, tokens, pos), "next"
-    if "." in wb.decode([tokens[prompt.position]]):
+    if is_period(wb, tokens[prompt.position]):
         return make_prompt(wb, prompt.prefix, tokens, 0), "wrap"
     for text in (filler, " ", "."):
         ids = wb.encode(text)
@@ -53,22 +59,27 @@ class GreaterSelector(Selector):
     """Exact check of the gradient shortlist; every step is accepted (as in the reference)."""
 
     name = "greater"
-    description = "exact check of the 3 best gradient candidates, position sweep, early stop"
+    description = "exact check of the 3 best gradient candidates, position sweeps, patience"
 
     class Options(ComponentOptions):
         shortlist: int = Field(default=3, ge=1)
+        #: How many of the run's lowest-loss prompts the final dev-split choice considers.
         keep: int = Field(default=10, ge=1)
+        #: A chosen loss below this ends the sweep: the next step edits position 0 again.
         loss_threshold: float = Field(default=0.12, ge=0)
+        #: Steps without a new best loss before the run ends.
         patience: int = Field(default=150, ge=1)
-        stop_on_period: bool = True
-        filler: str = " "
+        #: Take a shortlisted "." at or past half the initial length, whatever its loss.
+        force_period: bool = True
+        #: The token appended when the prompt grows ("_" in the reference).
+        filler: str = "_"
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
-        self.kept: list[PromptLoss] = []
         self.best_loss: float | None = None
         self.since_improvement = 0
         self.initial_length: int | None = None
+        self.sweep = 0
 
     @property
     def opts(self) -> GreaterSelector.Options:
@@ -85,78 +96,66 @@ class GreaterSelector(Selector):
         wb = white_box(ctx.backend)
         if self.initial_length is None:
             self.initial_length = len(prompt_tokens(wb, prompt))
-        chosen_idx = shortlist(scores, self.opts.shortlist)
-        shortlisted = [candidates[i] for i in chosen_idx]
-        evaluated = ctx.loss_extractor.evaluate(ctx, [c.prompt for c in shortlisted])
-        start = time.perf_counter()
-        best = pick_lowest([e.loss for e in evaluated])
-        winner, result = shortlisted[best], evaluated[best]
-        for item in evaluated:
-            self._keep(item)
-        improved = self.best_loss is None or result.loss < self.best_loss
-        if improved:
-            self.best_loss = result.loss
-            self.since_improvement = 0
+        shortlisted = [candidates[i] for i in shortlist(scores, self.opts.shortlist)]
+        forced = self._forced_period(wb, prompt.position, shortlisted)
+        # The reference evaluates the shortlist in gradient order and stops at a forced ".".
+        to_evaluate = shortlisted if forced is None else shortlisted[: forced + 1]
+        evaluated = ctx.loss_extractor.evaluate(ctx, [c.prompt for c in to_evaluate])
+        best = forced if forced is not None else pick_lowest([e.loss for e in evaluated])
+        winner, result = to_evaluate[best], evaluated[best]
+        if self.best_loss is None or result.loss < self.best_loss:
+            self.best_loss, self.since_improvement = result.loss, 0
         else:
             self.since_improvement += 1
-        moved, how = next_position(wb, winner.prompt, self.opts.filler)
-        stop, reason = self._stop(wb, winner, result)
-        ctx.info.update(
-            {
-                "shortlist": [c.label for c in shortlisted],
-                "shortlist_losses": [e.loss for e in evaluated],
-                "chosen": winner.label,
-                "move": how,
-            }
-        )
-        ctx.timings["selection"] = ctx.timings.get("selection", 0.0) + time.perf_counter() - start
+        if result.loss < self.opts.loss_threshold:
+            self.sweep += 1
+            tokens = prompt_tokens(wb, winner.prompt)
+            moved, how = make_prompt(wb, winner.prompt.prefix, tokens, 0), "new sweep"
+        else:
+            moved, how = next_position(wb, winner.prompt, self.opts.filler)
+        stop = self.since_improvement > self.opts.patience
+        ctx.note("shortlist", [c.label for c in shortlisted])
+        ctx.note("shortlist_losses", [e.loss for e in evaluated])
+        ctx.note("chosen", winner.label)
+        ctx.note("forced_period", forced is not None)
+        ctx.note("move", how)
+        ctx.note("sweep", self.sweep)
         return Selection(
             prompt=moved,
             loss=result.loss,
             stop=stop,
-            reason=reason,
+            reason=f"no improvement for {self.since_improvement} steps" if stop else "",
             evaluated=tuple(evaluated),
         )
 
-    def _stop(self, wb: WhiteBox, winner: Candidate, result: PromptLoss) -> tuple[bool, str]:
-        if result.loss < self.opts.loss_threshold:
-            return True, f"loss {result.loss:.4f} < {self.opts.loss_threshold}"
-        if self.since_improvement >= self.opts.patience:
-            return True, f"no improvement for {self.opts.patience} steps"
-        pos = winner.prompt.position
-        token = candidate_token(winner, pos)
+    def _forced_period(
+        self, wb: WhiteBox, position: int, shortlisted: Sequence[Candidate]
+    ) -> int | None:
+        """Index of the first shortlisted "." candidate when the rule applies, else None."""
         half = (self.initial_length or 0) / 2
-        if self.opts.stop_on_period and wb.decode([token]).strip() == "." and pos >= half:
-            return True, f"'.' chosen at position {pos} >= half the initial length"
-        return False, ""
+        if not self.opts.force_period or position < half:
+            return None
+        for i, candidate in enumerate(shortlisted):
+            if is_period(wb, candidate_token(candidate, position)):
+                return i
+        return None
 
-    def _keep(self, item: PromptLoss) -> None:
-        key = (item.prompt.prefix, item.prompt.tokens or (), item.prompt.text)
-        for i, kept in enumerate(self.kept):
-            if (kept.prompt.prefix, kept.prompt.tokens or (), kept.prompt.text) == key:
-                if item.loss < kept.loss:
-                    self.kept[i] = item
-                break
-        else:
-            self.kept.append(item)
-        self.kept.sort(key=lambda k: k.loss)  # stable: earlier-found first among equals
-        del self.kept[self.opts.keep :]
-
-    def best_prompts(self) -> list[PromptLoss]:
-        return list(self.kept)
+    def finalists(self, history: History) -> list[Scored]:
+        """The ``keep`` lowest-loss prompts of the whole run (every sweep), best first."""
+        return history.best(self.opts.keep, split="train")
 
     # ----------------------------------------------------------------- checkpointing
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "kept": [k.to_dict() for k in self.kept],
             "best_loss": self.best_loss,
             "since_improvement": self.since_improvement,
             "initial_length": self.initial_length,
+            "sweep": self.sweep,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.kept = [PromptLoss.from_dict(k) for k in state.get("kept", [])]
-        self.best_loss = state.get("best_loss")
-        self.since_improvement = int(state.get("since_improvement", 0))
-        self.initial_length = state.get("initial_length")
+        self.best_loss = state["best_loss"]
+        self.since_improvement = int(state["since_improvement"])
+        self.initial_length = state["initial_length"]
+        self.sweep = int(state["sweep"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from promptopt.whitebox import cache_kwargs
 from promptopt_greater.layout import Row
 from promptopt_greater.prefix import PrefixCache
 
@@ -72,17 +73,27 @@ def _keep_index(batch: _Batch, wanted: Sequence[Sequence[int]], device: Any) -> 
 def _logits(
     model: Any, batch: _Batch, keep: torch.Tensor, embeds: torch.Tensor | None
 ) -> torch.Tensor:
-    """Logits ``[B, K, V]`` at the kept positions only (never the full ``[B, L, V]``)."""
-    out = model(
+    """Logits ``[B, K, V]`` at the kept positions only (never the full ``[B, L, V]``).
+
+    Runs the decoder, gathers the kept rows of its last hidden state and applies the output
+    head (and the final logit soft-capping some models use), as the causal-LM forward would:
+    per-row positions work on every transformers release, unlike a 2-D ``logits_to_keep``."""
+    decoder = model.get_decoder()
+    out = decoder(
         input_ids=None if embeds is not None else batch.ids,
         inputs_embeds=embeds,
         attention_mask=batch.attention_mask,
         position_ids=batch.position_ids,
-        past_key_values=batch.past,
         use_cache=batch.past is not None,
-        logits_to_keep=keep,
+        **cache_kwargs(decoder, batch.past),
     )
-    return out.logits.float()
+    hidden = out.last_hidden_state
+    picked = hidden.gather(1, keep[..., None].expand(-1, -1, hidden.shape[-1]))
+    logits = model.get_output_embeddings()(picked)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits.float()
 
 
 @torch.no_grad()

@@ -101,6 +101,7 @@ class HFBackend(WhiteBoxBackend):
                 hint="use -o template=plain (or auto) for base models",
             )
         self._fingerprint: dict[str, Any] | None = None
+        self._parts: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ identity
 
@@ -200,12 +201,15 @@ class HFBackend(WhiteBoxBackend):
         """(text before, text after) the user content in :meth:`chat`'s output, so token
         methods can splice ids: ``chat(u) == before + u + after`` (``u.strip()`` for templates
         that trim the content, as Llama 3's does)."""
-        rendered = self._render(_SENTINEL)
-        if rendered is None:
-            rendered = self._plain_template.format(user=_SENTINEL)
-        before, found, after = rendered.partition(_SENTINEL)
-        if not found:
-            raise self._unsplittable()
+        if self._parts is None:
+            rendered = self._render(_SENTINEL)
+            if rendered is None:
+                rendered = self._plain_template.format(user=_SENTINEL)
+            before, found, after = rendered.partition(_SENTINEL)
+            if not found:
+                raise self._unsplittable()
+            self._parts = (before, after)
+        before, after = self._parts
         if user is None or before + user + after == (full := self.chat(user)):
             return before, after
         # A template that rewrites the content (Llama 3 trims it): locate the user text itself.

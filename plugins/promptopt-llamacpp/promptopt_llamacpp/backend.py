@@ -11,7 +11,7 @@ import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -72,7 +72,6 @@ class LlamaCppBackend(Backend):
 
     name = "llamacpp"
     description = "GGUF models via llama.cpp (black-box: generation and log-probabilities)"
-    white_box: ClassVar[bool] = False
     Options = LlamaCppOptions
     options: LlamaCppOptions
 

@@ -1,10 +1,11 @@
 """BIG-Bench Hard: 27 task classes generated from one base, named ``bbh/<file stem>``.
 
 Local files: ``<data_dir>/bbh/<task>.json`` (``{"examples": [{"input", "target"}]}``).
-Hub: ``lukaemon/bbh`` (one config per task, split "test"). Each task's examples are shuffled
-with ``split_seed`` (default 0) and cut into 50 train / 100 dev / 100 test; tasks with fewer
-than 250 examples keep 50 train and share the rest between dev and test in proportion
-(causal_judgement 50/68/69, penguins_in_a_table 50/48/48, snarks 50/64/64).
+Hub: ``lukaemon/bbh`` (one config per task, split "test"). As in the GReaTer reference, train is
+the first 50 examples in file order, dev the next 100 and test the 100 after (``split_seed``
+shuffles before cutting); tasks with fewer than 250 examples keep 50 train and share the rest
+between dev and test in proportion (causal_judgement 50/68/69, penguins_in_a_table 50/48/48,
+snarks 50/64/64), with a logged note.
 """
 
 from __future__ import annotations
@@ -122,12 +123,28 @@ class BBHTask(BenchmarkTask):
         return Example(f"{self.name}/{row.index}", question, answer, options)
 
     def _split(self, rows: list[Row], source: str) -> Splits:
+        """The reference's splits: train = the first rows in file order, then dev, then test
+        (``split_seed`` shuffles first instead); smaller tasks shrink dev and test."""
         examples = convert_rows(rows, self._convert, skip_bad=self.opts.skip_bad_rows)
         opts = self.opts
         requested = (opts.train_size, opts.dev_size, opts.test_size)
         sizes = fit_sizes(len(examples), requested, self.paper_sizes, source=source)
-        seed = opts.split_seed if opts.split_seed is not None else 0
-        chunks = carve(examples, sizes, seed, source=source)
+        wanted = [
+            r if r is not None else d for r, d in zip(requested, self.paper_sizes, strict=True)
+        ]
+        if sizes != wanted:
+            log.info(
+                "%s: %d examples, so the splits are %s instead of %s",
+                self.name,
+                len(examples),
+                "/".join(map(str, sizes)),
+                "/".join(map(str, wanted)),
+            )
+        if opts.split_seed is not None:
+            chunks = carve(examples, sizes, opts.split_seed, source=source)
+        else:
+            bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+            chunks = [examples[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
         order = {ex.id: i for i, ex in enumerate(examples)}
         splits: Splits = {}
         for split, chunk in zip(SPLITS, chunks, strict=True):

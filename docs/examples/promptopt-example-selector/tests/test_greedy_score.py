@@ -10,8 +10,7 @@ from promptopt.testing.contracts import check_selector
 from promptopt.testing.fakes import word_prompt
 from promptopt.types import Candidate
 
-from promptopt_example_selector import GreedyScoreSelector
-from promptopt_example_selector.selector import move_position
+from promptopt_example_selector.selector import GreedyScoreSelector, move_position
 
 
 def test_keeps_the_selector_contract() -> None:
@@ -42,10 +41,18 @@ def test_is_selected_by_name_in_a_whole_run(promptopt_fakes, promptopt_run) -> N
     assert [step["step"] for step in outcome.steps] == [0, 1, 2]
     assert all(step["loss"] is not None for step in outcome.steps)
     assert outcome.result["best_prompt"] in {step["chosen_prompt"] for step in outcome.steps}
+    assert all("winner_score" in step["notes"] for step in outcome.steps)
+
+
+def test_without_exact_evaluation_no_loss_is_logged(promptopt_fakes, promptopt_run) -> None:
+    settings = dict(task="fake/yes-no", selector="greedy-score", steps=2)
+    outcome = promptopt_run("fake", **settings, selector__evaluate_winner=False)
+    assert [step["loss"] for step in outcome.steps] == [None, None]
+    assert all(step["evaluated"] == [] for step in outcome.steps)
 
 
 def test_an_interrupted_run_resumes_with_the_same_choices(promptopt_fakes, promptopt_run) -> None:
-    settings = dict(task="fake/yes-no", selector="greedy-score", steps=4, greedy_keep=2)
+    settings = dict(task="fake/yes-no", selector="greedy-score", steps=4)
     straight = promptopt_run("fake", **settings)
     stopped = promptopt_run("fake", **settings, interrupt_after=2)
     resumed = promptopt_run.resume(stopped.path)

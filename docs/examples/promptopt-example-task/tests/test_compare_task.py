@@ -12,7 +12,7 @@ from promptopt.testing.contracts import check_task
 from promptopt.testing.fakes import FakeBackend
 from promptopt.types import Prompt
 
-from promptopt_example_task import CompareTask
+from promptopt_example_task.task import CompareTask
 
 
 def test_keeps_the_task_contract() -> None:

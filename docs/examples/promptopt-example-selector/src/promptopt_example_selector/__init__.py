@@ -1,5 +1,3 @@
-"""An example promptopt plugin: the ``greedy-score`` selector."""
-
-from promptopt_example_selector.selector import GreedyScoreSelector
-
-__all__ = ["GreedyScoreSelector"]
+"""An example promptopt plugin: the ``greedy-score`` selector
+(:mod:`promptopt_example_selector.selector`). Nothing is imported here, so loading the plugin
+module stays cheap."""

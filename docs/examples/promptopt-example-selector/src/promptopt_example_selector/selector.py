@@ -2,18 +2,18 @@
 
 GReaTer's own selector evaluates a shortlist of three candidates exactly (three full
 regenerations of the reasoning per step). This one takes the lowest-scored candidate as it is,
-evaluates only that prompt (to log a loss and rank the prompts it visited), and moves the edit
-position like GReaTer: the next token, back to the first after the last.
+evaluates only that prompt (its loss enters the run's history, among which the method makes its
+final choice), and moves the edit position like GReaTer: the next token, back to the first after
+the last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
-from promptopt.types import Candidate, Prompt, PromptLoss, Selection
-from pydantic import Field
+from promptopt.types import Candidate, Prompt, Selection
 
 
 def lowest(scores: Sequence[float]) -> int:
@@ -31,12 +31,11 @@ def move_position(prompt: Prompt) -> Prompt:
 
 
 class GreedyScoreOptions(ComponentOptions):
-    """The selector's options. Names are prefixed because one flat ``-o key=value`` dict
-    reaches every component of a run."""
+    """The selector's options (``-o selector.evaluate_winner=false``)."""
 
-    greedy_keep: int = Field(
-        default=10, ge=1
-    )  # how many of the best visited prompts the final choice sees
+    #: Evaluate the winner exactly, so its loss is logged and enters the history the final
+    #: choice is made from. Off: one regeneration less per step, but nothing to choose among.
+    evaluate_winner: bool = True
 
 
 class GreedyScoreSelector(Selector):
@@ -46,10 +45,6 @@ class GreedyScoreSelector(Selector):
     description = "lowest cheap score wins; evaluates only the winner, then moves the position"
 
     Options = GreedyScoreOptions
-
-    def __init__(self, options: ComponentOptions | None = None) -> None:
-        super().__init__(options)
-        self.kept: list[PromptLoss] = []  # best first
 
     @property
     def opts(self) -> GreedyScoreOptions:
@@ -65,27 +60,13 @@ class GreedyScoreSelector(Selector):
         if not candidates:
             return Selection(move_position(prompt), None, reason="no candidates")
         winner = candidates[lowest(scores)]
+        ctx.note("winner_score", scores[lowest(scores)])
+        if not self.opts.evaluate_winner:
+            return Selection(move_position(winner.prompt), None, reason=f"{winner.label!r}")
         (checked,) = ctx.loss_extractor.evaluate(ctx, [winner.prompt])
-        self._keep(checked)
         return Selection(
             prompt=move_position(winner.prompt),
             loss=checked.loss,
             reason=f"lowest score: {winner.label!r}",
             evaluated=(checked,),
         )
-
-    def _keep(self, entry: PromptLoss) -> None:
-        others = [k for k in self.kept if k.prompt.text != entry.prompt.text]
-        ranked = sorted([*others, entry], key=lambda k: k.loss)  # stable: older first on ties
-        self.kept = ranked[: self.opts.greedy_keep]
-
-    def best_prompts(self) -> list[PromptLoss]:
-        return list(self.kept)
-
-    # Checkpointing: plain JSON values, so a run can resume after any step.
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"kept": [k.to_dict() for k in self.kept]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.kept = [PromptLoss.from_dict(k) for k in state.get("kept", [])]

@@ -1,5 +1,3 @@
-"""An example promptopt plugin: the ``example/compare`` task."""
-
-from promptopt_example_task.task import CompareTask
-
-__all__ = ["CompareTask"]
+"""An example promptopt plugin: the ``example/compare`` task
+(:mod:`promptopt_example_task.task`). Nothing is imported here, so loading the plugin module
+stays cheap."""

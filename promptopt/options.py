@@ -1,0 +1,136 @@
+"""Option routing: which component each ``-o key=value`` reaches, and where every value came from.
+
+A key can be scoped to one component (``-o selector.keep=5``, ``-o backend.batch_size=4``,
+``-o optimizer.n_ctx=8192``). A bare key goes to the one chosen component that declares it; when
+several declare it, it is an error naming them, unless the method lists the key in its
+``shared_options`` (then it goes to each listed component). Method defaults apply only to the
+method's own choice for a kind, so they never leak into a component that replaces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from promptopt.components import Component, ComponentOptions, Method
+from promptopt.errors import PromptoptError
+
+#: Where a value came from, from weakest to strongest.
+SOURCES = ("default", "method", "run", "user")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option value and its source: ``default`` (the component's own), ``method`` (the
+    method preset), ``run`` (``--seed``/``--data-dir``) or ``user`` (``-o`` or the config
+    file)."""
+
+    value: Any
+    source: str
+
+
+def option_fields(cls: type[Component]) -> set[str]:
+    """The option names a component class declares."""
+    return set(cls.Options.model_fields)
+
+
+def _describe(scope: str, cls: type[Component]) -> str:
+    return f"{scope.replace('_', ' ')} {cls.name!r}"
+
+
+def route_options(
+    classes: Mapping[str, type[Component]],
+    user: Mapping[str, Any],
+    *,
+    method: type[Method],
+    own: Mapping[str, bool],
+    run_level: Mapping[str, Any],
+) -> dict[str, dict[str, Setting]]:
+    """The explicit settings of every scope (``classes`` maps scope -> chosen class; ``own``
+    says which scopes hold the method's own choice). Unknown keys, unknown scopes and bare keys
+    with several takers are one-line errors."""
+    settings: dict[str, dict[str, Setting]] = {scope: {} for scope in classes}
+    for scope, values in method.defaults.items():
+        if scope in classes and (own.get(scope, False) or scope == "task"):
+            for key, value in values.items():
+                if key in option_fields(classes[scope]):
+                    settings[scope][key] = Setting(value, "method")
+    for key, value in run_level.items():
+        for scope, cls in classes.items():
+            if key in option_fields(cls):
+                settings[scope][key] = Setting(value, "run")
+    for key, value in user.items():
+        for scope in _targets(key, classes, method):
+            settings[scope][key.rpartition(".")[2]] = Setting(value, "user")
+    return settings
+
+
+def _targets(key: str, classes: Mapping[str, type[Component]], method: type[Method]) -> list[str]:
+    """The scopes a user key reaches."""
+    scope, dot, name = key.rpartition(".")
+    if dot:
+        if scope not in classes:
+            raise PromptoptError(
+                f"option {key!r} names no component of this run ({scope!r})",
+                hint=f"scopes of this run: {', '.join(classes)}",
+            )
+        if name not in option_fields(classes[scope]):
+            known = ", ".join(sorted(option_fields(classes[scope]))) or "none"
+            raise PromptoptError(
+                f"option {name!r} is not an option of {_describe(scope, classes[scope])}",
+                hint=f"its options: {known}",
+            )
+        return [scope]
+    shared = [s for s in method.shared_options.get(key, ()) if s in classes]
+    shared = [s for s in shared if key in option_fields(classes[s])]
+    if shared:
+        return shared
+    takers = [scope for scope, cls in classes.items() if key in option_fields(cls)]
+    if not takers:
+        names_known = sorted({k for cls in classes.values() for k in option_fields(cls)})
+        raise PromptoptError(
+            f"unknown option {key!r}", hint=f"options of this run: {', '.join(names_known)}"
+        )
+    if len(takers) > 1:
+        names = ", ".join(_describe(scope, classes[scope]) for scope in takers)
+        raise PromptoptError(
+            f"option {key!r} is declared by several components: {names}",
+            hint=f"scope it, e.g. -o {takers[0]}.{key}=...",
+        )
+    return takers
+
+
+def make_options(cls: type[Component], settings: Mapping[str, Setting], scope: str) -> Any:
+    """``cls.Options`` from explicit settings; a bad value names the key and its scope."""
+    values = {key: setting.value for key, setting in settings.items()}
+    try:
+        return cls.Options(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise PromptoptError(
+            f"option {scope}.{key}={values.get(key)!r} for {_describe(scope, cls)}: {first['msg']}",
+            hint=f"pass a valid value with -o {key}=...",
+        ) from exc
+
+
+def options_table(
+    cls: type[Component], options: ComponentOptions, settings: Mapping[str, Setting]
+) -> dict[str, dict[str, Any]]:
+    """Every option of a built component with its value and source (for ``--dry-run``)."""
+    table = {}
+    for key in cls.Options.model_fields:
+        source = settings[key].source if key in settings else "default"
+        table[key] = {"value": _plain(getattr(options, key)), "source": source}
+    return table
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
