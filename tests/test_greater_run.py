@@ -224,7 +224,10 @@ def test_gradient_runs_in_eval_mode_with_frozen_weights_and_restores_them(
 
     model = backend.model
     modes: list[bool] = []
-    handle = model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    # the gradient pass runs the decoder and the output head (not the causal-LM forward)
+    handle = model.get_decoder().register_forward_pre_hook(
+        lambda module, args: modes.append(module.training)
+    )
     model.train()
     try:
         comps, ctx = step_context_for(

@@ -101,7 +101,7 @@ class HFBackend(WhiteBoxBackend):
                 hint="use -o template=plain (or auto) for base models",
             )
         self._fingerprint: dict[str, Any] | None = None
-        self._parts: tuple[str, str] | None = None
+        self._parts: tuple[Any, tuple[str, str]] | None = None
 
     # ------------------------------------------------------------------ identity
 
@@ -201,15 +201,16 @@ class HFBackend(WhiteBoxBackend):
         """(text before, text after) the user content in :meth:`chat`'s output, so token
         methods can splice ids: ``chat(u) == before + u + after`` (``u.strip()`` for templates
         that trim the content, as Llama 3's does)."""
-        if self._parts is None:
+        template = (self._chat_template(), self._plain_template)
+        if self._parts is None or self._parts[0] != template:  # rendered once per template
             rendered = self._render(_SENTINEL)
             if rendered is None:
                 rendered = self._plain_template.format(user=_SENTINEL)
             before, found, after = rendered.partition(_SENTINEL)
             if not found:
                 raise self._unsplittable()
-            self._parts = (before, after)
-        before, after = self._parts
+            self._parts = (template, (before, after))
+        before, after = self._parts[1]
         if user is None or before + user + after == (full := self.chat(user)):
             return before, after
         # A template that rewrites the content (Llama 3 trims it): locate the user text itself.
