@@ -21,7 +21,7 @@ from promptopt.components import Backend, Task
 from promptopt.errors import PromptoptError
 from promptopt.study.cost import read_cost
 from promptopt.study.plan import RunSpec, StudySettings
-from promptopt.study.results import RunEvaluation, Scored, StudyEvaluation, TestSet
+from promptopt.study.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
 from promptopt.study.runner import StudyLog
 from promptopt.types import Example, Prompt
 
@@ -163,7 +163,7 @@ class StudyEvaluator:
 
         main = targets[0]
         runs: list[RunEvaluation] = []
-        sets: dict[str, TestSet] = {}
+        sets: dict[str, HeldOutSet] = {}
         contexts: dict[str, _Context] = {}
         try:
             for spec in specs:
@@ -213,7 +213,7 @@ class StudyEvaluator:
         self,
         target: Target,
         runs: list[RunEvaluation],
-        sets: dict[str, TestSet],
+        sets: dict[str, HeldOutSet],
         contexts: dict[str, _Context],
     ) -> None:
         for i, run in enumerate(runs):
@@ -252,10 +252,10 @@ class StudyEvaluator:
         tokens = eval_max_new_tokens(self.settings, values)
         return _Context(task, examples, f"{digest}-{tokens}", tokens)
 
-    def _test_set(self, ctx: _Context, main: Target) -> TestSet:
+    def _test_set(self, ctx: _Context, main: Target) -> HeldOutSet:
         answer, scored = majority(ctx.examples)
         empty = self._score(main, ctx, "", f"{ctx.task.name}: empty prompt")
-        return TestSet(
+        return HeldOutSet(
             id=ctx.digest,
             task=ctx.task.name,
             example_ids=tuple(ex.id for ex in ctx.examples),

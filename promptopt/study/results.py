@@ -43,7 +43,7 @@ class Scored:
 
 
 @dataclass(frozen=True)
-class TestSet:
+class HeldOutSet:
     """The test examples one or more runs are evaluated on, with the baselines that need no
     run: the empty prompt (the bare question) and the majority class of these examples."""
 
@@ -81,7 +81,7 @@ class StudyEvaluation:
     """Everything the report is computed from."""
 
     runs: list[RunEvaluation]
-    test_sets: dict[str, TestSet]
+    test_sets: dict[str, HeldOutSet]
     eval_backend: str
     eval_model: str | None
     scoring: str
