@@ -39,6 +39,7 @@ def synthetic() -> tuple[StudyEvaluation, StudySettings]:
             "No",
             scored("010101010101", ""),
             scored("110011001111", None),
+            {"q8_0": scored("000000000001", "")},
         ),
         "wol": HeldOutSet(
             "wol",
@@ -137,7 +138,9 @@ def test_report_markdown_lists_every_run_baselines_and_transfer(tmp_path: Path) 
         assert f"| initial prompt ({method}) |" in text
     assert text.count("| majority class (No) |") == 1
     assert text.count("| majority class (Yes) |") == 1
-    assert text.count("| empty prompt |") == 3  # two tasks and the overall table
+    # two task tables, two transfer tables and the overall table
+    assert text.count("| empty prompt |") == 5
+    assert "| empty prompt | 50.0 | 8.3 |" in text  # navigate: main model, then q8_0
     # the run that got worse is shown with its negative gain
     assert "| greater seed 1 | 1 | 8.3 [0.0, 25.0] | -41.7 [" in text
     # seed 0 of greater on navigate: +50 points, exact McNemar p = 2/64

@@ -186,8 +186,19 @@ def overall_rows(report: dict[str, Any]) -> list[list[str]]:
 
 
 def transfer_rows(report: dict[str, Any], task: str) -> list[list[str]]:
+    """The empty prompt, then every run: its optimized prompt on the main evaluation model
+    and on each transfer variant."""
     labels = report["evaluation"]["transfer"]
     rows = []
+    digests = report["tasks"][task]["test_sets"]
+    for number, digest in enumerate(digests, start=1):
+        ts = report["test_sets"][digest]
+        label = "empty prompt" + (f" (test set {number})" if len(digests) > 1 else "")
+        empties = [ts["transfer_empty"].get(name) for name in labels]
+        rows.append(
+            [label, pct(ts["empty"]["accuracy"])]
+            + [pct(e["accuracy"]) if e else "–" for e in empties]
+        )
     for run in (r for r in report["runs"] if r["task"] == task):
         cells = [
             f"{run['method']} seed {run['seed']}",
@@ -237,10 +248,14 @@ def markdown(report: dict[str, Any]) -> str:
         if evaluation["transfer"]:
             lines += [
                 "",
-                f"Transfer ({task}): optimized prompt accuracy, Δ vs initial [95% CI] and p on "
-                "each model variant (llama.cpp).",
+                f"Transfer ({task}): test accuracy of the optimized prompt, its Δ vs the initial "
+                "prompt [95% CI] and McNemar p, on the main evaluation model and on each "
+                "variant (llama.cpp); a gain survives where it stays positive.",
                 "",
-                table(("run", "study model", *evaluation["transfer"]), transfer_rows(report, task)),
+                table(
+                    ("", f"{evaluation['backend']} (main)", *evaluation["transfer"]),
+                    transfer_rows(report, task),
+                ),
             ]
     lines += ["", "## Prompts", ""]
     for run in report["runs"]:
