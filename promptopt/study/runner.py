@@ -40,20 +40,21 @@ def run_state(path: Path) -> str:
 
 
 def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySettings) -> None:
-    """A started or finished run must be the cell the study expects (nobody moved folders)."""
-    expected = {
-        "method": spec.method,
-        "task": spec.task,
-        "seed": spec.seed,
-        "backend": settings.backend,
-        "model": settings.model,
-        "options": settings.options,
-        "data_dir": settings.data_dir,
-    }
+    """A started or finished run must be the cell the study expects (nobody moved folders):
+    the same method, task and seed, and every setting the study gave (a run may record more,
+    e.g. resolved defaults)."""
+    given = {"backend": settings.backend, "model": settings.model, "data_dir": settings.data_dir}
+    expected: dict[str, Any] = {"method": spec.method, "task": spec.task, "seed": spec.seed}
+    expected.update({key: value for key, value in given.items() if value is not None})
+    found = {key: config.get(key) for key in expected}
+    options = config.get("options") if isinstance(config.get("options"), dict) else {}
+    for key, value in settings.options.items():
+        expected[f"option {key}"] = value
+        found[f"option {key}"] = options.get(key) if options else None
     for key, value in expected.items():
-        if config.get(key) != value:
+        if found[key] != value:
             raise PromptoptError(
-                f"run {str(spec.path)!r} has {key}={config.get(key)!r}, but the study expects "
+                f"run {str(spec.path)!r} has {key}={found[key]!r}, but the study expects "
                 f"{value!r}",
                 hint="move that folder away; the study then starts the run afresh",
             )
