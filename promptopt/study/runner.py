@@ -54,8 +54,7 @@ def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySetti
     for key, value in expected.items():
         if found[key] != value:
             raise PromptoptError(
-                f"run {str(spec.path)!r} has {key}={found[key]!r}, but the study expects "
-                f"{value!r}",
+                f"run {str(spec.path)!r} has {key}={found[key]!r}, but the study expects {value!r}",
                 hint="move that folder away; the study then starts the run afresh",
             )
 
