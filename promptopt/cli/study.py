@@ -1,0 +1,114 @@
+"""``promptopt study``: every (method, task, seed) run, held-out test evaluation against
+baselines, statistics, report and plots; rerun the same command to resume or re-report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptopt.errors import PromptoptError
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="study", short_help="Run methods x tasks x seeds and report test gains.")(
+        study_command
+    )
+
+
+def study_command(
+    methods: Annotated[str, typer.Option(help="Comma-separated methods, e.g. greater,gpo.")],
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks, e.g. bbh/navigate.")],
+    out: Annotated[Path, typer.Option(metavar="DIR", help="The study directory.")],
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = "0",
+    model: Annotated[
+        str | None, typer.Option(help="Model of every run (default: the embedded model).")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="Run backend (default: each method's own).")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="Run option (repeatable)."),
+    ] = None,
+    eval_backend: Annotated[
+        str | None, typer.Option(help="Backend of the test evaluation (default: the runs').")
+    ] = None,
+    eval_model: Annotated[
+        str | None, typer.Option(help="Model of the test evaluation (default: --model).")
+    ] = None,
+    eval_max_new_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Reasoning length at evaluation (default: the run's)."),
+    ] = None,
+    test_limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate the first N test examples.")
+    ] = None,
+    scoring: Annotated[str, typer.Option(help="generate (parse) or logprob (options).")] = (
+        "generate"
+    ),
+    transfer: Annotated[
+        str | None,
+        typer.Option(help="Also evaluate on these quantizations / GGUF files, e.g. q8_0,q4_k_m."),
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Local benchmark data folder.")
+    ] = None,
+    plugin: Annotated[
+        list[Path] | None,
+        typer.Option(metavar="FILE.py", help="Load a plugin from this file (repeatable)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run a study: `promptopt study --methods greater --tasks bbh/navigate --seeds 0,1 --out DIR`.
+
+    Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
+    resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
+    from promptopt.config import parse_options
+    from promptopt.study.driver import run_study
+    from promptopt.study.plan import StudySettings, parse_names, parse_seeds
+
+    _load_path_plugins(plugin or [])
+    if scoring not in ("generate", "logprob"):
+        raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
+    options = parse_options(option)
+    for key in ("seed", "data_dir"):
+        if key in options:
+            flag = "--seeds" if key == "seed" else "--data-dir"
+            raise PromptoptError(f"{key!r} is a study setting, not an option", hint=f"use {flag}")
+    if data_dir is not None:
+        data_path = Path(data_dir).expanduser()
+        if not data_path.is_dir():
+            raise PromptoptError(f"--data-dir {data_dir!r} is not a directory", hint="check it")
+        data_dir = str(data_path.resolve())
+    settings = StudySettings(
+        methods=parse_names(methods, "--methods"),
+        tasks=parse_names(tasks, "--tasks"),
+        seeds=parse_seeds(seeds),
+        model=model,
+        backend=backend,
+        options=options,
+        data_dir=data_dir,
+        eval_backend=eval_backend,
+        eval_model=eval_model,
+        eval_max_new_tokens=eval_max_new_tokens,
+        test_limit=test_limit,
+        scoring=scoring,  # type: ignore[arg-type]
+        transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
+    )
+    run_study(settings, out, progress=progress)
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+def _load_path_plugins(paths: list[Path]) -> None:
+    """Register plugin files (``--plugin``) for this process, as ``promptopt run`` does."""
+    if not paths:
+        return
+    from promptopt.pluginmanager import get_plugin_manager, register_plugin_file
+    from promptopt.registry import reset_registry
+
+    pm = get_plugin_manager()
+    for path in paths:
+        register_plugin_file(pm, path)
+    reset_registry()

@@ -1,0 +1,371 @@
+"""Held-out evaluation of a study's runs on the test split only.
+
+Each finished run is evaluated on its own test split (built with the run's task options, the
+first ``--test-limit`` examples): its best prompt and its initial prompt; each distinct test set
+also gets the empty prompt (the bare question) and the majority class (no model). Evaluation
+goes through :func:`promptopt.evaluation.evaluate` with the shared evaluation cache, and every
+result is also kept in the study's own store ``DIR/evals`` keyed by everything that determines
+it, so a rerun of a finished study loads no model at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptopt.components import Backend, Task
+from promptopt.errors import PromptoptError
+from promptopt.study.cost import read_cost
+from promptopt.study.plan import RunSpec, StudySettings
+from promptopt.study.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
+from promptopt.study.runner import StudyLog
+from promptopt.types import Example, Prompt
+
+STORE = "evals"
+ANSWER_MAX_TOKENS = 12
+#: How the empty prompt is shown (part of every store key, so a change is a new entry).
+EMPTY_PROMPT_LAYOUT = "bare question"
+
+
+def bare_question_task(task: Task) -> Task:
+    """``task`` whose user turn is just the question when the prompt text is empty (the base
+    ``Task.user_turn`` would append a stray joiner); any other prompt is shown unchanged."""
+    base = type(task)
+
+    def user_turn(self: Task, example: Example, prompt: Prompt) -> str:
+        if not prompt.text.strip():
+            return example.question.rstrip()
+        return base.user_turn(self, example, prompt)
+
+    cls = type(f"BareQuestion{base.__name__}", (base,), {"user_turn": user_turn})
+    return cls(task.options)
+
+
+def model_identity(ref: str | None) -> dict[str, Any]:
+    """What identifies a model reference without loading it: the reference, and for a local
+    file or folder the size and modification time of its files."""
+    identity: dict[str, Any] = {"ref": ref}
+    if ref is None:
+        return identity
+    path = Path(ref).expanduser()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
+    if stats:
+        identity["path"] = str(path.resolve())
+        identity["files"] = stats
+    return identity
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model to evaluate on: ``label`` (``main`` or a transfer variant), the backend name,
+    its identity for store keys, the backend options, and ``locate`` giving the model argument
+    (called only when a model must load; e.g. quantizes on first use)."""
+
+    label: str
+    backend: str
+    identity: dict[str, Any]
+    options: dict[str, Any]
+    locate: Callable[[], str | None]
+
+
+def backend_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of the study's ``-o`` options that ``backend`` declares, validated."""
+    from promptopt.assembly import build_options
+    from promptopt.registry import get_registry
+
+    cls = get_registry().get("backend", backend)
+    return dict(build_options(cls, options).model_dump(mode="json"))
+
+
+def main_target(settings: StudySettings, run_backend: str) -> Target:
+    """The evaluation model: ``--eval-backend``/``--eval-model``, defaulting to the run's."""
+    backend = settings.eval_backend or run_backend
+    model = settings.eval_model if settings.eval_model is not None else settings.model
+    return Target(
+        "main",
+        backend,
+        {"backend": backend, "model": model_identity(model)},
+        backend_options(backend, settings.options),
+        lambda: model,
+    )
+
+
+def run_task_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The option values the run's task was built with: the method's defaults, the run's
+    options, its seed and data folder (the same routing as the run's assembly)."""
+    from promptopt.registry import get_registry
+
+    method_cls = get_registry().get("method", str(config["method"]))
+    values: dict[str, Any] = {
+        **getattr(method_cls, "defaults", {}),
+        **(config.get("options") or {}),
+        "seed": config.get("seed", 0),
+    }
+    if config.get("data_dir") is not None:
+        values["data_dir"] = config["data_dir"]
+    return values
+
+
+def eval_max_new_tokens(settings: StudySettings, values: dict[str, Any]) -> int:
+    """``--eval-max-new-tokens``, else the run's reasoning length (``max_new_tokens``), else 512."""
+    if settings.eval_max_new_tokens is not None:
+        return settings.eval_max_new_tokens
+    value = values.get("max_new_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else 512
+
+
+def majority(examples: Sequence[Example]) -> tuple[str, Scored]:
+    """The most common gold answer of ``examples`` (ties: the smallest) and its correctness."""
+    counts = Counter(ex.answer for ex in examples)
+    answer = min(counts, key=lambda a: (-counts[a], a))
+    return answer, Scored(tuple(ex.answer == answer for ex in examples), 0, None)
+
+
+def _digest(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class _Context:
+    task: Task
+    examples: list[Example]
+    digest: str
+    max_new_tokens: int
+
+
+class StudyEvaluator:
+    """Evaluates a study's finished runs, loading each model only on a store miss; counts the
+    model work it did (``computed``, ``models_loaded``, ``generated_tokens``)."""
+
+    def __init__(
+        self, root: Path, settings: StudySettings, log: StudyLog, *, progress: bool
+    ) -> None:
+        from promptopt.evalcache import EvalCache
+
+        self.root, self.settings, self.log, self.progress = root, settings, log, progress
+        self.store = EvalCache(root / STORE)
+        self.cache = EvalCache.default()
+        self.computed = self.from_store = self.models_loaded = self.generated_tokens = 0
+        self._backend: tuple[str, Backend] | None = None
+        self._tasks: dict[str, Task] = {}
+
+    # ------------------------------------------------------------------ the study
+
+    def evaluate(self, specs: Sequence[RunSpec], targets: Sequence[Target]) -> StudyEvaluation:
+        """Evaluate every finished run of ``specs`` on ``targets[0]`` (the main evaluation
+        model), then on each transfer target."""
+        from promptopt.rundir import RunDir
+
+        main = targets[0]
+        runs: list[RunEvaluation] = []
+        sets: dict[str, HeldOutSet] = {}
+        contexts: dict[str, _Context] = {}
+        try:
+            for spec in specs:
+                run_dir = RunDir(spec.path)
+                config, result = run_dir.read_config(), run_dir.read_result() or {}
+                for key in ("best_prompt", "initial_prompt"):
+                    if not isinstance(result.get(key), str):
+                        raise PromptoptError(
+                            f"{str(spec.path / 'result.json')!r} has no {key!r}",
+                            hint="restore the file the run wrote, or delete it and rerun",
+                        )
+                ctx = self._context(config)
+                contexts.setdefault(ctx.digest, ctx)
+                if ctx.digest not in sets:
+                    sets[ctx.digest] = self._test_set(ctx, main)
+                label = spec.label
+                best = self._score(main, ctx, result["best_prompt"], f"{label}: best prompt")
+                initial = self._score(main, ctx, result["initial_prompt"], f"{label}: initial")
+                runs.append(
+                    RunEvaluation(
+                        index=spec.index,
+                        method=spec.method,
+                        task=spec.task,
+                        seed=spec.seed,
+                        path=str(spec.path.relative_to(self.root)),
+                        test_set=ctx.digest,
+                        best=best,
+                        initial=initial,
+                        cost=read_cost(spec.path, result),
+                        result=_result_summary(result),
+                    )
+                )
+            for target in targets[1:]:
+                self._transfer(target, runs, sets, contexts)
+        finally:
+            self.close()
+        return StudyEvaluation(
+            runs=runs,
+            test_sets=sets,
+            eval_backend=main.backend,
+            eval_model=main.locate(),
+            scoring=self.settings.scoring,
+            transfer=[t.label for t in targets[1:]],
+        )
+
+    def _transfer(
+        self,
+        target: Target,
+        runs: list[RunEvaluation],
+        sets: dict[str, HeldOutSet],
+        contexts: dict[str, _Context],
+    ) -> None:
+        for i, run in enumerate(runs):
+            ctx = contexts[run.test_set]
+            what = f"{run.method} {run.task} seed {run.seed} on {target.label}"
+            best = self._score(target, ctx, run.best.prompt or "", f"{what}: best prompt")
+            initial = self._score(target, ctx, run.initial.prompt or "", f"{what}: initial")
+            runs[i] = _with_transfer(run, target.label, best, initial)
+        for digest, test_set in sets.items():
+            empty = self._score(target, contexts[digest], "", f"{test_set.task} on {target.label}")
+            test_set.transfer_empty[target.label] = empty
+
+    # ------------------------------------------------------------------ pieces
+
+    def _context(self, config: dict[str, Any]) -> _Context:
+        """The run's task (bare-question variant) and its test examples (``--test-limit``)."""
+        from promptopt.assembly import build_options
+        from promptopt.evalcache import canonical_json
+        from promptopt.registry import get_registry
+
+        values = run_task_values(config)
+        task_cls = get_registry().get("task", str(config["task"]))
+        options = build_options(task_cls, values)
+        key = canonical_json([task_cls.name, options.model_dump(mode="json")])
+        if key not in self._tasks:
+            task = task_cls(options)
+            assert isinstance(task, Task)
+            self._tasks[key] = bare_question_task(task)
+        task = self._tasks[key]
+        examples = task.examples("test")
+        if self.settings.test_limit is not None:
+            examples = examples[: self.settings.test_limit]
+        digest = _digest(
+            [task.name, *(f"{ex.id}\x1e{ex.question}\x1e{ex.answer}" for ex in examples)]
+        )
+        tokens = eval_max_new_tokens(self.settings, values)
+        return _Context(task, examples, f"{digest}-{tokens}", tokens)
+
+    def _test_set(self, ctx: _Context, main: Target) -> HeldOutSet:
+        answer, scored = majority(ctx.examples)
+        empty = self._score(main, ctx, "", f"{ctx.task.name}: empty prompt")
+        return HeldOutSet(
+            id=ctx.digest,
+            task=ctx.task.name,
+            example_ids=tuple(ex.id for ex in ctx.examples),
+            max_new_tokens=ctx.max_new_tokens,
+            majority_answer=answer,
+            empty=empty,
+            majority=scored,
+        )
+
+    def _key(self, target: Target, ctx: _Context, prompt: str) -> dict[str, Any]:
+        return {
+            "target": target.identity,
+            "backend_options": target.options,
+            "task": ctx.task.name,
+            "examples": ctx.digest,
+            "n": len(ctx.examples),
+            "prompt": prompt,
+            "empty_prompt": EMPTY_PROMPT_LAYOUT,
+            "scoring": self.settings.scoring,
+            "max_new_tokens": ctx.max_new_tokens,
+            "answer_max_tokens": ANSWER_MAX_TOKENS,
+        }
+
+    def _score(self, target: Target, ctx: _Context, prompt: str, what: str) -> Scored:
+        """``prompt`` on the context's examples: from the study store, else evaluated."""
+        from dataclasses import asdict
+
+        from promptopt.evaluation import evaluate
+        from promptopt.progress import Progress
+
+        key = self._key(target, ctx, prompt)
+        stored = self.store.get(key)
+        if stored is None:
+            backend = self._load(target)
+            self.log(f"evaluating {what} ({target.backend}, {len(ctx.examples)} test examples)")
+            before = backend.usage.snapshot()
+            report = evaluate(
+                backend,
+                ctx.task,
+                Prompt(text=prompt),
+                ctx.examples,
+                scoring=self.settings.scoring,
+                max_new_tokens=ctx.max_new_tokens,
+                answer_max_tokens=ANSWER_MAX_TOKENS,
+                split="test",
+                progress=Progress(enabled=None if self.progress else False),
+                cache=self.cache,
+            )
+            used = backend.usage.since(before)
+            self.generated_tokens += used.generated_tokens
+            self.computed += 1
+            stored = {
+                "model_id": backend.model_id,
+                "accuracy": report.accuracy,
+                "cache_hits": report.cache_hits,
+                "usage": used.to_dict(),
+                "outcomes": [asdict(o) for o in report.outcomes],
+            }
+            self.store.put(key, stored)
+        else:
+            self.from_store += 1
+        outcomes = stored["outcomes"]
+        by_id = {o["example_id"]: o for o in outcomes}
+        ordered = [by_id[ex.id] for ex in ctx.examples]
+        return Scored(
+            tuple(bool(o["correct"]) for o in ordered),
+            sum(1 for o in ordered if o.get("predicted") is None),
+            prompt,
+        )
+
+    def _load(self, target: Target) -> Backend:
+        """The target's backend, loaded on first need; the previous model is closed first."""
+        from promptopt.assembly import build_options
+        from promptopt.registry import get_registry
+
+        if self._backend is not None and self._backend[0] == target.label:
+            return self._backend[1]
+        self.close()
+        cls = get_registry().get("backend", target.backend)
+        assert issubclass(cls, Backend)
+        model = target.locate()
+        self.log(f"loading {target.backend} model {model or '(default)'} for evaluation")
+        backend = cls(model, build_options(cls, target.options))
+        self.models_loaded += 1
+        self._backend = (target.label, backend)
+        return backend
+
+    def close(self) -> None:
+        """Release the loaded evaluation model, if any."""
+        if self._backend is not None:
+            self._backend[1].close()
+            self._backend = None
+
+
+def _with_transfer(run: RunEvaluation, label: str, best: Scored, initial: Scored) -> RunEvaluation:
+    from dataclasses import replace
+
+    return replace(run, transfer={**run.transfer, label: (best, initial)})
+
+
+def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "best_prompt",
+        "initial_prompt",
+        "steps_run",
+        "stopped_early",
+        "dev_accuracy_initial",
+        "dev_accuracy_final",
+        "dev_size",
+        "model",
+        "backend",
+    )
+    return {key: result[key] for key in keys if key in result}

@@ -1,0 +1,194 @@
+"""A study's settings, its grid of (method, task, seed) runs, and the study directory:
+``DIR/study.json`` (the settings a rerun must match), ``DIR/runs/<method>/<task>/seed<k>``
+(ordinary run directories) and ``DIR/study.log``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from promptopt.errors import PromptoptError
+
+STUDY_FILE = "study.json"
+STUDY_KIND = "promptopt-study"
+STUDY_VERSION = 1
+RUNS = "runs"
+LOG = "study.log"
+
+#: What the command-line flag of each setting is called (for error messages).
+FLAGS: dict[str, str] = {
+    "methods": "--methods",
+    "tasks": "--tasks",
+    "seeds": "--seeds",
+    "model": "--model",
+    "backend": "--backend",
+    "options": "-o",
+    "data_dir": "--data-dir",
+    "eval_backend": "--eval-backend",
+    "eval_model": "--eval-model",
+    "eval_max_new_tokens": "--eval-max-new-tokens",
+    "test_limit": "--test-limit",
+    "scoring": "--scoring",
+    "transfer": "--transfer",
+}
+
+
+class StudySettings(BaseModel):
+    """Everything that determines a study's runs and evaluations; saved in ``study.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    methods: list[str]
+    tasks: list[str]
+    seeds: list[int]
+    model: str | None = None
+    backend: str | None = None
+    options: dict[str, Any] = {}
+    data_dir: str | None = None
+    eval_backend: str | None = None
+    eval_model: str | None = None
+    eval_max_new_tokens: int | None = None
+    test_limit: int | None = None
+    scoring: Literal["generate", "logprob"] = "generate"
+    transfer: list[str] = []
+
+    def differences(self, other: StudySettings) -> list[str]:
+        """``"--seeds: 0,1 (study) vs 0,1,2 (now)"`` for every setting that differs."""
+        mine, theirs = self.model_dump(), other.model_dump()
+        return [
+            f"{FLAGS.get(key, key)}: {_show(mine[key])} (study) vs {_show(theirs[key])} (now)"
+            for key in mine
+            if mine[key] != theirs[key]
+        ]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(value.items())) or "(none)"
+    return "(default)" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (method, task, seed) cell of the grid and its run directory."""
+
+    index: int
+    method: str
+    task: str
+    seed: int
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.task} seed {self.seed}"
+
+
+def parse_names(text: str, flag: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]`` (duplicates dropped, order kept); empty is an error."""
+    names: list[str] = []
+    for part in text.split(","):
+        name = part.strip()
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        raise PromptoptError(f"{flag} {text!r} names nothing", hint=f"e.g. {flag} a,b")
+    return names
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; anything but non-negative integers is a one-line error."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        raw = part.strip()
+        if not raw:
+            continue
+        try:
+            seed = int(raw)
+        except ValueError:
+            raise PromptoptError(
+                f"--seeds {text!r}: {raw!r} is not an integer", hint="e.g. --seeds 0,1,2"
+            ) from None
+        if seed < 0:
+            raise PromptoptError(f"--seeds {text!r}: {seed} is negative", hint="e.g. --seeds 0,1")
+        if seed not in seeds:
+            seeds.append(seed)
+    if not seeds:
+        raise PromptoptError(f"--seeds {text!r} names no seed", hint="e.g. --seeds 0,1,2")
+    return seeds
+
+
+def run_path(root: Path, method: str, task: str, seed: int) -> Path:
+    """``ROOT/runs/<method>/<task>/seed<k>`` (a task's slashes become folders)."""
+    return root / RUNS / method / Path(*task.split("/")) / f"seed{seed}"
+
+
+def plan_runs(settings: StudySettings, root: Path) -> list[RunSpec]:
+    """Every (method, task, seed) of the study, methods outermost, seeds innermost."""
+    specs: list[RunSpec] = []
+    for method in settings.methods:
+        for task in settings.tasks:
+            for seed in settings.seeds:
+                path = run_path(root, method, task, seed)
+                specs.append(RunSpec(len(specs) + 1, method, task, seed, path))
+    return specs
+
+
+def open_study_dir(root: Path, settings: StudySettings) -> None:
+    """Claim ``root`` for ``settings``: a new or empty folder gets ``study.json``; a folder
+    holding this study is accepted; anything else (other files, another study's settings,
+    a damaged ``study.json``) is a one-line error before any model work."""
+    from promptopt.rundir import atomic_write_json
+
+    marker = root / STUDY_FILE
+    if root.exists() and not root.is_dir():
+        raise PromptoptError(f"--out {str(root)!r} is a file", hint="pass a study directory")
+    if marker.is_file():
+        stored = read_settings(root)
+        differences = stored.differences(settings)
+        if differences:
+            raise PromptoptError(
+                f"study {str(root)!r} was started with other settings: {'; '.join(differences)}",
+                hint="rerun with the study's settings (see its study.json) or pass a new --out",
+            )
+        return
+    if root.is_dir() and any(root.iterdir()):
+        raise PromptoptError(
+            f"--out {str(root)!r} holds files but no {STUDY_FILE}, so it is not a study",
+            hint="pass a new or empty directory, or the directory of an earlier study",
+        )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PromptoptError(
+            f"study directory {str(root)!r} cannot be created ({exc.strerror})",
+            hint="pass a writable --out",
+        ) from exc
+    atomic_write_json(
+        marker,
+        {"kind": STUDY_KIND, "version": STUDY_VERSION, "settings": settings.model_dump()},
+    )
+
+
+def read_settings(root: Path) -> StudySettings:
+    """The settings in ``ROOT/study.json``; a one-line error when it is not a study file."""
+    from pydantic import ValidationError
+
+    from promptopt.rundir import read_json_object
+
+    hint = "restore the study.json promptopt wrote, or pass a new --out"
+    data = read_json_object(root / STUDY_FILE, hint=hint)
+    if data.get("kind") != STUDY_KIND or not isinstance(data.get("settings"), dict):
+        raise PromptoptError(f"{str(root / STUDY_FILE)!r} is not a promptopt study file", hint=hint)
+    try:
+        return StudySettings(**data["settings"])
+    except ValidationError as exc:
+        raise PromptoptError(
+            f"{str(root / STUDY_FILE)!r} has invalid settings ({exc.errors()[0]['msg']})",
+            hint=hint,
+        ) from exc
