@@ -119,7 +119,7 @@ class Task(Component):
         with its own ``separator`` (GPO: a new line) is joined with that; the empty prompt
         leaves the bare question."""
         question = example.question.rstrip()
-        if not prompt.text:
+        if not prompt.text.strip():
             return question
         if prompt.separator is not None:
             return f"{question}{prompt.separator}{prompt.text}"

@@ -293,6 +293,8 @@ def _finish(
         "model": components.backend.model_id,
         "seed": seed,
         "initial_prompt": state.initial[0].text,
+        # how the method's prompts join each question (None: the task's layout), for evaluation
+        "prompt_separator": state.initial[0].separator,
         "final_step_prompt": state.prompt.text,
         "steps_run": state.step,
         "stopped_early": state.stopped,

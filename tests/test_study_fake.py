@@ -179,16 +179,15 @@ def test_out_that_is_not_a_study_is_refused(tmp_path: Path) -> None:
 
 
 def test_empty_prompt_is_the_bare_question(promptopt_fakes: Any) -> None:
-    from promptopt.study.evaluate import bare_question_task
+    """The empty-prompt baseline shows the model the question alone (Task.user_turn)."""
     from promptopt.testing.fakes import ListTask
     from promptopt.types import Prompt
 
     task = ListTask()
-    bare = bare_question_task(task)
     example = task.examples("test")[0]
-    assert bare.user_turn(example, Prompt("")) == example.question
-    assert bare.user_turn(example, Prompt("  ")) == example.question
-    assert task.user_turn(example, Prompt("")) != example.question  # why the wrapper exists
-    prompt = Prompt("Use care.")
-    assert bare.user_turn(example, prompt) == task.user_turn(example, prompt)
-    assert bare.name == task.name and bare.examples("test") == task.examples("test")
+    assert task.user_turn(example, Prompt("")) == example.question
+    assert task.user_turn(example, Prompt("  ")) == example.question
+    assert task.user_turn(example, Prompt("Use care.")) == example.question + " Use care."
+    assert task.user_turn(example, Prompt("Be brief.", separator="\n")) == (
+        example.question + "\nBe brief."
+    )

@@ -51,34 +51,41 @@ def lookup(kind: str, name: str, flag: str) -> type[Any]:
 
 def check_settings(settings: StudySettings) -> None:
     """Fail in one line, before any model work, on unknown methods, tasks or backends, on
-    options no component of some method declares, on a gradient method without a white-box
-    backend, on methods evaluated on different backends, and on a bad ``--transfer``."""
-    from promptopt.assembly import check_unknown_options
-    from promptopt.components import Backend
+    options that a method's run would reject (the real option routing of ``promptopt run``), on
+    a gradient method without a white-box backend, on methods evaluated on different backends,
+    and on a bad ``--transfer``."""
+    from promptopt.assembly import plan_run
+    from promptopt.config import make_run_config
     from promptopt.registry import get_registry
+    from promptopt.study.runner import method_options
     from promptopt.study.transfer import check_transfer
 
-    registry = get_registry()
-    tasks = [lookup("task", task, "--tasks") for task in settings.tasks]
+    for task in settings.tasks:
+        lookup("task", task, "--tasks")
+    prefixes = {key.partition(":")[0] for key in settings.options if ":" in key}
+    unknown = sorted(prefixes - set(settings.methods))
+    if unknown:
+        raise PromptoptError(
+            f"option prefix {unknown[0]!r}: is not a method of this study",
+            hint=f"prefix options with one of: {', '.join(settings.methods)}",
+        )
     backends: dict[str, str] = {}
     for method in settings.methods:
-        method_cls = lookup("method", method, "--methods")
+        lookup("method", method, "--methods")
         backend = run_backend(method, settings)
-        backend_cls = lookup("backend", backend, "--backend")
-        parts = [
-            registry.get(kind, str(getattr(method_cls, kind)))
-            for kind in ("proposer", "reasoner", "loss_extractor", "selector")
-        ]
+        lookup("backend", backend, "--backend")
+        values = {
+            "method": method,
+            "task": settings.tasks[0],
+            "model": settings.model,
+            "backend": settings.backend,
+            "data_dir": settings.data_dir,
+            "options": method_options(dict(settings.options), method),
+        }
         try:
-            check_unknown_options(settings.options, [method_cls, *tasks, backend_cls, *parts])
+            plan_run(make_run_config({}, values), get_registry())
         except PromptoptError as exc:
             raise PromptoptError(f"method {method!r}: {exc.message}", hint=exc.hint) from None
-        white = issubclass(backend_cls, Backend) and backend_cls.white_box
-        if getattr(method_cls, "needs_white_box", False) and not white:
-            raise PromptoptError(
-                f"method {method!r} needs gradients, which backend {backend!r} does not give",
-                hint="drop --backend to use the method's own backend",
-            )
         backends[method] = backend
     if settings.eval_backend:
         lookup("backend", settings.eval_backend, "--eval-backend")

@@ -31,20 +31,6 @@ ANSWER_MAX_TOKENS = 12
 EMPTY_PROMPT_LAYOUT = "bare question"
 
 
-def bare_question_task(task: Task) -> Task:
-    """``task`` whose user turn is just the question when the prompt text is empty (the base
-    ``Task.user_turn`` would append a stray joiner); any other prompt is shown unchanged."""
-    base = type(task)
-
-    def user_turn(self: Task, example: Example, prompt: Prompt) -> str:
-        if not prompt.text.strip():
-            return example.question.rstrip()
-        return base.user_turn(self, example, prompt)
-
-    cls = type(f"BareQuestion{base.__name__}", (base,), {"user_turn": user_turn})
-    return cls(task.options)
-
-
 def model_identity(ref: str | None) -> dict[str, Any]:
     """What identifies a model reference without loading it: the reference, and for a local
     file or folder the size and modification time of its files."""
@@ -74,12 +60,20 @@ class Target:
 
 
 def backend_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The subset of the study's ``-o`` options that ``backend`` declares, validated."""
+    """The study options that ``backend`` declares, bare (``n_ctx=...``) or scoped to the
+    backend (``backend.n_ctx=...``), validated."""
     from promptopt.assembly import build_options
+    from promptopt.options import option_fields
     from promptopt.registry import get_registry
 
     cls = get_registry().get("backend", backend)
-    return dict(build_options(cls, options).model_dump(mode="json"))
+    fields = option_fields(cls)
+    mine = {k: v for k, v in options.items() if ":" not in k and "." not in k and k in fields}
+    for key, value in options.items():
+        scope, dot, name = key.rpartition(".")
+        if dot and scope == "backend" and name in fields and ":" not in key:
+            mine[name] = value
+    return dict(build_options(cls, mine).model_dump(mode="json"))
 
 
 def main_target(settings: StudySettings, run_backend: str) -> Target:
@@ -95,27 +89,22 @@ def main_target(settings: StudySettings, run_backend: str) -> Target:
     )
 
 
-def run_task_values(config: dict[str, Any]) -> dict[str, Any]:
-    """The option values the run's task was built with: the method's defaults, the run's
-    options, its seed and data folder (the same routing as the run's assembly)."""
+def run_plan(config: dict[str, Any]) -> Any:
+    """The resolved plan of a run from its ``config.json``: the same routing, method defaults
+    and split options its components were built with."""
+    from promptopt.assembly import plan_run
+    from promptopt.config import make_run_config
     from promptopt.registry import get_registry
 
-    method_cls = get_registry().get("method", str(config["method"]))
-    values: dict[str, Any] = {
-        **getattr(method_cls, "defaults", {}),
-        **(config.get("options") or {}),
-        "seed": config.get("seed", 0),
-    }
-    if config.get("data_dir") is not None:
-        values["data_dir"] = config["data_dir"]
-    return values
+    return plan_run(make_run_config(config, {}), get_registry())
 
 
-def eval_max_new_tokens(settings: StudySettings, values: dict[str, Any]) -> int:
-    """``--eval-max-new-tokens``, else the run's reasoning length (``max_new_tokens``), else 512."""
+def eval_max_new_tokens(settings: StudySettings, plan: Any) -> int:
+    """``--eval-max-new-tokens``, else the run's reasoning length (its reasoner's
+    ``max_new_tokens``), else 512."""
     if settings.eval_max_new_tokens is not None:
         return settings.eval_max_new_tokens
-    value = values.get("max_new_tokens")
+    value = getattr(plan.options.get("reasoner"), "max_new_tokens", None)
     return int(value) if isinstance(value, int) and value > 0 else 512
 
 
@@ -180,8 +169,9 @@ class StudyEvaluator:
                 if ctx.digest not in sets:
                     sets[ctx.digest] = self._test_set(ctx, main)
                 label = spec.label
-                best = self._score(main, ctx, result["best_prompt"], f"{label}: best prompt")
-                initial = self._score(main, ctx, result["initial_prompt"], f"{label}: initial")
+                sep = result.get("prompt_separator")  # how the method joins prompt and question
+                best = self._score(main, ctx, result["best_prompt"], f"{label}: best prompt", sep)
+                initial = self._score(main, ctx, result["initial_prompt"], f"{label}: initial", sep)
                 runs.append(
                     RunEvaluation(
                         index=spec.index,
@@ -219,8 +209,9 @@ class StudyEvaluator:
         for i, run in enumerate(runs):
             ctx = contexts[run.test_set]
             what = f"{run.method} {run.task} seed {run.seed} on {target.label}"
-            best = self._score(target, ctx, run.best.prompt or "", f"{what}: best prompt")
-            initial = self._score(target, ctx, run.initial.prompt or "", f"{what}: initial")
+            sep = run.result.get("prompt_separator")
+            best = self._score(target, ctx, run.best.prompt or "", f"{what}: best prompt", sep)
+            initial = self._score(target, ctx, run.initial.prompt or "", f"{what}: initial", sep)
             runs[i] = _with_transfer(run, target.label, best, initial)
         for digest, test_set in sets.items():
             empty = self._score(target, contexts[digest], "", f"{test_set.task} on {target.label}")
@@ -230,18 +221,15 @@ class StudyEvaluator:
 
     def _context(self, config: dict[str, Any]) -> _Context:
         """The run's task (bare-question variant) and its test examples (``--test-limit``)."""
-        from promptopt.assembly import build_options
         from promptopt.evalcache import canonical_json
-        from promptopt.registry import get_registry
 
-        values = run_task_values(config)
-        task_cls = get_registry().get("task", str(config["task"]))
-        options = build_options(task_cls, values)
+        plan = run_plan(config)
+        task_cls, options = plan.classes["task"], plan.options["task"]
         key = canonical_json([task_cls.name, options.model_dump(mode="json")])
         if key not in self._tasks:
             task = task_cls(options)
             assert isinstance(task, Task)
-            self._tasks[key] = bare_question_task(task)
+            self._tasks[key] = task
         task = self._tasks[key]
         examples = task.examples("test")
         if self.settings.test_limit is not None:
@@ -249,7 +237,7 @@ class StudyEvaluator:
         digest = _digest(
             [task.name, *(f"{ex.id}\x1e{ex.question}\x1e{ex.answer}" for ex in examples)]
         )
-        tokens = eval_max_new_tokens(self.settings, values)
+        tokens = eval_max_new_tokens(self.settings, plan)
         return _Context(task, examples, f"{digest}-{tokens}", tokens)
 
     def _test_set(self, ctx: _Context, main: Target) -> HeldOutSet:
@@ -265,8 +253,12 @@ class StudyEvaluator:
             majority=scored,
         )
 
-    def _key(self, target: Target, ctx: _Context, prompt: str) -> dict[str, Any]:
+    def _key(
+        self, target: Target, ctx: _Context, prompt: str, separator: str | None = None
+    ) -> dict[str, Any]:
+        layout = {"separator": separator} if separator is not None else {}
         return {
+            **layout,
             "target": target.identity,
             "backend_options": target.options,
             "task": ctx.task.name,
@@ -279,14 +271,17 @@ class StudyEvaluator:
             "answer_max_tokens": ANSWER_MAX_TOKENS,
         }
 
-    def _score(self, target: Target, ctx: _Context, prompt: str, what: str) -> Scored:
-        """``prompt`` on the context's examples: from the study store, else evaluated."""
+    def _score(
+        self, target: Target, ctx: _Context, prompt: str, what: str, separator: str | None = None
+    ) -> Scored:
+        """``prompt`` (joined to each question with ``separator``, None: the task's layout) on
+        the context's examples: from the study store, else evaluated."""
         from dataclasses import asdict
 
         from promptopt.evaluation import evaluate
         from promptopt.progress import Progress
 
-        key = self._key(target, ctx, prompt)
+        key = self._key(target, ctx, prompt, separator)
         stored = self.store.get(key)
         if stored is None:
             backend = self._load(target)
@@ -295,7 +290,7 @@ class StudyEvaluator:
             report = evaluate(
                 backend,
                 ctx.task,
-                Prompt(text=prompt),
+                Prompt(text=prompt, separator=separator),
                 ctx.examples,
                 scoring=self.settings.scoring,
                 max_new_tokens=ctx.max_new_tokens,
@@ -367,5 +362,6 @@ def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
         "dev_size",
         "model",
         "backend",
+        "prompt_separator",
     )
     return {key: result[key] for key in keys if key in result}

@@ -59,6 +59,19 @@ def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySetti
             )
 
 
+def method_options(options: dict[str, Any], method: str) -> dict[str, Any]:
+    """The study's ``-o`` options for one method's runs: unprefixed keys apply to every method,
+    ``METHOD:key`` keys (``-o gpo:steps=4``) only to that method's runs."""
+    mine: dict[str, Any] = {}
+    for key, value in options.items():
+        owner, colon, rest = key.partition(":")
+        if not colon:
+            mine.setdefault(key, value)
+        elif owner == method:
+            mine[rest] = value
+    return mine
+
+
 def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
     """The ``promptopt run`` values of one cell (what ``make_run_config`` receives)."""
     return {
@@ -68,7 +81,7 @@ def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
         "backend": settings.backend,
         "seed": spec.seed,
         "data_dir": settings.data_dir,
-        "options": dict(settings.options),
+        "options": method_options(dict(settings.options), spec.method),
         "components": {},
     }
 
