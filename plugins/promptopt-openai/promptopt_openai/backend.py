@@ -144,7 +144,7 @@ class OpenAIBackend(Backend):
             "server": self.served.kind,
             "reported": self.served.info,
             "props": props,
-            "source": self._source.identity if self._source is not None else {},
+            "source": dict(self._source.identity) if self._source is not None else {},
             "template": self._template_digest,
             "template_kind": "chat" if self._renderer is not None else "plain",
             "strip_bos": self._strip_bos,

@@ -64,6 +64,8 @@ def parse_model_ref(ref: str | None) -> Endpoint:
     """``http://a/v1[,http://b/v1][#name]``; or a bare model name (or nothing) with the URLs
     from ``$PROMPTOPT_OPENAI_BASE_URL`` and the name from ``$PROMPTOPT_OPENAI_MODEL``."""
     ref = (ref or "").strip()
+    if "://" in ref.partition("#")[0] and not _is_url(ref):
+        raise PromptoptError(f"bad server URL {ref!r} (not http or https)", hint=_FORMS)
     if _is_url(ref):
         urls, _, name = ref.partition("#")
         model = name.strip() or None

@@ -13,6 +13,7 @@ Where the template comes from, first match wins:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -125,7 +126,14 @@ def _special(value: Any) -> str:
 
 
 def from_gguf(path: Path) -> TemplateSource:
-    """Template, BOS/EOS texts and the add-BOS flag from a GGUF file's metadata."""
+    """Template, BOS/EOS texts and the add-BOS flag from a GGUF file's metadata (read once
+    per file version in a process: parsing a large vocabulary takes seconds)."""
+    stat = path.stat()
+    return _read_gguf(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
     from gguf import GGUFReader
 
     try:
@@ -160,7 +168,7 @@ def from_gguf(path: Path) -> TemplateSource:
             "name": value("general.name"),
             "architecture": value("general.architecture"),
             "file_type": value("general.file_type"),
-            "bytes": path.stat().st_size,
+            "bytes": size,
         },
     )
 
