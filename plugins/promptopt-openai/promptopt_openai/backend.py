@@ -100,7 +100,8 @@ class OpenAIBackend(Backend):
 
         opts = self.options
         self.endpoint = parse_model_ref(model)
-        self.concurrency = opts.concurrency
+        #: requests in flight over all base URLs (evaluation sizes its chunks by it)
+        self.concurrency = opts.concurrency * len(self.endpoint.base_urls)
         self.pool = ServerPool(
             self.endpoint.base_urls,
             api_key=api_key(opts.api_key_env),
