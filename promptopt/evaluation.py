@@ -109,6 +109,15 @@ def _cache_key(
     }
 
 
+def eval_chunk_size(backend: Backend) -> int:
+    """How many examples are reasoned on before their outcomes are cached: four times the
+    backend's parallel width (its ``concurrency`` or ``batch_size`` attribute, else 1), at
+    least 4. Small enough that an interrupted evaluation keeps most finished examples, large
+    enough to keep a batching or concurrent backend busy."""
+    width = getattr(backend, "concurrency", None) or getattr(backend, "batch_size", None) or 1
+    return max(4, 4 * int(width))
+
+
 def evaluate(
     backend: Backend,
     task: Task,
@@ -121,8 +130,11 @@ def evaluate(
     split: str = "",
     progress: Progress | None = None,
     cache: OutcomeCache | None = None,
+    chunk_size: int | None = None,
 ) -> EvalReport:
-    """Reason on every example under ``prompt``, read each answer, and score it."""
+    """Reason on every example under ``prompt``, read each answer, and score it. Examples
+    run in chunks (:func:`eval_chunk_size`), each chunk's outcomes cached as soon as it is
+    done, so a rerun after a failure resumes from the finished examples."""
     progress = progress or Progress(enabled=False)
     keys = [
         _cache_key(backend, task, prompt, ex, scoring, max_new_tokens, answer_max_tokens)
@@ -130,23 +142,30 @@ def evaluate(
     ]
     cached = [cache.get(key) if cache is not None else None for key in keys]
     todo = [i for i, hit in enumerate(cached) if hit is None]
-    fresh = _evaluate_examples(
-        backend,
-        task,
-        prompt,
-        [examples[i] for i in todo],
-        scoring=scoring,
-        max_new_tokens=max_new_tokens,
-        answer_max_tokens=answer_max_tokens,
-        progress=progress,
-    )
     outcomes: list[ExampleOutcome | None] = [
         ExampleOutcome(**hit) if hit is not None else None for hit in cached
     ]
-    for i, outcome in zip(todo, fresh, strict=True):
-        outcomes[i] = outcome
-        if cache is not None:
-            cache.put(keys[i], asdict(outcome))
+    size = max(1, chunk_size or eval_chunk_size(backend))
+    chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+    # an outer bar only when there are several chunks (each chunk's generation has its own)
+    outer = progress if len(chunks) > 1 else Progress(enabled=False)
+    with outer.bar(len(todo), "evaluate", unit="ex") as bar:
+        for chunk in chunks:
+            fresh = _evaluate_examples(
+                backend,
+                task,
+                prompt,
+                [examples[i] for i in chunk],
+                scoring=scoring,
+                max_new_tokens=max_new_tokens,
+                answer_max_tokens=answer_max_tokens,
+                progress=progress,
+            )
+            for i, outcome in zip(chunk, fresh, strict=True):
+                outcomes[i] = outcome
+                if cache is not None:
+                    cache.put(keys[i], asdict(outcome))
+            bar.update(len(chunk))
     final = [o for o in outcomes if o is not None]
     correct = [o.correct for o in final]
     low, high = bootstrap_interval(correct)

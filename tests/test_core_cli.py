@@ -53,6 +53,7 @@ def test_plugins_json_lists_core_and_in_tree_plugins_with_versions() -> None:
         "promptopt-hf",
         "promptopt-greater",
         "promptopt-llamacpp",
+        "promptopt-openai",
     ):
         assert dist in rows, f"{dist} missing from {sorted(rows)}"
         assert rows[dist]["version"], dist
@@ -60,6 +61,7 @@ def test_plugins_json_lists_core_and_in_tree_plugins_with_versions() -> None:
     kinds = {(c["kind"], c["name"]) for row in rows.values() for c in row["components"]}
     assert ("method", "greater") in kinds
     assert ("backend", "hf") in kinds and ("backend", "llamacpp") in kinds
+    assert ("backend", "openai") in kinds
     assert ("task", "folio") in kinds and ("task", "bbh/navigate") in kinds
 
 

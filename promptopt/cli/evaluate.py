@@ -62,8 +62,10 @@ def eval_command(
     ] = None,
     prompt: Annotated[str | None, typer.Option(help="The prompt text to evaluate.")] = None,
     run: Annotated[Path | None, typer.Option(help="Evaluate the best prompt of this run.")] = None,
-    backend: Annotated[str, typer.Option(help="Model backend: hf, llamacpp, ...")] = "hf",
-    model: Annotated[str | None, typer.Option(help="Hub id, local folder or GGUF file.")] = None,
+    backend: Annotated[str, typer.Option(help="Model backend: hf, llamacpp, openai, ...")] = "hf",
+    model: Annotated[
+        str | None, typer.Option(help="Hub id, local folder, GGUF file or server URL.")
+    ] = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,
     scoring: Annotated[

@@ -1,0 +1,355 @@
+"""The ``openai`` backend: a model served behind an OpenAI-compatible HTTP API (vLLM, SGLang,
+llama.cpp's server, llama-cpp-python's server, Ollama, TGI).
+
+Black box: text in, text and log-probabilities out, through the *completions* endpoint. The
+chat template is applied here, once (see :mod:`promptopt_openai.templates`), so ``chat(user)``
+is the full model input and evaluation can append reasoning and the extractor and continue.
+Requests run concurrently, balanced over the base URLs, with retries (see
+:mod:`promptopt_openai.client`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from promptopt.components import Backend, ComponentOptions
+from promptopt.errors import PromptoptError
+from promptopt.progress import Progress
+from promptopt.sampling import is_greedy, sample_seed
+from promptopt_openai import logprobs as lp
+from promptopt_openai.endpoint import API_KEY_ENV
+
+PLAIN_TEMPLATE = "{user}\n"
+_SENTINEL = "PROMPTOPTUSERCONTENT7319"
+
+
+class OpenAIOptions(ComponentOptions):
+    """How the server is reached and how its model input is built (``-o key=value``)."""
+
+    #: Requests in flight per base URL (a local llama.cpp server: its slot count; vLLM: more).
+    concurrency: int = Field(default=8, ge=1)
+    #: Seconds one request may take (long generations on a busy server take a while).
+    request_timeout: float = Field(default=600.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: Retries after a 429/5xx answer or a connection error, with exponential backoff.
+    max_retries: int = Field(default=4, ge=0)
+    #: First backoff in seconds; doubled on every retry (at most 30 s).
+    retry_backoff: float = Field(default=0.5, ge=0)
+    #: The environment variable holding the API key (``OPENAI_API_KEY`` is the fallback).
+    api_key_env: str = API_KEY_ENV
+    #: Where the chat template comes from: a GGUF file, an HF folder, a .jinja file or a hub
+    #: id. None: the server's report, else the served model id when it is a path or hub id.
+    tokenizer: str | None = None
+    #: "auto": the chat template, or the plain template for a model that has none.
+    template: Literal["auto", "chat", "plain"] = "auto"
+    plain_template: str = PLAIN_TEMPLATE
+    seed: int = 0
+    #: Extra JSON fields for every completions request (server-specific sampling settings).
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("plain_template")
+    @classmethod
+    def _check_plain_template(cls, value: str) -> str:
+        try:
+            rendered = value.format(user=_SENTINEL)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"plain_template must only use {{user}}: {exc}") from None
+        if rendered.count(_SENTINEL) != 1:
+            raise ValueError("plain_template must contain {user} exactly once")
+        return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _check_extra_body(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"model", "prompt", "echo", "logprobs", "stream", "n"} & set(value)
+        if reserved:
+            raise ValueError(f"extra_body may not set {', '.join(sorted(reserved))}")
+        return value
+
+
+def sampling_fields(kind: str, greedy: bool) -> dict[str, Any]:
+    """Server-specific fields that make decoding plain greedy / temperature + nucleus, as on
+    the local backends (llama.cpp servers default to top-k 40, min-p 0.05, repeat penalty
+    1.1; vLLM and SGLang may apply a model's generation_config)."""
+    if kind in ("llama.cpp", "llama-cpp-python"):
+        return {"top_k": 1 if greedy else 0, "min_p": 0.0, "repeat_penalty": 1.0}
+    if kind in ("vllm", "sglang"):
+        return {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
+    return {}
+
+
+class OpenAIBackend(Backend):
+    """A model behind an OpenAI-compatible server: client-side chat template, concurrent
+    completions, prompt log-probabilities via ``echo``."""
+
+    name = "openai"
+    description = "a model served over the OpenAI API (vLLM, SGLang, llama.cpp server, Ollama)"
+    white_box: ClassVar[bool] = False
+    Options = OpenAIOptions
+    options: OpenAIOptions
+
+    def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
+        super().__init__(model, options)
+        from promptopt_openai.client import ServerPool
+        from promptopt_openai.discovery import discover
+        from promptopt_openai.endpoint import api_key, parse_model_ref
+
+        opts = self.options
+        self.endpoint = parse_model_ref(model)
+        #: requests in flight over all base URLs (evaluation sizes its chunks by it)
+        self.concurrency = opts.concurrency * len(self.endpoint.base_urls)
+        self.pool = ServerPool(
+            self.endpoint.base_urls,
+            api_key=api_key(opts.api_key_env),
+            timeout_s=opts.request_timeout,
+            connect_timeout_s=opts.connect_timeout,
+            max_retries=opts.max_retries,
+            backoff_s=opts.retry_backoff,
+            concurrency=opts.concurrency,
+        )
+        try:
+            self.served = discover(self.pool, self.endpoint)
+            self._resolve_template()
+        except BaseException:
+            self.pool.close()
+            raise
+        #: prompt-log-probability alignment checked, per "input starts with BOS" class
+        self._logprobs_checked: dict[bool, bool] = {}
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def model_id(self) -> str:
+        return self.served.name
+
+    def describe(self) -> str:
+        """``the <kind> server at <urls>``, for messages."""
+        return self.served.describe(self.endpoint)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The served model's identity as the server reports it (name, ``/models`` entry,
+        llama.cpp ``/props``), the template source and decoding settings; never the URLs or
+        the API key."""
+        props = dict(self.served.props)
+        if "chat_template" in props:
+            props["chat_template"] = hashlib.sha256(
+                str(props["chat_template"]).encode()
+            ).hexdigest()[:16]
+        return {
+            "backend": self.name,
+            "served_model": self.served.name,
+            "server": self.served.kind,
+            "reported": self.served.info,
+            "props": props,
+            "source": dict(self._source.identity) if self._source is not None else {},
+            "template": self._template_digest,
+            "template_kind": "chat" if self._renderer is not None else "plain",
+            "strip_bos": self._strip_bos,
+            "sampling": {"temperature": 0.0, "seed": self.options.seed},
+            "decoding": sampling_fields(self.served.kind, greedy=True),
+            "extra_body": self.options.extra_body,
+        }
+
+    # ------------------------------------------------------------------ text
+
+    def _resolve_template(self) -> None:
+        from promptopt_openai import templates
+
+        opts = self.options
+        source: templates.TemplateSource | None = None
+        if opts.tokenizer:
+            source = templates.from_path_or_hub(opts.tokenizer)
+        if source is None:
+            source = templates.from_props(self.served.props, origin=f"server:{self.describe()}")
+        if source is None:
+            source = templates.from_served_id(self.served.name)
+        self._source = source
+        self._renderer: templates.ChatRenderer | None = None
+        if opts.template != "plain":
+            if source is None:
+                raise PromptoptError(
+                    f"cannot find the chat template of {self.served.name!r} on {self.describe()}",
+                    hint="pass -o tokenizer=PATH (its GGUF file, HF folder, .jinja file or hub "
+                    "id), or -o template=plain for a base model",
+                )
+            if source.template is None and opts.template == "chat":
+                raise PromptoptError(
+                    f"{source.origin} has no chat template",
+                    hint="use -o template=plain (or auto) for base models",
+                )
+            if source.template is not None:
+                self._renderer = templates.ChatRenderer(source)
+        template_source = source if self._renderer is not None else None
+        self._template_digest = (
+            template_source.digest(opts.plain_template)
+            if template_source is not None
+            else hashlib.sha256(opts.plain_template.encode()).hexdigest()[:16]
+        )
+        #: the server puts BOS in front itself: a template's own BOS is dropped before sending
+        self._strip_bos = bool(source is not None and source.adds_bos and source.bos_token)
+
+    def chat(self, user: str) -> str:
+        if self._renderer is None:
+            return self.options.plain_template.format(user=user)
+        return self._renderer.render(user)
+
+    def _wire_text(self, text: str) -> str:
+        """``text`` as sent: without a leading BOS the server will add anyway (so the model
+        sees one BOS, as on the local backends)."""
+        assert self._source is not None or not self._strip_bos
+        if self._strip_bos and self._source is not None:
+            return text.removeprefix(self._source.bos_token)
+        return text
+
+    def _starts_with_bos(self, text: str) -> bool:
+        source = self._source
+        if source is None or not source.bos_token:
+            return False
+        return bool(source.adds_bos) or text.startswith(source.bos_token)
+
+    def _body(self, text: str, max_tokens: int, **fields: Any) -> dict[str, Any]:
+        greedy = is_greedy(float(fields.get("temperature", 0.0)))
+        body: dict[str, Any] = {
+            "model": self.served.name,
+            "prompt": self._wire_text(text),
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "seed": self.options.seed,
+            "n": 1,
+            "stream": False,
+        }
+        body.update(sampling_fields(self.served.kind, greedy))
+        body.update(fields)
+        body.update(self.options.extra_body)
+        return body
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        progress: Progress | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> list[str]:
+        """Concurrent completions requests; sampled ones carry the per-sample seeds of the
+        contract (one request per sample), greedy ones are asked once per text."""
+        base = self.options.seed if seed is None else seed
+        greedy = is_greedy(temperature)
+        extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
+        bodies: list[dict[str, Any]] = []
+        for i, text in enumerate(texts):
+            if greedy:
+                bodies.append(self._body(text, max_new_tokens, **extra))
+                continue
+            for j in range(n):
+                bodies.append(
+                    self._body(
+                        text,
+                        max_new_tokens,
+                        temperature=temperature,
+                        top_p=top_p,
+                        seed=sample_seed(base, i, j),
+                        **extra,
+                    )
+                )
+        self.usage.record(requests=1)
+        answers = self._post_many(bodies, progress, "generate (openai)")
+        outputs: list[str] = []
+        for answer in answers:
+            prompt_tokens, completion_tokens = _counts(answer)
+            self.usage.record(
+                prompt_tokens=prompt_tokens,
+                generated_tokens=completion_tokens,
+                forward_passes=completion_tokens + 1,
+            )
+            generated = lp.choice(answer).get("text")
+            outputs.append(generated if isinstance(generated, str) else "")
+        if greedy and n > 1:
+            outputs = [out for out in outputs for _ in range(n)]
+        return outputs
+
+    def _post_many(
+        self, bodies: list[dict[str, Any]], progress: Progress | None, desc: str
+    ) -> list[dict[str, Any]]:
+        return self.pool.post_many("/completions", bodies, progress=progress, desc=desc)
+
+    # ------------------------------------------------------------------ scores
+
+    def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
+        """Each continuation's summed log-probability after ``prefix``, from echoed prompt
+        log-probabilities (one request per continuation, plus one to count the prefix)."""
+        self._check_prompt_logprobs(prefix)
+        bodies = [self._body(prefix, 1)]
+        bodies += [self._body(prefix + c, 1, echo=True, logprobs=1) for c in continuations]
+        answers = self._post_many(bodies, None, "score (openai)")
+        try:
+            prefix_tokens, _ = lp.usage_counts(answers[0])
+            results: list[float] = []
+            prompt_total = prefix_tokens
+            for continuation, answer in zip(continuations, answers[1:], strict=True):
+                joint, _ = lp.usage_counts(answer)
+                prompt_total += joint
+                k = joint - prefix_tokens
+                results.append(lp.tail_logprob(answer, max(k, 1) if continuation else 0))
+        except lp.PromptLogprobsUnavailable as exc:
+            raise self._no_logprobs(str(exc)) from None
+        self.usage.record(requests=1, forward_passes=1, prompt_tokens=prompt_total)
+        return results
+
+    def _no_logprobs(self, reason: str) -> PromptoptError:
+        return PromptoptError(
+            f"{self.describe()} cannot return prompt log-probabilities for "
+            f"{self.served.name!r}: {reason}",
+            hint="use --scoring generate",
+        )
+
+    def _check_prompt_logprobs(self, text: str) -> None:
+        """Once per kind of input (starting with BOS or not): the echoed log-probability of a
+        token must equal the one the server gives when it generates that token."""
+        from promptopt_openai.client import ServerError
+
+        key = self._starts_with_bos(text)
+        if self._logprobs_checked.get(key):
+            return
+        try:
+            first = self.pool.post("/completions", self._body(text, 1, logprobs=1), retries=1)
+            generated = lp.generated_logprob(first)
+            if generated is not None:
+                token, expected = generated
+                echoed = self.pool.post(
+                    "/completions", self._body(text + token, 1, echo=True, logprobs=1), retries=1
+                )
+                k = lp.usage_counts(echoed)[0] - lp.usage_counts(first)[0]
+                if k == 1:
+                    got = lp.tail_logprob(echoed, 1)
+                    if abs(got - expected) > lp.ALIGNMENT_TOL:
+                        raise lp.PromptLogprobsUnavailable(
+                            f"its echoed log-probabilities are misaligned ({got:.3f} for a "
+                            f"token it generated with {expected:.3f})"
+                        )
+        except lp.PromptLogprobsUnavailable as exc:
+            raise self._no_logprobs(str(exc)) from None
+        except ServerError as exc:
+            if exc.status is None:
+                raise
+            raise self._no_logprobs(exc.message) from None
+        self._logprobs_checked[key] = True
+
+    def close(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.close()
+
+
+def _counts(answer: dict[str, Any]) -> tuple[int, int]:
+    usage = answer.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
