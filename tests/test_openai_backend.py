@@ -46,8 +46,8 @@ PROMPT = "Evaluate the expression step by step, then give the final answer."
 #: |server - in-process| summed option log-probability: the same GGUF, KV-cache type and
 #: tokens, but llama.cpp's Q4_1 logits depend slightly on how a prompt is split into batches,
 #: which differs with what each side has cached from earlier requests (identical from the same
-#: state; observed up to 0.053 from different states).
-LOGPROB_TOL = 0.1
+#: state; observed up to 0.13 from different states on a loaded 2-core machine).
+LOGPROB_TOL = 0.25
 
 
 def free_port() -> int:
@@ -488,7 +488,7 @@ class SuffixProposer(Proposer):
 
     name = "oa-suffix"
 
-    def propose(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> list[Candidate]:
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         return [Candidate(Prompt(prompt.text + s), s.strip()) for s in SUFFIXES]
 
 
@@ -512,12 +512,9 @@ class AnswerErrorLoss(LossExtractor):
         return PromptLoss(prompt, rate, rate)
 
     def score_candidates(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        chains: Sequence[Chain],
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
+        chains = ctx.chains(prompt)
         return [self._loss(ctx, c.prompt, chains).loss for c in candidates]
 
     def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
