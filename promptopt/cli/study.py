@@ -60,6 +60,16 @@ def study_command(
         typer.Option(metavar="FILE.py", help="Load a plugin from this file (repeatable)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    executor: Annotated[
+        str, typer.Option(help="Where runs execute: local (this process) or ray (Ray tasks).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster address (--executor ray; default: start a local one)."),
+    ] = None,
+    cpus_per_run: Annotated[
+        float, typer.Option(min=0.1, help="CPUs each Ray task asks for (--executor ray).")
+    ] = 1.0,
 ) -> None:
     """Run a study: `promptopt study --methods greater --tasks bbh/navigate --seeds 0,1 --out DIR`.
 
@@ -97,7 +107,20 @@ def study_command(
         scoring=scoring,  # type: ignore[arg-type]
         transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
     )
-    run_study(settings, out, progress=progress)
+    if executor not in ("local", "ray"):
+        raise PromptoptError(f"unknown --executor {executor!r}", hint="use local or ray")
+    if address is not None and executor != "ray":
+        raise PromptoptError("--address is for --executor ray", hint="add --executor ray")
+    ray_options = None
+    if executor == "ray":
+        from promptopt.study.executors import RayOptions
+
+        ray_options = RayOptions(
+            address=address,
+            cpus_per_run=cpus_per_run,
+            plugins=[str(Path(p).resolve()) for p in plugin or []],
+        )
+    run_study(settings, out, progress=progress, ray=ray_options)
     typer.echo(f"report: {out / 'report.md'}")
 
 

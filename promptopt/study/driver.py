@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import PromptoptError
+from promptopt.study.executors import RayExecutor, RayOptions, run_grid_with
 from promptopt.study.plan import StudySettings, open_study_dir, plan_runs
-from promptopt.study.runner import StudyLog, run_grid
+from promptopt.study.runner import StudyLog
 
 INVOCATION = "last_invocation.json"
 
@@ -100,9 +101,15 @@ def check_settings(settings: StudySettings) -> None:
 
 
 def run_study(
-    settings: StudySettings, root: Path, *, progress: bool = True, echo: bool = True
+    settings: StudySettings,
+    root: Path,
+    *,
+    progress: bool = True,
+    echo: bool = True,
+    ray: RayOptions | None = None,
 ) -> dict[str, Any]:
-    """Run, resume or just report the study in ``root``; returns the report data."""
+    """Run, resume or just report the study in ``root``; returns the report data. With
+    ``ray``, runs and per-run evaluations execute as Ray tasks; the report is the same."""
     from promptopt.rundir import atomic_write_json
     from promptopt.study.evaluate import StudyEvaluator, main_target
     from promptopt.study.plots import write_plots
@@ -118,12 +125,22 @@ def run_study(
         f"{len(specs)} runs: {', '.join(settings.methods)} x {', '.join(settings.tasks)} x seeds "
         f"{', '.join(map(str, settings.seeds))}"
     )
-    executed = run_grid(specs, settings, log, progress=progress)
-
-    targets = [main_target(settings, run_backend(settings.methods[0], settings))]
-    targets += transfer_targets(settings)
+    executor = RayExecutor(ray, log) if ray is not None else None
+    try:
+        executed = run_grid_with(executor, specs, settings, log, progress=progress)
+        targets = [main_target(settings, run_backend(settings.methods[0], settings))]
+        targets += transfer_targets(settings)
+        remote = {"computed": 0, "models_loaded": 0, "generated_tokens": 0}
+        if executor is not None:  # evaluations as tasks, into the store the report reads
+            remote = executor.prefetch_evaluations(root, settings, specs, targets)
+    finally:
+        if executor is not None:
+            executor.close()
     evaluator = StudyEvaluator(root, settings, log, progress=progress)
     evaluation = evaluator.evaluate(specs, targets)
+    evaluator.computed += remote["computed"]
+    evaluator.models_loaded += remote["models_loaded"]
+    evaluator.generated_tokens += remote["generated_tokens"]
     report = build_report(evaluation, settings)
     paths = list(write_reports(report, root).values()) + write_plots(report, root)
     invocation = Invocation(

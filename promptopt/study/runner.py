@@ -48,7 +48,7 @@ def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySetti
     expected.update({key: value for key, value in given.items() if value is not None})
     found = {key: config.get(key) for key in expected}
     options = config.get("options") if isinstance(config.get("options"), dict) else {}
-    for key, value in settings.options.items():
+    for key, value in method_options(dict(settings.options), spec.method).items():
         expected[f"option {key}"] = value
         found[f"option {key}"] = options.get(key) if options else None
     for key, value in expected.items():

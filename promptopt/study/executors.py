@@ -1,0 +1,176 @@
+"""Where a study's work runs: in this process (``local``, the default) or as Ray tasks
+(``--executor ray``), one task per (method, task, seed) run and one per run's test
+evaluations. Every task writes to the study directory on a shared path (run directories, the
+study's evaluation store), so a study resumes after a lost worker by rerunning the command, and
+the report is always assembled here from what the tasks wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptopt.errors import PromptoptError
+from promptopt.study.plan import RunSpec, StudySettings
+from promptopt.study.runner import StudyLog, run_grid
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class RayOptions:
+    """How runs ask Ray for resources. ``address`` None starts a local Ray instance."""
+
+    address: str | None = None
+    cpus_per_run: float = 1.0
+    #: GPUs for a run whose method needs a white-box model, when the cluster has GPUs.
+    gpus_per_white_box_run: float = 1.0
+    #: Plugin files every worker registers before it runs anything (``--plugin``).
+    plugins: list[str] = field(default_factory=list)
+
+
+def _register_plugins(paths: Sequence[str]) -> None:
+    """In a worker: load the study's ``--plugin`` files, as the driver did."""
+    if not paths:
+        return
+    from promptopt.pluginmanager import check_hook_names, get_plugin_manager, register_plugin_file
+    from promptopt.registry import reset_registry
+
+    pm = get_plugin_manager()
+    for path in paths:
+        register_plugin_file(pm, path)
+    check_hook_names(pm)
+    reset_registry()
+
+
+def _run_one(spec: RunSpec, settings: StudySettings, plugins: list[str]) -> bool:
+    """A Ray task: finish one run (skip, resume or start it)."""
+    import os
+
+    from promptopt.study.runner import ensure_run
+
+    os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
+    _register_plugins(plugins)
+    return ensure_run(spec, settings, progress=False)
+
+
+def _evaluate_one(
+    root: Path, settings: StudySettings, spec: RunSpec, targets: list[Any], plugins: list[str]
+) -> dict[str, int]:
+    """A Ray task: one run's test evaluations on every target, written to the study store."""
+    import os
+
+    from promptopt.study.evaluate import StudyEvaluator
+
+    os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
+    _register_plugins(plugins)
+    evaluator = StudyEvaluator(root, settings, StudyLog(root, echo=False), progress=False)
+    evaluator.evaluate([spec], targets)
+    return {
+        "computed": evaluator.computed,
+        "models_loaded": evaluator.models_loaded,
+        "generated_tokens": evaluator.generated_tokens,
+    }
+
+
+class RayExecutor:
+    """Runs the grid and the per-run evaluations as Ray tasks with resource requests."""
+
+    def __init__(self, options: RayOptions, log: StudyLog) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise PromptoptError(
+                "--executor ray needs Ray", hint="pip install 'ray>=2.9' (or use --executor local)"
+            ) from None
+        self.ray, self.options, self.log = ray, options, log
+        self._started_here = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
+            if options.address:
+                kwargs["address"] = options.address
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = options.address or "a local instance"
+                raise PromptoptError(
+                    f"Ray could not start or reach {where}: {str(exc).splitlines()[0]}",
+                    hint="check --address (e.g. ray://head:10001) or that `ray start` ran",
+                ) from None
+            self._started_here = True
+        resources = ray.cluster_resources()
+        self.gpus = float(resources.get("GPU", 0.0))
+        log(f"ray: {resources.get('CPU', 0):g} CPUs, {self.gpus:g} GPUs")
+
+    def _resources(self, spec: RunSpec, settings: StudySettings) -> dict[str, float]:
+        from promptopt.registry import get_registry
+
+        method = get_registry().get("method", spec.method)
+        wants_gpu = bool(getattr(method, "needs_white_box", False)) and self.gpus > 0
+        gpus = self.options.gpus_per_white_box_run if wants_gpu else 0.0
+        return {"num_cpus": self.options.cpus_per_run, "num_gpus": gpus}
+
+    def run_grid(self, specs: Sequence[RunSpec], settings: StudySettings) -> int:
+        """Every run as one task; returns how many did model work."""
+        remote = self.ray.remote(_run_one)
+        futures = {
+            remote.options(**self._resources(spec, settings)).remote(
+                spec, settings, self.options.plugins
+            ): spec
+            for spec in specs
+        }
+        self.log(f"ray: {len(futures)} runs submitted")
+        worked = 0
+        pending = list(futures)
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            spec = futures[done[0]]
+            worked += bool(self._get(done[0], f"run {spec.label}"))
+            self.log(f"ray: run {spec.index}/{len(specs)} finished: {spec.label}")
+        return worked
+
+    def prefetch_evaluations(
+        self, root: Path, settings: StudySettings, specs: Sequence[RunSpec], targets: list[Any]
+    ) -> dict[str, int]:
+        """Every run's test evaluations as one task each, into the study store."""
+        remote = self.ray.remote(_evaluate_one)
+        futures = [
+            remote.options(num_cpus=self.options.cpus_per_run).remote(
+                root, settings, spec, targets, self.options.plugins
+            )
+            for spec in specs
+        ]
+        totals = {"computed": 0, "models_loaded": 0, "generated_tokens": 0}
+        for future, spec in zip(futures, specs, strict=True):
+            counts = self._get(future, f"evaluation of {spec.label}")
+            for key in totals:
+                totals[key] += int(counts[key])
+        return totals
+
+    def _get(self, future: Any, what: str) -> Any:
+        try:
+            return self.ray.get(future)
+        except self.ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, Exception) else exc
+            if isinstance(cause, PromptoptError):
+                raise PromptoptError(f"{what}: {cause.message}", hint=cause.hint) from None
+            raise
+
+    def close(self) -> None:
+        if self._started_here:
+            self.ray.shutdown()
+
+
+def run_grid_with(
+    executor: RayExecutor | None,
+    specs: Sequence[RunSpec],
+    settings: StudySettings,
+    log: StudyLog,
+    *,
+    progress: bool,
+) -> int:
+    """The grid on ``executor`` (None: this process, one run after another)."""
+    if executor is None:
+        return run_grid(specs, settings, log, progress=progress)
+    return executor.run_grid(specs, settings)
