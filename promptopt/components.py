@@ -73,6 +73,11 @@ class Component(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def prepare(self, backend: Backend) -> dict[str, Any]:
+        """Set up what needs the loaded task model before the first step (a second runtime, a
+        vocabulary scan); return the facts worth recording (config.json ``runtime``, run.log)."""
+        return {}
+
 
 # --------------------------------------------------------------------------- tasks and models
 

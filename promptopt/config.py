@@ -35,6 +35,8 @@ class RunConfig(BaseModel):
     data_dir: str | None = None
     options: dict[str, Any] = {}
     components: dict[str, str] = {}
+    #: What the run resolved when it (last) started, e.g. where generation runs; informational.
+    runtime: dict[str, Any] = {}
 
 
 def parse_option(text: str) -> tuple[str, Any]:

@@ -211,6 +211,31 @@ def _start(
     return state, time.perf_counter() - started
 
 
+def _prepare(components: Components, run: RunDir) -> None:
+    """Let components set up what needs the loaded model; record what they resolved (where
+    generation runs, threads...) in config.json and the log."""
+    runtime = {"threads": _thread_facts()}
+    for kind, component in components.stateful().items():
+        facts = component.prepare(components.backend)
+        if facts:
+            runtime[kind] = facts
+    run.record_runtime(runtime)
+    for key, facts in runtime.items():
+        run.logger.info("runtime %s: %s", key, facts)
+
+
+def _thread_facts() -> dict[str, Any]:
+    """CPU threads of the libraries this process uses (set explicitly by the backends)."""
+    import os
+    import sys
+
+    facts: dict[str, Any] = {"cpus": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        facts["torch"] = torch.get_num_threads()
+    return facts
+
+
 def _advance(state: LoopState, selection: Selection) -> LoopState:
     state.history.record(selection.evaluated, step=state.step)
     state.history.mark_picked(selection.prompt, state.step)
@@ -241,6 +266,7 @@ def optimize(
     """
     method = components.method
     meter = _Meter(components)  # the first step's usage includes the method's start
+    _prepare(components, run)
     state, start_seconds = _start(components, run, seed, progress, initial)
     hooks.hook.run_start(run=info)
     with progress.bar(total=method.steps, desc="steps", unit="step", initial=state.step) as bar:

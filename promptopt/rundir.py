@@ -158,6 +158,12 @@ class RunDir:
             self.path / CONFIG, hint="restore the file promptopt wrote, or start a new run"
         )
 
+    def record_runtime(self, runtime: dict[str, Any]) -> None:
+        """Put what the run resolved at start (``runtime``) into config.json, atomically."""
+        config = self.read_config()
+        config["runtime"] = runtime
+        atomic_write_json(self.path / CONFIG, config)
+
     def read_checkpoint(self) -> dict[str, Any] | None:
         path = self.path / CHECKPOINT
         if not path.is_file():

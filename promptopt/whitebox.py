@@ -12,6 +12,7 @@ import inspect
 from abc import abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptopt.components import Backend
@@ -76,6 +77,15 @@ class WhiteBoxBackend(Backend):
     @abstractmethod
     def special_ids(self) -> frozenset[int]:
         """Ids that never belong in a prompt: BOS/EOS/PAD/UNK and added special tokens."""
+
+    def weights_file(self) -> Path | None:
+        """The one file the weights were loaded from (a GGUF), if any: another runtime
+        (llama.cpp) can then run the very same weights."""
+        return None
+
+    def weights_folder(self) -> Path | None:
+        """The local folder holding the loaded weights (config + safetensors), if any."""
+        return None
 
     @property
     def vocab_size(self) -> int:

@@ -5,14 +5,17 @@ chains are kept so the next step reuses them instead of generating again."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
-from promptopt.components import ComponentOptions, Reasoner, StepContext
+from promptopt.components import Backend, ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
 from promptopt_greater.layout import Context, build_context, prompt_tokens
-from promptopt_greater.whitebox import white_box
+from promptopt_greater.whitebox import WhiteBox, white_box
+
+if TYPE_CHECKING:
+    from promptopt_greater.generators import Generator
 
 Key = tuple[str, tuple[int, ...], str]
 
@@ -30,6 +33,18 @@ class GreaterReasoner(Reasoner):
         max_new_tokens: int = Field(default=1024, ge=1)
         batch_size: int = Field(default=8, ge=1)
         reference_mode: bool = False
+        #: Where greedy generation runs: ``auto`` = llama.cpp for a CPU model when installed
+        #: (proposals and gradients stay in torch), else torch.
+        generator: Literal["auto", "torch", "llamacpp"] = "auto"
+        #: Which GGUF llama.cpp runs: the file the model came from (``orig``) or an export.
+        generator_weights: Literal["orig", "f32", "f16", "q8_0"] = "f32"
+        #: llama.cpp threads; None = every core of this process.
+        generator_threads: int | None = Field(default=None, ge=1)
+        #: Sequences llama.cpp decodes together.
+        generator_parallel: int = Field(default=16, ge=1)
+        #: Chains regenerated in torch at the first call to measure how many agree token for
+        #: token with llama.cpp's (0 = no check).
+        agreement_check: int = Field(default=4, ge=0)
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
@@ -42,11 +57,40 @@ class GreaterReasoner(Reasoner):
         # Chains of the latest call, as ids; the next step's first call usually hits them
         # (the chosen prompt was just evaluated), saving one full generation per step.
         self._ids: dict[Key, list[int]] = {}
+        self._generator: Generator | None = None
+        self._checked = self.opts.agreement_check == 0
 
     @property
     def opts(self) -> GreaterReasoner.Options:
         """The options, typed."""
         return cast(GreaterReasoner.Options, self.options)
+
+    def prepare(self, backend: Backend) -> dict[str, Any]:
+        """Choose and start the generator (llama.cpp or torch); returns what was chosen."""
+        return self.generator(white_box(backend)).describe()
+
+    def generator(self, wb: WhiteBox) -> Generator:
+        """The generator of this run, built on first use."""
+        if self._generator is None:
+            from promptopt_greater.generators import (
+                LlamaCppGenerator,
+                TorchGenerator,
+                choose,
+                default_threads,
+            )
+
+            opts = self.opts
+            if choose(opts.generator, wb, opts.reference_mode) == "llamacpp":
+                self._generator = LlamaCppGenerator(
+                    wb,
+                    weights=opts.generator_weights,
+                    threads=opts.generator_threads or default_threads(),
+                    n_ctx=_context_size(wb),
+                    parallel=opts.generator_parallel,
+                )
+            else:
+                self._generator = TorchGenerator(wb, self.batch)
+        return self._generator
 
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
@@ -65,23 +109,21 @@ class GreaterReasoner(Reasoner):
     def _reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
     ) -> list[list[Chain]]:
-        from promptopt_greater.generation import greedy_generate
-
         wb = white_box(ctx.backend)
+        generator = self.generator(wb)
         pairs = [(p, e) for p in prompts for e in examples]
         keys = [(p.prefix, prompt_tokens(wb, p), e.id) for p, e in pairs]
         contexts: list[Context] = [build_context(wb, ctx.task, e, p) for p, e in pairs]
         todo = [i for i, key in enumerate(keys) if key not in self._ids]
         generated: list[list[int]] = []
         if todo:
+            inputs = [contexts[i].ids for i in todo]
             with ctx.progress.bar(len(todo), "reasoning", unit="chain") as bar:
-                generated = greedy_generate(
-                    wb,
-                    [contexts[i].ids for i in todo],
-                    max_new_tokens=self.opts.max_new_tokens,
-                    batch=self.batch,
-                    on_done=bar.update,
+                generated = generator.generate_ids(
+                    inputs, max_new_tokens=self.opts.max_new_tokens, on_done=bar.update
                 )
+            if not self._checked:
+                self._check_agreement(ctx, wb, inputs, generated)
         fresh = dict(zip((keys[i] for i in todo), generated, strict=True))
         ids = {key: fresh[key] if key in fresh else self._ids[key] for key in keys}
         self._ids = ids  # keep only the latest call's chains (bounded memory, small checkpoints)
@@ -99,6 +141,32 @@ class GreaterReasoner(Reasoner):
         n = len(examples)
         return [chains[i * n : (i + 1) * n] for i in range(len(prompts))]
 
+    def _check_agreement(
+        self,
+        ctx: StepContext,
+        wb: WhiteBox,
+        inputs: Sequence[Sequence[int]],
+        generated: Sequence[Sequence[int]],
+    ) -> None:
+        """Once per run: regenerate a few chains in torch and note how many llama.cpp matched
+        token for token (and the first differing position of each that did not)."""
+        self._checked = True
+        if self._generator is None or self._generator.name == "torch":
+            return
+        from promptopt_greater.generators import TorchGenerator
+
+        n = min(self.opts.agreement_check, len(inputs))
+        with ctx.timed("agreement_check"):
+            reference = TorchGenerator(wb, self.batch).generate_ids(
+                inputs[:n], max_new_tokens=self.opts.max_new_tokens
+            )
+        diverged = [_first_difference(a, b) for a, b in zip(generated[:n], reference, strict=True)]
+        same = sum(d is None for d in diverged)
+        ctx.note(
+            "generator_agreement",
+            {"chains": n, "identical": same, "first_difference": [d for d in diverged if d]},
+        )
+
     # ----------------------------------------------------------------- checkpointing
 
     def state_dict(self) -> dict[str, Any]:
@@ -115,3 +183,18 @@ class GreaterReasoner(Reasoner):
             (c["prefix"], tuple(c["tokens"]), c["example"]): list(c["ids"])
             for c in state.get("chains", [])
         }
+
+
+def _first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
+    """The first position where two id sequences differ (None when identical)."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def _context_size(wb: WhiteBox) -> int:
+    """A sequence context for llama.cpp: the model's own, capped at 8192 tokens."""
+    config = wb.model.config
+    size = getattr(config, "max_position_embeddings", None) or 4096
+    return int(min(size, 8192))

@@ -12,6 +12,7 @@ import hashlib
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -113,6 +114,12 @@ class HFBackend(WhiteBoxBackend):
     def embedding_matrix(self) -> torch.Tensor:
         """The input embedding weights, [vocab, hidden] (no gradient)."""
         return self.model.get_input_embeddings().weight
+
+    def weights_file(self) -> Path | None:
+        return self.source.gguf
+
+    def weights_folder(self) -> Path | None:
+        return self.source.folder
 
     @property
     def eos_ids(self) -> frozenset[int]:

@@ -1,0 +1,148 @@
+"""Where GReaTer's greedy generation runs: in torch on the white-box model itself, or in llama.cpp
+on the same weights (the GGUF the model came from, or an export of it), while proposals and
+gradients stay in torch. On a CPU llama.cpp generates several times faster; its chains can differ
+from torch's in rare tokens, so the first call cross-checks a few chains and records the share
+that agree token for token."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from promptopt.errors import PromptoptError
+from promptopt_greater.batching import BatchSize
+from promptopt_greater.generation import greedy_generate
+from promptopt_greater.whitebox import WhiteBox
+
+log = logging.getLogger("promptopt.greater")
+
+
+class Generator(Protocol):
+    """Greedy continuations of exact token ids (EOS excluded), in input order."""
+
+    name: str
+
+    def generate_ids(
+        self,
+        inputs: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        on_done: Callable[[int], object] | None = None,
+    ) -> list[list[int]]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class TorchGenerator:
+    """The white-box model's own batched greedy decoding."""
+
+    name = "torch"
+
+    def __init__(self, wb: WhiteBox, batch: BatchSize) -> None:
+        self.wb, self.batch = wb, batch
+
+    def generate_ids(
+        self,
+        inputs: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        on_done: Callable[[int], object] | None = None,
+    ) -> list[list[int]]:
+        return greedy_generate(
+            self.wb, inputs, max_new_tokens=max_new_tokens, batch=self.batch, on_done=on_done
+        )
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        return {"generator": "torch", "torch_threads": torch.get_num_threads()}
+
+
+class LlamaCppGenerator:
+    """Batched greedy decoding in llama.cpp from a GGUF of the white-box model's weights; the
+    usage it does is added to the white-box backend's counters."""
+
+    name = "llamacpp"
+
+    def __init__(
+        self, wb: WhiteBox, *, weights: str, threads: int, n_ctx: int, parallel: int
+    ) -> None:
+        from promptopt_llamacpp.idgen import LlamaTokenGenerator
+
+        self.wb = wb
+        self.weights = weights
+        self.path = gguf_of(wb, weights)
+        self.engine = LlamaTokenGenerator(
+            self.path, n_threads=threads, n_ctx=n_ctx, n_parallel=parallel
+        )
+
+    def generate_ids(
+        self,
+        inputs: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        on_done: Callable[[int], object] | None = None,
+    ) -> list[list[int]]:
+        before = self.engine.stats.snapshot()
+        out = self.engine.generate_ids(
+            inputs, max_new_tokens=max_new_tokens, eos_ids=self.wb.eos_ids, on_done=on_done
+        )
+        self.wb.usage.add(self.engine.stats.since(before).usage())
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"generator": "llamacpp", "weights": self.weights, **self.engine.describe()}
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def gguf_of(wb: WhiteBox, weights: str) -> Path:
+    """The GGUF llama.cpp runs for ``wb``: ``orig`` is the file the model was loaded from (the
+    embedded SmolLM2 is one), ``f32``/``f16`` an export of the loaded weights, cached by content."""
+    from promptopt_llamacpp.modelfiles import exported_gguf
+
+    source = wb.weights_file()
+    if weights == "orig":
+        if source is None or source.suffix != ".gguf":
+            raise PromptoptError(
+                f"generator_weights=orig needs a model loaded from a GGUF file, not {wb.model_id}",
+                hint="use -o generator_weights=f32 (an export of the loaded weights)",
+            )
+        return source
+    folder = wb.weights_folder()
+    if folder is None:
+        raise PromptoptError(
+            f"cannot export {wb.model_id} to GGUF for llama.cpp: no local weights folder",
+            hint="use -o generator=torch",
+        )
+    return exported_gguf(folder, weights)
+
+
+def default_threads() -> int:
+    """Every core this process may use: the run owns the machine (llama.cpp and torch take turns,
+    never run at once)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def choose(requested: str, wb: WhiteBox, reference_mode: bool) -> str:
+    """``auto``: llama.cpp for a CPU model when llama-cpp-python and the llamacpp plugin are
+    installed, else torch; reference mode always generates in torch, as the authors' code does."""
+    if reference_mode or requested == "torch":
+        return "torch"
+    if requested == "llamacpp":
+        return "llamacpp"
+    if getattr(wb.device, "type", "cpu") != "cpu":
+        return "torch"
+    try:
+        import llama_cpp  # noqa: F401
+        import promptopt_llamacpp.idgen  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "llamacpp"
