@@ -27,10 +27,11 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("pyproject", ["pyproject.toml", "plugins/promptopt-llamacpp/pyproject.toml"])
+@pytest.mark.parametrize(
+    "pyproject", ["pyproject.toml", "plugins/promptopt-llamacpp/pyproject.toml"]
+)
 def test_plotting_distributions_require_matplotlib(pyproject: str) -> None:
     project = tomllib.loads((REPO / pyproject).read_text(encoding="utf-8"))["project"]
     assert "matplotlib" in requirement_names(project["dependencies"]), pyproject
     extras = project.get("optional-dependencies", {})
     assert "plot" not in extras, f"{pyproject}: the plot extra is no longer the way to get plots"
-

@@ -38,7 +38,7 @@ INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, *CLICK_ABORTS)
 
 def build_app() -> typer.Typer:
     """The typer app with the core commands and every plugin's commands."""
-    from promptopt.cli import evaluate, listing, run, study
+    from promptopt.cli import evaluate, listing, models, run, study
     from promptopt.pluginmanager import get_plugin_manager
 
     app = typer.Typer(
@@ -56,6 +56,7 @@ def build_app() -> typer.Typer:
     evaluate.register(app)
     listing.register(app)
     study.register(app)
+    models.register(app)
     get_plugin_manager().hook.register_commands(app=app)
     return app
 

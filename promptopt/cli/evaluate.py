@@ -64,7 +64,11 @@ def eval_command(
     run: Annotated[Path | None, typer.Option(help="Evaluate the best prompt of this run.")] = None,
     backend: Annotated[str, typer.Option(help="Model backend: hf, llamacpp, openai, ...")] = "hf",
     model: Annotated[
-        str | None, typer.Option(help="Hub id, local folder, GGUF file or server URL.")
+        str | None,
+        typer.Option(
+            help="A name from `promptopt models` (default smollm2), a folder, GGUF file, hub id "
+            "or server URL."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "test",
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N examples.")] = None,

