@@ -103,6 +103,7 @@ class HFBackend(WhiteBoxBackend):
             )
         self._fingerprint: dict[str, Any] | None = None
         self._parts: tuple[Any, tuple[str, str]] | None = None
+        self.fingerprint()  # now: it must describe the files loaded, not what replaces them later
 
     # ------------------------------------------------------------------ identity
 
@@ -141,17 +142,19 @@ class HFBackend(WhiteBoxBackend):
         return frozenset(ids)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Model id, a cheap content hash of the weight files (or GGUF source), dtype and the
-        prompt template."""
+        """Model id, a content hash of the GGUF source (or a cheap signature of the weight
+        files), dtype and the prompt template."""
         if self._fingerprint is None:
+            from promptopt.filehash import file_sha256
             from promptopt_hf.convert import file_signature
 
             digest = hashlib.sha256()
-            # A converted GGUF is a pure function of its source file: hash that.
-            files = [self.source.gguf] if self.source.gguf is not None else list(self.source.files)
-            for path in files:
-                digest.update(file_signature(path).encode())
-            if not files:  # hub model: the resolved commit is the best we have
+            if self.source.gguf is not None:  # a conversion is a function of its source file
+                digest.update(file_sha256(self.source.gguf).encode())
+            elif self.source.files:
+                for path in self.source.files:
+                    digest.update(file_signature(path).encode())
+            else:  # hub model: the resolved commit is the best we have
                 digest.update(str(getattr(self.model.config, "_commit_hash", "")).encode())
             chat_template = self._chat_template()
             template = chat_template if chat_template is not None else self._plain_template

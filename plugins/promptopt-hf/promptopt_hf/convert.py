@@ -1,8 +1,10 @@
 """Dequantize a GGUF model once with transformers and cache it as a safetensors folder.
 
 Loading a GGUF through transformers takes 15-20 s (tokenizer conversion + dequantization); the
-cached folder reloads in well under a second. The cache is written to a temporary folder and
-renamed into place, so an interrupted conversion never leaves a half-written model behind.
+cached folder reloads in well under a second. A cached folder is used only for the file whose
+content hash it records (:func:`promptopt.filehash.file_sha256`), so a replaced file is converted
+again. The cache is written to a temporary folder and renamed into place, so an interrupted
+conversion never leaves a half-written model behind.
 """
 
 from __future__ import annotations
@@ -35,11 +37,16 @@ def file_signature(path: Path, head_bytes: int = 1 << 20) -> str:
 
 
 def _source_record(gguf: Path) -> dict[str, object]:
-    stat = gguf.stat()
-    return {"gguf": gguf.name, "size": stat.st_size, "signature": file_signature(gguf)}
+    """What a conversion was made from: the file's name, size and content hash (the hash is
+    memoized by path, size and mtime, so a reload does not read the file again)."""
+    from promptopt.filehash import file_sha256
+
+    return {"gguf": gguf.name, "size": gguf.stat().st_size, "sha256": file_sha256(gguf)}
 
 
 def _is_complete(folder: Path, record: dict[str, object]) -> bool:
+    """True when ``folder`` is a finished conversion of exactly the file ``record`` describes
+    (same content hash: a replaced file of the same name and size is not)."""
     marker = folder / SOURCE_FILE
     if not marker.is_file() or not any(folder.glob("*.safetensors")):
         return False
@@ -47,7 +54,7 @@ def _is_complete(folder: Path, record: dict[str, object]) -> bool:
         stored = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return bool(stored.get("size") == record["size"] and stored.get("gguf") == record["gguf"])
+    return isinstance(stored, dict) and all(stored.get(k) == v for k, v in record.items())
 
 
 def converted_folder(gguf: Path, name: str | None = None) -> Path:

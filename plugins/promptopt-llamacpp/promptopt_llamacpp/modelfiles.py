@@ -1,10 +1,10 @@
-"""Locate GGUF files: content hashes (memoized by path, size and mtime), the embedded SmolLM2,
-HF folders exported to GGUF on demand, and the cache folder for derived files."""
+"""Locate GGUF files: the embedded SmolLM2 (through the core's name table), HF folders exported
+to GGUF on demand, and the cache folder for derived files. Content hashes come from the core
+(:func:`promptopt.filehash.file_sha256`, memoized by path, size and mtime; re-exported here)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -13,44 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from promptopt.errors import ModelLoadError
+from promptopt.filehash import cache_home, file_sha256
 
 GGUF_MAGIC = b"GGUF"
 
 
 def cache_root() -> Path:
-    """``$PROMPTOPT_CACHE_DIR``, else ``~/.cache/promptopt``."""
-    base = os.environ.get("PROMPTOPT_CACHE_DIR")
-    return Path(base) if base else Path.home() / ".cache" / "promptopt"
+    """``$PROMPTOPT_CACHE_DIR``, else ``~/.cache/promptopt`` (the core's cache folder)."""
+    return cache_home()
 
 
 def gguf_cache_dir() -> Path:
     """Where exported and quantized GGUF files are kept (content-addressed names)."""
     return cache_root() / "gguf"
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes; memoized in the cache folder by (path, size, mtime)."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    memo_key = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    memo = cache_root() / "hashes" / f"{memo_key}.json"
-    try:
-        return str(json.loads(memo.read_text(encoding="utf-8"))["sha256"])
-    except (OSError, ValueError, KeyError):
-        pass
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"path": str(path), "sha256": value}), encoding="utf-8")
-        os.replace(tmp, memo)
-    except OSError:
-        pass  # a read-only cache only costs a re-hash
-    return value
 
 
 def folder_sha256(folder: str | Path) -> str:
