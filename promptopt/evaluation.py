@@ -6,31 +6,39 @@ Two ways to read the answer after the reasoning chain:
   (falling back to parsing the reasoning itself);
 * ``logprob``: append the extractor and pick the option with the highest log-probability
   (tasks without closed options fall back to ``generate``).
+
+With a cache, what is stored is the *model's* work, keyed on the exact model input
+(:class:`~promptopt.evalcache.CachedModel`); verdicts (``task.parse``, ``task.is_correct``) are
+always derived again with the task's current code, so editing a parser or scorer changes the
+accuracy without generating anything, and an unchanged rerun generates nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from promptopt.components import Backend, Task
+from promptopt.evalcache import CachedModel, OutcomeCache
 from promptopt.progress import Progress
 from promptopt.types import Example, Prompt
 
 Scoring = Literal["generate", "logprob"]
 
-
-class OutcomeCache(Protocol):
-    """Where finished per-example outcomes are stored (see :mod:`promptopt.evalcache`)."""
-
-    def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
-
-    def put(self, key: dict[str, Any], value: dict[str, Any]) -> None: ...
+__all__ = [
+    "EvalReport",
+    "ExampleOutcome",
+    "OutcomeCache",
+    "Scoring",
+    "bootstrap_interval",
+    "eval_chunk_size",
+    "evaluate",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -87,33 +95,11 @@ def bootstrap_interval(
     return (low, high)
 
 
-def _cache_key(
-    backend: Backend,
-    task: Task,
-    prompt: Prompt,
-    example: Example,
-    scoring: Scoring,
-    max_new_tokens: int,
-    answer_max_tokens: int,
-) -> dict[str, Any]:
-    question_hash = hashlib.sha256(example.question.encode()).hexdigest()[:16]
-    return {
-        "backend": backend.fingerprint(),
-        "task": task.name,
-        "prompt": prompt.text,
-        "example_id": example.id,
-        "question": question_hash,
-        "scoring": scoring,
-        "max_new_tokens": max_new_tokens,
-        "answer_max_tokens": answer_max_tokens,
-    }
-
-
 def eval_chunk_size(backend: Backend) -> int:
-    """How many examples are reasoned on before their outcomes are cached: four times the
+    """How many examples are evaluated together before the next ones start: four times the
     backend's parallel width (its ``concurrency`` or ``batch_size`` attribute, else 1), at
-    least 4. Small enough that an interrupted evaluation keeps most finished examples, large
-    enough to keep a batching or concurrent backend busy."""
+    least 4. Small enough that an interrupted evaluation keeps most finished examples in the
+    cache, large enough to keep a batching or concurrent backend busy."""
     width = getattr(backend, "concurrency", None) or getattr(backend, "batch_size", None) or 1
     return max(4, 4 * int(width))
 
@@ -132,27 +118,25 @@ def evaluate(
     cache: OutcomeCache | None = None,
     chunk_size: int | None = None,
 ) -> EvalReport:
-    """Reason on every example under ``prompt``, read each answer, and score it. Examples
-    run in chunks (:func:`eval_chunk_size`), each chunk's outcomes cached as soon as it is
-    done, so a rerun after a failure resumes from the finished examples."""
+    """Reason on every example under ``prompt``, read each answer, and score it.
+
+    Examples run in chunks (:func:`eval_chunk_size`); the model's outputs are cached as soon
+    as each generation returns, so a rerun after a failure resumes from what was done.
+    ``cache_hits`` counts the examples that needed no model call at all."""
+    model = CachedModel(backend, cache)
     progress = progress or Progress(enabled=False)
-    keys = [
-        _cache_key(backend, task, prompt, ex, scoring, max_new_tokens, answer_max_tokens)
-        for ex in examples
-    ]
-    cached = [cache.get(key) if cache is not None else None for key in keys]
-    todo = [i for i, hit in enumerate(cached) if hit is None]
-    outcomes: list[ExampleOutcome | None] = [
-        ExampleOutcome(**hit) if hit is not None else None for hit in cached
-    ]
     size = max(1, chunk_size or eval_chunk_size(backend))
-    chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+    chunks = [
+        list(range(at, min(at + size, len(examples)))) for at in range(0, len(examples), size)
+    ]
     # an outer bar only when there are several chunks (each chunk's generation has its own)
     outer = progress if len(chunks) > 1 else Progress(enabled=False)
-    with outer.bar(len(todo), "evaluate", unit="ex") as bar:
+    outcomes: list[ExampleOutcome] = []
+    cached: list[bool] = []
+    with outer.bar(len(examples), "evaluate", unit="ex") as bar:
         for chunk in chunks:
-            fresh = _evaluate_examples(
-                backend,
+            done, hits = _evaluate_chunk(
+                model,
                 task,
                 prompt,
                 [examples[i] for i in chunk],
@@ -161,13 +145,10 @@ def evaluate(
                 answer_max_tokens=answer_max_tokens,
                 progress=progress,
             )
-            for i, outcome in zip(chunk, fresh, strict=True):
-                outcomes[i] = outcome
-                if cache is not None:
-                    cache.put(keys[i], asdict(outcome))
+            outcomes += done
+            cached += hits
             bar.update(len(chunk))
-    final = [o for o in outcomes if o is not None]
-    correct = [o.correct for o in final]
+    correct = [o.correct for o in outcomes]
     low, high = bootstrap_interval(correct)
     return EvalReport(
         task=task.name,
@@ -176,18 +157,18 @@ def evaluate(
         prompt=prompt.text,
         split=split,
         scoring=scoring,
-        n=len(final),
+        n=len(outcomes),
         correct=sum(correct),
-        accuracy=sum(correct) / len(final) if final else 0.0,
+        accuracy=sum(correct) / len(outcomes) if outcomes else 0.0,
         ci_low=low,
         ci_high=high,
-        outcomes=final,
-        cache_hits=len(examples) - len(todo),
+        outcomes=outcomes,
+        cache_hits=sum(cached),
     )
 
 
-def _evaluate_examples(
-    backend: Backend,
+def _evaluate_chunk(
+    model: CachedModel,
     task: Task,
     prompt: Prompt,
     examples: Sequence[Example],
@@ -196,12 +177,11 @@ def _evaluate_examples(
     max_new_tokens: int,
     answer_max_tokens: int,
     progress: Progress,
-) -> list[ExampleOutcome]:
-    if not examples:
-        return []
-    contexts = [backend.chat(task.user_turn(ex, prompt)) for ex in examples]
-    reasonings = backend.generate(contexts, max_new_tokens=max_new_tokens, progress=progress)
-    answer_prefixes = [
+) -> tuple[list[ExampleOutcome], list[bool]]:
+    """Outcomes of ``examples`` and, per example, whether no model call was needed."""
+    contexts = [model.backend.chat(task.user_turn(ex, prompt)) for ex in examples]
+    reasonings, cached = model.generate(contexts, max_new_tokens=max_new_tokens, progress=progress)
+    prefixes = [
         f"{ctx}{reasoning.rstrip()} {task.extractor(ex)}"
         for ctx, reasoning, ex in zip(contexts, reasonings, examples, strict=True)
     ]
@@ -210,7 +190,8 @@ def _evaluate_examples(
     for i, ex in enumerate(examples):
         if scoring == "logprob" and ex.options:
             continuations = [task.continuation(option) for option in ex.options]
-            logprobs = backend.continuation_logprobs(answer_prefixes[i], continuations)
+            logprobs, hit = model.logprobs(prefixes[i], continuations)
+            cached[i] = cached[i] and hit
             best = max(range(len(logprobs)), key=lambda j: logprobs[j])
             predicted = ex.options[best]
             outcomes[i] = ExampleOutcome(
@@ -224,21 +205,19 @@ def _evaluate_examples(
             )
         else:
             to_generate.append(i)
-    if to_generate:
-        answers = backend.generate(
-            [answer_prefixes[i] for i in to_generate],
-            max_new_tokens=answer_max_tokens,
-            stop=("\n",),
+    answers, answer_cached = model.generate(
+        [prefixes[i] for i in to_generate], max_new_tokens=answer_max_tokens, stop=("\n",)
+    )
+    for i, answer, hit in zip(to_generate, answers, answer_cached, strict=True):
+        ex = examples[i]
+        cached[i] = cached[i] and hit
+        parsed = task.parse(task.extractor(ex) + answer)
+        if parsed is None:
+            parsed = task.parse(reasonings[i])
+        outcomes[i] = ExampleOutcome(
+            ex.id, reasonings[i], answer, parsed, ex.answer, task.is_correct(parsed, ex)
         )
-        for i, answer in zip(to_generate, answers, strict=True):
-            ex = examples[i]
-            parsed = task.parse(task.extractor(ex) + answer)
-            if parsed is None:
-                parsed = task.parse(reasonings[i])
-            outcomes[i] = ExampleOutcome(
-                ex.id, reasonings[i], answer, parsed, ex.answer, task.is_correct(parsed, ex)
-            )
-    return [o for o in outcomes if o is not None]
+    return [o for o in outcomes if o is not None], cached
 
 
 def write_report(report: EvalReport, out_dir: Path) -> None:

@@ -178,3 +178,80 @@ def test_rerun_is_served_from_cache_and_changes_are_not(
         assert report.cache_hits == 0 and counted.calls > 0, name
         other.close()
     base.close()
+
+
+# ----------------------------------------------------------------------------- task code changes
+
+
+def edited_task(task: Any, **methods: Any) -> Any:
+    """The same task (same name, same data) after its author edited some methods."""
+    edited = type(type(task).__name__, (type(task),), dict(methods))
+    return edited(task.options)
+
+
+def test_parser_change_changes_accuracy_without_generating(
+    tiny_gguf: Path,
+    task_and_examples: tuple[Any, list[Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generations are cached, verdicts are not: a task whose parser now always says "True"
+    gets the accuracy of that parser from the cached text, with no model call."""
+    from promptopt_llamacpp.backend import LlamaCppBackend
+
+    monkeypatch.setenv("PROMPTOPT_CACHE_DIR", str(tmp_path / "models"))
+    task, examples = task_and_examples
+    backend = CountingBackend(LlamaCppBackend(str(tiny_gguf)))
+    cache = EvalCache(tmp_path / "evals")
+    first = run_eval(backend, task, examples, cache)
+    calls = backend.calls
+
+    always_true = edited_task(task, parse=lambda self, text: "True")
+    edited = run_eval(backend, always_true, examples, EvalCache(tmp_path / "evals"))
+    assert backend.calls == calls  # nothing generated again
+    assert edited.cache_hits == len(examples)
+    assert [o.reasoning for o in edited.outcomes] == [o.reasoning for o in first.outcomes]
+    assert [o.predicted for o in edited.outcomes] == ["True"] * len(examples)
+    expected = sum(ex.answer == "True" for ex in examples)
+    assert edited.correct == expected and edited.accuracy == expected / len(examples)
+
+    # a new extractor changes the answer step's input only: reasoning stays cached
+    new_extractor = edited_task(task, extractor=lambda self, ex: "So the answer is")
+    report = run_eval(backend, new_extractor, examples, EvalCache(tmp_path / "evals"))
+    assert backend.calls == calls + len(examples)  # one answer generation per example
+    assert report.cache_hits == 0
+    assert [o.reasoning for o in report.outcomes] == [o.reasoning for o in first.outcomes]
+    backend.inner.close()
+
+
+@pytest.mark.parametrize("damage", ["shape", "version"])
+def test_entries_of_another_shape_or_version_are_misses(
+    tiny_gguf: Path,
+    task_and_examples: tuple[Any, list[Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+) -> None:
+    """Entries written by another promptopt (another value shape, another format version) are
+    regenerated, never a TypeError and never served."""
+    from promptopt_llamacpp.backend import LlamaCppBackend
+
+    monkeypatch.setenv("PROMPTOPT_CACHE_DIR", str(tmp_path / "models"))
+    task, examples = task_and_examples
+    backend = CountingBackend(LlamaCppBackend(str(tiny_gguf)))
+    first = run_eval(backend, task, examples, EvalCache(tmp_path / "evals"))
+    files = [p for p in (tmp_path / "evals").rglob("*.json")]
+    assert files
+    for path in files:
+        entry = json.loads(path.read_text())
+        if damage == "shape":
+            entry["value"] = {"example_id": "x", "unexpected": [1, 2]}
+        else:
+            entry["format"] = 999
+        path.write_text(json.dumps(entry))
+    calls = backend.calls
+    again = run_eval(backend, task, examples, EvalCache(tmp_path / "evals"))
+    assert again.cache_hits == 0 and backend.calls == 2 * calls
+    assert [o.reasoning for o in again.outcomes] == [o.reasoning for o in first.outcomes]
+    assert again.accuracy == first.accuracy
+    backend.inner.close()
