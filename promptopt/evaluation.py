@@ -220,11 +220,12 @@ def _evaluate_chunk(
     return [o for o in outcomes if o is not None], cached
 
 
-def write_report(report: EvalReport, out_dir: Path) -> None:
-    """Write ``examples.jsonl`` (one outcome per line) and ``summary.json`` into ``out_dir``."""
-    from promptopt.rundir import atomic_write_text
+def write_report(report: EvalReport, out_dir: Path, *, hint: str | None = None) -> None:
+    """Write ``examples.jsonl`` (one outcome per line) and ``summary.json`` into ``out_dir``; a
+    failed write is a one-line error naming the file (``hint`` says what was kept)."""
+    from promptopt.outputs import write_text
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    hint = hint or f"free space or pass another --out than {str(out_dir)!r}, then rerun"
     lines = "".join(json.dumps(asdict(o)) + "\n" for o in report.outcomes)
-    atomic_write_text(out_dir / "examples.jsonl", lines)
-    atomic_write_text(out_dir / "summary.json", json.dumps(report.summary(), indent=2) + "\n")
+    write_text(out_dir / "examples.jsonl", lines, hint=hint)
+    write_text(out_dir / "summary.json", json.dumps(report.summary(), indent=2) + "\n", hint=hint)

@@ -193,3 +193,10 @@ def test_tasks_with_a_missing_data_dir(tmp_path: Path) -> None:
 def test_load_plugins_naming_nothing_installed() -> None:
     proc = promptopt("methods", env={"PROMPTOPT_LOAD_PLUGINS": "nonsense"})
     assert_one_line_error(proc, "PROMPTOPT_LOAD_PLUGINS", "'nonsense'", "promptopt-greater")
+
+
+def test_eval_of_a_folder_without_a_run_says_so(tmp_path: Path) -> None:
+    proc = promptopt("eval", "--run", str(tmp_path))
+    assert_one_line_error(proc, str(tmp_path), "no promptopt run", "--prompt TEXT --task NAME")
+    missing = promptopt("eval", "--run", str(tmp_path / "nope"), "--task", "folio")
+    assert_one_line_error(missing, "does not exist")

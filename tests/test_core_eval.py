@@ -90,3 +90,93 @@ def test_eval_writes_outcomes_and_summary(
 def test_eval_needs_exactly_one_prompt_source(tiny_model_dir: Path, tmp_path: Path) -> None:
     proc = run_eval(["--task", "folio", "--model", str(tiny_model_dir)], tmp_path)
     assert proc.returncode == 2 and "exactly one of --prompt and --run" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- write failures
+
+
+def eval_args(tiny_model_dir: Path, shared_data_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--task",
+        "bbh/boolean_expressions",
+        "--backend",
+        "hf",
+        "--model",
+        str(tiny_model_dir),
+        "--limit",
+        "3",
+        "--prompt",
+        "Use careful logic.",
+        "--max-new-tokens",
+        "6",
+        "--data-dir",
+        str(shared_data_dir),
+        *extra,
+    ]
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def cached_entries(cache_dir: Path) -> list[Path]:
+    return list((cache_dir / "evals").rglob("*.json")) if (cache_dir / "evals").is_dir() else []
+
+
+def test_unwritable_out_fails_before_any_evaluation(
+    tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "eval"
+    proc = run_eval(eval_args(tiny_model_dir, shared_data_dir, "--out", str(out)), tmp_path / "c")
+    line = one_error_line(proc)
+    assert "--out" in line and str(out) in line
+    assert cached_entries(tmp_path / "c") == []  # nothing was generated
+
+
+def test_failed_report_write_names_the_file_and_keeps_the_cache(
+    tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    (out / "examples.jsonl").mkdir(parents=True)  # the write of this file fails after the work
+    proc = run_eval(eval_args(tiny_model_dir, shared_data_dir, "--out", str(out)), tmp_path / "c")
+    line = one_error_line(proc)
+    assert "examples.jsonl" in line and "cache" in line
+    assert cached_entries(tmp_path / "c")
+    again = run_eval(
+        eval_args(tiny_model_dir, shared_data_dir, "--out", str(tmp_path / "ok")), tmp_path / "c"
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["cache_hits"] == 3  # nothing generated twice
+
+
+def test_unwritable_cache_warns_once_and_evaluates(
+    tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "c"
+    cache.mkdir()
+    (cache / "evals").write_text("a file where the cache folder should be")
+    out = tmp_path / "eval"
+    proc = run_eval(eval_args(tiny_model_dir, shared_data_dir, "--out", str(out)), cache)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if "cache" in ln]
+    assert len(warnings) == 1 and "without caching" in warnings[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["n"] == 3 and (out / "summary.json").is_file()
+
+
+def test_limit_above_the_split_size_says_so(
+    tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    args = eval_args(tiny_model_dir, shared_data_dir, "--limit", "5", "-o", "test_size=2")
+    proc = run_eval(args, tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n"] == 2
+    lines = [ln for ln in proc.stderr.splitlines() if "--limit" in ln]
+    assert len(lines) == 1, proc.stderr
+    assert "--limit 5" in lines[0] and "2 examples" in lines[0] and "test split" in lines[0]

@@ -185,3 +185,34 @@ def test_stale_conversion_leftovers_are_removed(tmp_path: Path, cache_dir: Path)
     assert not old.exists()  # a crashed conversion from long ago
     assert fresh.exists()  # may belong to a conversion still running
     assert not (models / name).exists()
+
+
+def test_model_with_its_own_code_names_trust_remote_code_and_the_risk(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A folder whose config maps classes to its own Python files is refused by transformers
+    (trust_remote_code off); the hint says how to allow it and what that risks."""
+    import json
+    import shutil
+
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        model_type="mycustom",
+        architectures=["MyModel"],
+        auto_map={
+            "AutoConfig": "configuration_my.MyConfig",
+            "AutoModelForCausalLM": "modeling_my.MyModel",
+        },
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "configuration_my.py").write_text(
+        "from transformers import LlamaConfig\n\n\nclass MyConfig(LlamaConfig):\n"
+        "    model_type = 'mycustom'\n"
+    )
+    with pytest.raises(ModelLoadError) as info:
+        HFBackend(str(folder))
+    hint = str(info.value.hint)
+    assert "-o trust_remote_code=true" in hint and "trust" in hint.replace("trust_remote", "")
+    assert "its own code" in info.value.message and "\n" not in str(info.value)

@@ -245,3 +245,67 @@ def test_transfer_without_result_json_is_a_one_line_error(
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("promptopt: error:") and "result.json" in err and "\n" not in err
+
+
+def transfer_args(tiny_gguf: Path, shared_data_dir: Path, run_dir: Path, out: Path) -> list[str]:
+    return [
+        "transfer",
+        "--run",
+        str(run_dir),
+        "--models",
+        str(tiny_gguf),
+        "--task",
+        "bbh/boolean_expressions",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--data-dir",
+        str(shared_data_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    with pytest.raises(SystemExit) as info:
+        run_cli(args)
+    assert info.value.code == 2
+    lines = [ln for ln in capsys.readouterr().err.strip().splitlines() if "accuracy" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("promptopt: error:"), lines
+    return lines[0]
+
+
+def test_transfer_checks_out_before_any_work(
+    tiny_gguf: Path,
+    shared_data_dir: Path,
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("llama_cpp")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = one_error_line(
+        capsys, transfer_args(tiny_gguf, shared_data_dir, run_dir, blocker / "out")
+    )
+    assert "--out" in line and str(blocker / "out") in line
+    assert not (tmp_path / "cache" / "evals").exists()  # nothing evaluated
+
+
+def test_transfer_write_failure_names_the_file_and_keeps_the_cache(
+    tiny_gguf: Path,
+    shared_data_dir: Path,
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("llama_cpp")
+    out = tmp_path / "out"
+    (out / "transfer.json").mkdir(parents=True)  # in the way of the first report file
+    line = one_error_line(capsys, transfer_args(tiny_gguf, shared_data_dir, run_dir, out))
+    assert "transfer.json" in line and "cached" in line
+    run_cli(transfer_args(tiny_gguf, shared_data_dir, run_dir, tmp_path / "ok"))
+    rows = json.loads((tmp_path / "ok" / "transfer.json").read_text())["rows"]
+    assert all(r[c]["cache_hits"] == 2 for r in rows for c in ("initial", "optimized"))

@@ -92,6 +92,7 @@ def eval_command(
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
     from promptopt.config import parse_options
     from promptopt.evaluation import evaluate, write_report
+    from promptopt.outputs import check_writable_dir
     from promptopt.progress import Progress
     from promptopt.types import Prompt
 
@@ -102,18 +103,20 @@ def eval_command(
     if prompt is not None and not prompt.strip():
         raise PromptoptError("--prompt is empty", hint="pass the prompt text to evaluate")
     check_split_and_scoring(split, scoring)
+    if run is not None:
+        check_run_dir(run)
     if task is None:
         task = task_from_run(run) if run is not None else None
         if task is None:
             raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
     text = prompt if prompt is not None else prompt_from_run(run)  # type: ignore[arg-type]
+    if out is not None:
+        check_writable_dir(out, "--out")
     options: dict[str, Any] = parse_options(option)
     if data_dir:
         options["data_dir"] = data_dir
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options)
-    examples = task_obj.examples(split)
-    if limit is not None:
-        examples = examples[:limit]
+    examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
     report = evaluate(
         backend_obj,
         task_obj,
@@ -126,9 +129,46 @@ def eval_command(
         cache=open_cache() if cache else None,
     )
     backend_obj.close()
-    if out is not None:
-        write_report(report, out)
     typer.echo(json.dumps(report.summary(), indent=2))
+    if out is not None:
+        kept = (
+            "the summary is printed above and the model outputs are cached: rerun with a "
+            "writable --out and nothing is generated again"
+            if cache
+            else "the summary is printed above; free space or pass another --out, then rerun"
+        )
+        write_report(report, out, hint=kept)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A one-line error unless ``run_dir`` is a folder that ``promptopt run`` wrote."""
+    from promptopt.rundir import CONFIG, RESULT
+
+    fix = (
+        "pass a folder `promptopt run` wrote (runs/<method>-<task>-<time>), or evaluate a text "
+        "with --prompt TEXT --task NAME"
+    )
+    if not run_dir.is_dir():
+        what = "is not a folder" if run_dir.exists() else "does not exist"
+        raise PromptoptError(f"--run {str(run_dir)!r} {what}", hint=fix)
+    if not (run_dir / CONFIG).is_file() and not (run_dir / RESULT).is_file():
+        raise PromptoptError(
+            f"--run {str(run_dir)!r} holds no promptopt run (no {CONFIG} or {RESULT})", hint=fix
+        )
+
+
+def apply_limit(examples: list[Any], limit: int | None, *, split: str, task: str) -> list[Any]:
+    """The first ``limit`` examples; a ``limit`` above the split's size says so on stderr (one
+    line) instead of clamping silently."""
+    if limit is None:
+        return examples
+    if limit > len(examples):
+        typer.echo(
+            f"promptopt: --limit {limit} is more than the {len(examples)} examples of the "
+            f"{split} split of {task}; evaluating all {len(examples)}",
+            err=True,
+        )
+    return examples[:limit]
 
 
 def build_task_and_backend(

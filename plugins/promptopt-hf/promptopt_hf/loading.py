@@ -116,8 +116,37 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
+#: The fix for a model that ships its own Python code, and what it costs.
+REMOTE_CODE_HINT = (
+    "the model ships its own Python code: pass -o trust_remote_code=true to run it, only for a "
+    "model whose author you trust (that code runs on this machine with your permissions)"
+)
+
+
+def needs_remote_code(source: ModelSource, exc: BaseException) -> bool:
+    """True when loading failed because the model's own code would have to run: transformers
+    says so, or the folder's config.json maps classes to files inside it (``auto_map``)."""
+    text = str(exc).lower()
+    if "trust_remote_code" in text or "custom code" in text:
+        return True
+    if source.folder is None:
+        return False
+    try:
+        import json
+
+        config = json.loads((source.folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("auto_map"))
+
+
 def _load_error(source: ModelSource, exc: Exception) -> ModelLoadError:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if needs_remote_code(source, exc):
+        where = source.hub_id if source.hub_id is not None else str(source.folder)
+        return ModelLoadError(
+            f"model {where!r} cannot be loaded without running its own code", hint=REMOTE_CODE_HINT
+        )
     if source.hub_id is not None:
         if _offline() or isinstance(exc, OSError):
             return ModelLoadError(
@@ -128,7 +157,7 @@ def _load_error(source: ModelSource, exc: Exception) -> ModelLoadError:
             )
         return ModelLoadError(
             f"cannot load model {source.hub_id!r}: {detail}",
-            hint="check the hub id; models with custom code need -o trust_remote_code=true",
+            hint="check the hub id (org/name)",
         )
     hint = "check the folder is complete (config.json, tokenizer files, *.safetensors)"
     if source.gguf is not None:

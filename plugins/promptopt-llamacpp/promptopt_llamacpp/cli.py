@@ -124,9 +124,10 @@ def transfer_command(
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
     from promptopt.assembly import build_options, check_unknown_options
-    from promptopt.cli.evaluate import check_split_and_scoring
+    from promptopt.cli.evaluate import apply_limit, check_split_and_scoring
     from promptopt.config import parse_options
     from promptopt.evalcache import EvalCache
+    from promptopt.outputs import check_writable_dir
     from promptopt.registry import get_registry
     from promptopt_llamacpp.backend import LlamaCppBackend
     from promptopt_llamacpp.quantize import parse_quants
@@ -134,6 +135,7 @@ def transfer_command(
     from promptopt_llamacpp.transfer import build_variants, read_run_prompts, run_transfer
 
     check_split_and_scoring(split, scoring)
+    check_writable_dir(out, "--out")
     model_refs = [m.strip() for m in models.split(",") if m.strip()]
     if not model_refs:
         raise PromptoptError("--models is empty", hint="e.g. --models a.gguf,b.gguf")
@@ -145,9 +147,8 @@ def transfer_command(
     task_cls = get_registry().get("task", task)
     check_unknown_options(options, [task_cls, LlamaCppBackend])
     task_obj = task_cls(build_options(task_cls, options))
-    examples = task_obj.examples(split)  # type: ignore[attr-defined]
-    if limit is not None:
-        examples = examples[:limit]
+    all_examples = task_obj.examples(split)  # type: ignore[attr-defined]
+    examples = apply_limit(all_examples, limit, split=split, task=task)
 
     variants = build_variants(model_refs, quant_names)
     evaluator = CellEvaluator(
@@ -164,5 +165,11 @@ def transfer_command(
         matrix = run_transfer(variants, prompts, evaluator, task=task, split=split, scoring=scoring)
     finally:
         evaluator.close()
-    paths = write_matrix(matrix, out)
+    kept = (
+        "the accuracies are printed above and the model outputs are cached: rerun with a "
+        "writable --out and nothing is generated again"
+        if cache
+        else "the accuracies are printed above; free space or pass another --out, then rerun"
+    )
+    paths = write_matrix(matrix, out, hint=kept)
     typer.echo(json.dumps({name: str(path) for name, path in paths.items()}, indent=2))

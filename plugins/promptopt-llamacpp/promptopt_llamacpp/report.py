@@ -61,15 +61,26 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
     return path
 
 
-def write_matrix(matrix: TransferMatrix, out_dir: Path) -> dict[str, Path]:
-    """``transfer.json``, ``transfer.md`` and ``transfer.png`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_matrix(
+    matrix: TransferMatrix, out_dir: Path, *, hint: str | None = None
+) -> dict[str, Path]:
+    """``transfer.json``, ``transfer.md`` and ``transfer.png`` in ``out_dir``; a failed write is
+    a one-line error naming the file (``hint`` says what was kept)."""
+    from promptopt.errors import PromptoptError
+    from promptopt.outputs import reason, write_text
+
+    hint = hint or f"free space or pass another --out than {str(out_dir)!r}, then rerun"
     paths = {
         "json": out_dir / "transfer.json",
         "markdown": out_dir / "transfer.md",
         "png": out_dir / "transfer.png",
     }
-    paths["json"].write_text(json.dumps(matrix.to_dict(), indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(markdown(matrix), encoding="utf-8")
-    heatmap(matrix, paths["png"])
+    write_text(paths["json"], json.dumps(matrix.to_dict(), indent=2) + "\n", hint=hint)
+    write_text(paths["markdown"], markdown(matrix), hint=hint)
+    try:
+        heatmap(matrix, paths["png"])
+    except OSError as exc:
+        raise PromptoptError(
+            f"could not write {str(paths['png'])!r} ({reason(exc)})", hint=hint
+        ) from None
     return paths
