@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 PLAIN_TEMPLATE = "{user}\n"
 _SENTINEL = "PROMPTOPTUSERCONTENT7319"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: Lengths at or above this are transformers' "no limit set" placeholders (int(1e30), ...).
+_UNSET_LENGTH = 10_000_000
 
 
 class HFOptions(ComponentOptions):
@@ -140,6 +142,31 @@ class HFBackend(WhiteBoxBackend):
         added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
         ids.update(int(i) for i, tok in added.items() if getattr(tok, "special", True))
         return frozenset(ids)
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens the model reads at once: the smaller of the config's
+        ``max_position_embeddings`` and the tokenizer's ``model_max_length``, counting only the
+        values that are set (transformers uses a huge number for "unset"); None if neither is."""
+        values = [
+            getattr(getattr(self.model, "config", None), "max_position_embeddings", None),
+            getattr(self.tokenizer, "model_max_length", None),
+        ]
+        real = [int(v) for v in values if isinstance(v, int) and 0 < v < _UNSET_LENGTH]
+        return min(real) if real else None
+
+    def check_fits(self, n_tokens: int, what: str, *, room: int = 0) -> None:
+        """A one-line error unless ``n_tokens`` plus ``room`` more fit in
+        :attr:`context_length`; called before any generation or scoring, so an over-long
+        prompt fails at once instead of producing output from a truncated view."""
+        limit = self.context_length
+        if limit is not None and n_tokens + room > limit:
+            raise PromptoptError(
+                f"{what} has {n_tokens} tokens, too many for the {limit}-token context of "
+                f"{self.model_id}",
+                hint="shorten the prompt (or the task's questions), or use a model with a longer "
+                "context",
+            )
 
     def fingerprint(self) -> dict[str, Any]:
         """Model id, a content hash of the GGUF source (or a cheap signature of the weight
@@ -306,6 +333,8 @@ class HFBackend(WhiteBoxBackend):
         seeds: list[int],
     ) -> list[list[int]]:
         rows = [self.encode_input(x) if isinstance(x, str) else list(x) for x in inputs]
+        if rows:
+            self.check_fits(max(len(r) for r in rows), "the model input", room=1)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
         results: list[list[int]] = [[] for _ in rows]
         stops = [s for s in stop if s]
@@ -350,6 +379,7 @@ class HFBackend(WhiteBoxBackend):
                 eos_ids=set(self.eos_ids),
                 pad_id=self.pad_id,
                 should_stop=check,
+                max_length=self.context_length,
                 sampler=Sampler(temperature, top_p, seeds),
                 on_forward=lambda: self.usage.record(forward_passes=1),
             )
@@ -388,6 +418,8 @@ class HFBackend(WhiteBoxBackend):
 
         prefix_ids = self.encode_input(prefix)
         conts = [self.encode(c) for c in continuations]
+        longest = max((len(c) for c in conts), default=0)
+        self.check_fits(len(prefix_ids) + longest, "the text to score")
         scores: list[float] = []
         for start in range(0, len(conts), self.batch_size):
             chunk = conts[start : start + self.batch_size]

@@ -91,13 +91,15 @@ def greedy_batch(
     eos_ids: set[int],
     pad_id: int,
     should_stop: StopCheck | None = None,
+    max_length: int | None = None,
     sampler: Sampler | None = None,
     on_forward: Callable[[], object] | None = None,
 ) -> list[list[int]]:
     """New token ids for each row of prompt ids: greedy, or drawn by ``sampler`` (EOS excluded;
-    a stop check ends a row after the token that completed its stop string). Finished rows leave
-    the batch (and the KV cache) where the cache supports it, so long stragglers do not pay for
-    finished rows. ``on_forward`` is called once per model forward (for compute accounting)."""
+    a stop check ends a row after the token that completed its stop string; a row also ends when
+    it has ``max_length`` tokens in all, the model's context). Finished rows leave the batch (and
+    the KV cache) where the cache supports it, so long stragglers do not pay for finished rows.
+    ``on_forward`` is called once per model forward (for compute accounting)."""
     import torch
 
     if any(len(row) == 0 for row in rows):
@@ -134,6 +136,8 @@ def greedy_batch(
                     continue
                 out[i].append(int(token))
                 if should_stop is not None and should_stop(i, out[i]):
+                    alive[b] = False
+                if max_length is not None and len(rows[i]) + len(out[i]) >= max_length:
                     alive[b] = False
             if not any(alive):
                 break
