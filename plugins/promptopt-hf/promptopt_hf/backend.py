@@ -103,6 +103,8 @@ class HFBackend(WhiteBoxBackend):
                 f"model {self.model_id} has no chat template",
                 hint="use -o template=plain (or auto) for base models",
             )
+        if self._chat_template() is not None:
+            self._check_template()
         self._fingerprint: dict[str, Any] | None = None
         self._parts: tuple[Any, tuple[str, str]] | None = None
         self.fingerprint()  # now: it must describe the files loaded, not what replaces them later
@@ -256,6 +258,21 @@ class HFBackend(WhiteBoxBackend):
             if at != -1:
                 return full[:at], full[at + len(content) :]
         raise self._unsplittable()
+
+    def _check_template(self) -> None:
+        """Render the chat template once now: a template that does not compile or render (a
+        Jinja syntax error, a sandbox violation) is a one-line error before any work."""
+        try:
+            self._render("Is this template usable?")
+        except Exception as exc:  # jinja2 and the template's own code raise many types
+            where = self.source.gguf.name if self.source.gguf is not None else self.model_id
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelLoadError(
+                f"the chat template in {where} cannot be used ({type(exc).__name__}: {detail})"[
+                    :300
+                ],
+                hint="pass -o template=plain to use a plain completion template instead",
+            ) from None
 
     def _unsplittable(self) -> PromptoptError:
         return PromptoptError(

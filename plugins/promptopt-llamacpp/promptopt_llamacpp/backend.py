@@ -78,38 +78,68 @@ class LlamaCppBackend(Backend):
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(model, options)
         self.path: Path = resolve_model(model)
-        llama_cpp = _llama_cpp()
+        _llama_cpp()  # a one-line error before anything else when it is missing
         opts = self.options
         self.n_gpu_layers = (
             opts.n_gpu_layers if opts.n_gpu_layers is not None else gpu_layers_default()
         )
         self.n_threads = opts.n_threads or default_threads()
         self.n_threads_batch = opts.n_threads_batch or self.n_threads
-        try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=opts.n_ctx,
-                n_batch=opts.n_batch,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads_batch,
-                n_gpu_layers=self.n_gpu_layers,
-                seed=opts.seed,
-                logits_all=True,
-                type_k=GGML_TYPES[opts.kv_cache_type],
-                type_v=GGML_TYPES[opts.kv_cache_type],
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not load {str(self.path)!r}: {str(exc).splitlines()[0]}",
-                hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
-            ) from None
+        self.llm = self._load()
         # closes the model before interpreter teardown, where Llama.__del__ would fail noisily
         self._finalizer = weakref.finalize(self, self.llm.close)
         self._sha256: str | None = None
         self._quantization = self._read_quantization()
         self._template = self._resolve_template()
         self._formatter: Any = None
+        if self._template is not None:
+            self._check_template()
+
+    def _load(self) -> Any:
+        """The ``Llama`` object. llama-cpp-python compiles every chat template of the file while
+        loading; a broken one is a one-line error, unless ``-o template=plain`` says it will
+        never be rendered, in which case the load goes on without compiling it."""
+        import jinja2
+
+        from promptopt_llamacpp.templates import broken_template_error, templates_not_compiled
+
+        opts = self.options
+        kwargs = {
+            "model_path": str(self.path),
+            "n_ctx": opts.n_ctx,
+            "n_batch": opts.n_batch,
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
+            "n_gpu_layers": self.n_gpu_layers,
+            "seed": opts.seed,
+            "logits_all": True,
+            "type_k": GGML_TYPES[opts.kv_cache_type],
+            "type_v": GGML_TYPES[opts.kv_cache_type],
+            "verbose": False,
+        }
+        llama_cpp = _llama_cpp()
+        try:
+            if opts.template == "plain":
+                with templates_not_compiled(llama_cpp):
+                    return llama_cpp.Llama(**kwargs)
+            return llama_cpp.Llama(**kwargs)
+        except jinja2.TemplateError as exc:
+            raise broken_template_error(self.path.name, exc) from None
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {str(self.path)!r}: {str(exc).splitlines()[0]}",
+                hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
+            ) from None
+
+    def _check_template(self) -> None:
+        """Render the chat template once now, so a template that fails only when rendered (a
+        sandbox violation, a bad filter) is a one-line error before any work."""
+        from promptopt_llamacpp.templates import broken_template_error
+
+        try:
+            self.chat("Is this template usable?")
+        except Exception as exc:  # jinja2 and the template's own code raise many types
+            raise broken_template_error(self.path.name, exc) from None
 
     # ------------------------------------------------------------------ identity
 
