@@ -35,7 +35,9 @@ class WhiteBoxBackend(Backend):
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` with no special tokens added (special-token text is parsed)."""
+        """Token ids of ``text`` with no special tokens added. The chat template's own markup
+        (from :meth:`chat` / :meth:`chat_parts`) is parsed into control tokens; control-token
+        text anywhere else (a question, a prompt, model output) is plain text."""
 
     @abstractmethod
     def encode_input(self, text: str) -> list[int]:

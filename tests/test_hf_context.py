@@ -18,7 +18,7 @@ from promptopt.errors import PromptoptError
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from promptopt_hf.backend import HFBackend  # noqa: E402
+from promptopt_hf.backend import HFBackend
 
 CONTEXT = 48
 

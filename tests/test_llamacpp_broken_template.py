@@ -17,8 +17,8 @@ from promptopt.errors import PromptoptError
 
 pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
 
-from promptopt_llamacpp.backend import LlamaCppBackend  # noqa: E402
-from promptopt_llamacpp.gguf_export import export_hf_llama  # noqa: E402
+from promptopt_llamacpp.backend import LlamaCppBackend
+from promptopt_llamacpp.gguf_export import export_hf_llama
 
 BROKEN = {
     "syntax": "{% for m in messages %}{{ m['content'] }",

@@ -3,7 +3,8 @@
 Inputs are tokenized without the tokenizer's automatic special tokens: texts come from
 :meth:`HFBackend.chat`, whose template already writes them. Only when a tokenizer normally
 starts every sequence with BOS and the text does not, BOS is put in front (base models with a
-plain completion template).
+plain completion template). Only the template's own markup becomes control tokens: control-token
+text inside prompts, questions or model output is tokenized as plain text.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from promptopt_hf.resolve import ModelSource, resolve_model
 if TYPE_CHECKING:
     import torch
 
+    from promptopt.chattext import TemplateMarkup
     from promptopt.progress import Progress
 
 #: Input format for base models (no chat template): the user text, then a newline; the same
@@ -103,6 +105,7 @@ class HFBackend(WhiteBoxBackend):
                 f"model {self.model_id} has no chat template",
                 hint="use -o template=plain (or auto) for base models",
             )
+        self._markup: TemplateMarkup | None = None
         if self._chat_template() is not None:
             self._check_template()
         self._fingerprint: dict[str, Any] | None = None
@@ -211,8 +214,20 @@ class HFBackend(WhiteBoxBackend):
     # ------------------------------------------------------------------ text <-> ids
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        """Token ids of ``text`` (no special tokens added unless asked)."""
-        return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+        """Token ids of ``text`` (no special tokens added unless asked). Only the chat
+        template's own markup is parsed into control tokens; control-token text anywhere else
+        (``<|im_end|>`` in a question, a prompt or model output) is plain text."""
+        pieces = self.markup.segments(text)
+        if len(pieces) == 1 and pieces[0][1]:
+            return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+        ids: list[int] = []
+        for piece, markup in pieces:
+            ids += self.tokenizer.encode(
+                piece, add_special_tokens=False, split_special_tokens=not markup
+            )
+        if add_special_tokens and self._bos_prefix is not None:
+            ids.insert(0, self._bos_prefix)
+        return ids
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids``."""
@@ -230,11 +245,38 @@ class HFBackend(WhiteBoxBackend):
 
     def chat(self, user: str) -> str:
         """One user turn through the chat template with the generation prompt (or through
-        ``plain_template`` for models without one)."""
+        ``plain_template`` for models without one). The user text stays plain text when
+        tokenized, control-token spellings included."""
         rendered = self._render(user)
         if rendered is None:
-            return self._plain_template.format(user=user)
+            rendered = self._plain_template.format(user=user)
+        markup = self.markup
+        if markup.known:
+            markup.remember(rendered)
+        elif markup.has_control(user):
+            raise PromptoptError(
+                f"the prompt or question spells a control token ({markup.first_control(user)}), "
+                f"and the chat template of {self.model_id} rewrites the user text, so it "
+                "cannot be kept plain",
+                hint="remove it from the prompt or question, or use -o template=plain",
+            )
         return rendered
+
+    @property
+    def markup(self) -> TemplateMarkup:
+        """The template's own text around the user content, and the control-token texts of
+        the tokenizer (see :mod:`promptopt.chattext`)."""
+        if self._markup is None:
+            from promptopt.chattext import TemplateMarkup
+
+            controls = list(getattr(self.tokenizer, "added_tokens_encoder", {}) or {})
+            try:
+                before, after = self.chat_parts()
+            except PromptoptError:
+                self._markup = TemplateMarkup(None, None, controls)
+            else:
+                self._markup = TemplateMarkup(before, after, controls)
+        return self._markup
 
     def chat_parts(self, user: str | None = None) -> tuple[str, str]:
         """(text before, text after) the user content in :meth:`chat`'s output, so token

@@ -11,7 +11,7 @@ import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -22,7 +22,11 @@ from promptopt.sampling import is_greedy, sample_seed
 from promptopt_llamacpp.modelfiles import file_sha256, resolve_model
 from promptopt_llamacpp.scoring import options_logprobs
 
+if TYPE_CHECKING:
+    from promptopt.chattext import TemplateMarkup
+
 PLAIN_TEMPLATE = "{user}\n"
+_SENTINEL = "PROMPTOPTUSERCONTENT7319"
 #: ggml tensor types for the KV cache option.
 GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 
@@ -92,6 +96,7 @@ class LlamaCppBackend(Backend):
         self._quantization = self._read_quantization()
         self._template = self._resolve_template()
         self._formatter: Any = None
+        self._markup: TemplateMarkup | None = None
         if self._template is not None:
             self._check_template()
 
@@ -188,6 +193,22 @@ class LlamaCppBackend(Backend):
         return template or None
 
     def chat(self, user: str) -> str:
+        """One user turn through the model's chat template (or the plain template). The user
+        text stays plain text when tokenized, control-token spellings included."""
+        rendered = self._render(user)
+        markup = self.markup
+        if markup.known:
+            markup.remember(rendered)
+        elif markup.has_control(user):
+            raise PromptoptError(
+                f"the prompt or question spells a control token ({markup.first_control(user)}), "
+                f"and the chat template of {self.path.name} rewrites the user text, so it "
+                "cannot be kept plain",
+                hint="remove it from the prompt or question, or use -o template=plain",
+            )
+        return rendered
+
+    def _render(self, user: str) -> str:
         if self._template is None:
             return self.options.plain_template.format(user=user)
         if self._formatter is None:
@@ -201,15 +222,49 @@ class LlamaCppBackend(Backend):
             )
         return str(self._formatter(messages=[{"role": "user", "content": user}]).prompt)
 
+    @property
+    def markup(self) -> TemplateMarkup:
+        """The template's own text around the user content, and the texts of the tokens
+        llama.cpp parses as control tokens (see :mod:`promptopt.chattext`)."""
+        if self._markup is None:
+            from promptopt.chattext import TemplateMarkup
+
+            rendered = self._render(_SENTINEL)
+            before, found, after = rendered.partition(_SENTINEL)
+            if found and _SENTINEL not in after:
+                self._markup = TemplateMarkup(before, after, self._control_texts())
+            else:
+                self._markup = TemplateMarkup(None, None, self._control_texts())
+        return self._markup
+
+    def _control_texts(self) -> list[str]:
+        """Texts of the tokens llama.cpp's special-token parsing matches (control,
+        user-defined and unknown tokens)."""
+        llama_cpp = _llama_cpp()
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        wanted = (
+            llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+            | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+            | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        )
+        texts = []
+        for token in range(int(llama_cpp.llama_vocab_n_tokens(vocab))):
+            if int(llama_cpp.llama_vocab_get_attr(vocab, token)) & wanted:
+                texts.append(self._token_text(token))
+        return texts
+
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
         return bytes(self.llm.detokenize([token], special=True)).decode("utf-8", "replace")
 
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of ``text`` as the model sees it (special tokens parsed, BOS if the model
-        adds one)."""
-        ids = list(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        """Token ids of ``text`` as the model sees it (BOS if the model adds one). Only the
+        chat template's own markup is parsed into control tokens; control-token text anywhere
+        else (in a question, a prompt or model output) is plain text."""
+        ids: list[int] = []
+        for i, (piece, markup) in enumerate(self.markup.segments(text)):
+            ids += self.llm.tokenize(piece.encode("utf-8"), add_bos=i == 0, special=markup)
         bos = self.llm.token_bos()
         if len(ids) > 1 and ids[0] == bos and ids[1] == bos:
             ids = ids[1:]  # the template already wrote BOS
@@ -290,7 +345,7 @@ class LlamaCppBackend(Backend):
         joint = self.tokenize(prefix + continuation)
         if joint[: len(prefix_ids)] == prefix_ids:
             return joint[len(prefix_ids) :]
-        return list(self.llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=True))
+        return list(self.llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False))
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         prefix_ids = self.tokenize(prefix)
