@@ -85,12 +85,28 @@ def test_llamacpp_question_text_is_plain_and_agrees_with_transformers(
     assert llama.tokenize(llama.chat("Is 2 + 2 = 4?")) == hf.encode_input(hf.chat("Is 2 + 2 = 4?"))
 
 
-def test_generation_and_scoring_see_the_same_plain_input(hf: HFBackend, llama: Any) -> None:
-    """Greedy text and option log-probabilities after an injected question agree across the two
-    backends (the tiny model is F32 in both; the random model emits partial UTF-8 bytes, which
+def test_generation_and_scoring_see_the_question_as_plain_text(hf: HFBackend, llama: Any) -> None:
+    """Greedy text and option log-probabilities after an injected question are those of the
+    input spelled out by hand (template markers special, the question plain), on both backends
+    (the tiny model is F32 in both; the random model emits partial UTF-8 bytes, which
     transformers decodes as U+FFFD and llama.cpp drops)."""
+    from promptopt_hf.generation import continuation_logprobs
+
+    before, after = hf.chat_parts()
+    tok = hf.tokenizer
+    expected = [
+        *tok.encode(before, add_special_tokens=False),
+        *tok.encode(INJECTED, add_special_tokens=False, split_special_tokens=True),
+        *tok.encode(after, add_special_tokens=False),
+    ]
     text = hf.chat(INJECTED)
-    ours = llama.generate([text], max_new_tokens=6)
-    assert ours == [t.replace("\ufffd", "") for t in hf.generate([text], max_new_tokens=6)]
-    scores = llama.continuation_logprobs(text, [" True", " False"])
-    assert scores == pytest.approx(hf.continuation_logprobs(text, [" True", " False"]), abs=1e-3)
+    reference = hf.decode(
+        hf.generate_ids([expected], max_new_tokens=6)[0], skip_special_tokens=True
+    )
+    assert hf.generate([text], max_new_tokens=6) == [reference]
+    assert llama.generate([text], max_new_tokens=6) == [reference.replace("\ufffd", "")]
+    options = [" True", " False"]
+    conts = [tok.encode(o, add_special_tokens=False) for o in options]
+    want = continuation_logprobs(hf.model, expected, conts, hf.pad_id)
+    assert hf.continuation_logprobs(text, options) == pytest.approx(want, abs=1e-5)
+    assert llama.continuation_logprobs(text, options) == pytest.approx(want, abs=1e-3)
