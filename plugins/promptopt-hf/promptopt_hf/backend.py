@@ -105,7 +105,7 @@ class HFBackend(WhiteBoxBackend):
                 f"model {self.model_id} has no chat template",
                 hint="use -o template=plain (or auto) for base models",
             )
-        self._markup: TemplateMarkup | None = None
+        self._markup: tuple[Any, TemplateMarkup] | None = None
         if self._chat_template() is not None:
             self._check_template()
         self._fingerprint: dict[str, Any] | None = None
@@ -266,17 +266,18 @@ class HFBackend(WhiteBoxBackend):
     def markup(self) -> TemplateMarkup:
         """The template's own text around the user content, and the control-token texts of
         the tokenizer (see :mod:`promptopt.chattext`)."""
-        if self._markup is None:
+        template = (self._chat_template(), self._plain_template)
+        if self._markup is None or self._markup[0] != template:  # one per template
             from promptopt.chattext import TemplateMarkup
 
             controls = list(getattr(self.tokenizer, "added_tokens_encoder", {}) or {})
             try:
                 before, after = self.chat_parts()
             except PromptoptError:
-                self._markup = TemplateMarkup(None, None, controls)
+                self._markup = (template, TemplateMarkup(None, None, controls))
             else:
-                self._markup = TemplateMarkup(before, after, controls)
-        return self._markup
+                self._markup = (template, TemplateMarkup(before, after, controls))
+        return self._markup[1]
 
     def chat_parts(self, user: str | None = None) -> tuple[str, str]:
         """(text before, text after) the user content in :meth:`chat`'s output, so token
