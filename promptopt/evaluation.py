@@ -37,6 +37,7 @@ __all__ = [
     "bootstrap_interval",
     "eval_chunk_size",
     "evaluate",
+    "judge",
     "write_report",
 ]
 
@@ -192,32 +193,46 @@ def _evaluate_chunk(
             continuations = [task.continuation(option) for option in ex.options]
             logprobs, hit = model.logprobs(prefixes[i], continuations)
             cached[i] = cached[i] and hit
-            best = max(range(len(logprobs)), key=lambda j: logprobs[j])
-            predicted = ex.options[best]
-            outcomes[i] = ExampleOutcome(
-                ex.id,
-                reasonings[i],
-                continuations[best],
-                predicted,
-                ex.answer,
-                task.is_correct(predicted, ex),
-                dict(zip(ex.options, logprobs, strict=True)),
-            )
+            scores = dict(zip(ex.options, logprobs, strict=True))
+            outcomes[i] = judge(task, ex, reasonings[i], "", scores)
         else:
             to_generate.append(i)
     answers, answer_cached = model.generate(
         [prefixes[i] for i in to_generate], max_new_tokens=answer_max_tokens, stop=("\n",)
     )
     for i, answer, hit in zip(to_generate, answers, answer_cached, strict=True):
-        ex = examples[i]
         cached[i] = cached[i] and hit
-        parsed = task.parse(task.extractor(ex) + answer)
-        if parsed is None:
-            parsed = task.parse(reasonings[i])
-        outcomes[i] = ExampleOutcome(
-            ex.id, reasonings[i], answer, parsed, ex.answer, task.is_correct(parsed, ex)
-        )
+        outcomes[i] = judge(task, examples[i], reasonings[i], answer)
     return [o for o in outcomes if o is not None], cached
+
+
+def judge(
+    task: Task,
+    example: Example,
+    reasoning: str,
+    answer_text: str,
+    option_logprobs: dict[str, float] | None = None,
+) -> ExampleOutcome:
+    """The verdict on one example from the model's raw outputs, with the task's current code:
+    the option of highest log-probability (first on ties) when scored by options, else the
+    parse of the extractor plus the generated answer, falling back to the reasoning."""
+    predicted: str | None
+    if option_logprobs is not None:
+        best = max(option_logprobs, key=lambda o: option_logprobs[o])
+        predicted, answer_text = best, task.continuation(best)
+    else:
+        predicted = task.parse(task.extractor(example) + answer_text)
+        if predicted is None:
+            predicted = task.parse(reasoning)
+    return ExampleOutcome(
+        example.id,
+        reasoning,
+        answer_text,
+        predicted,
+        example.answer,
+        task.is_correct(predicted, example),
+        option_logprobs,
+    )
 
 
 def write_report(report: EvalReport, out_dir: Path, *, hint: str | None = None) -> None:

@@ -312,12 +312,17 @@ class StudyEvaluator:
             self.store.put(key, stored)
         else:
             self.from_store += 1
-        outcomes = stored["outcomes"]
-        by_id = {o["example_id"]: o for o in outcomes}
-        ordered = [by_id[ex.id] for ex in ctx.examples]
+        from promptopt.evaluation import judge
+
+        by_id = {o["example_id"]: o for o in stored["outcomes"]}
+        # the store keeps the model's outputs; verdicts come from the task's current code
+        ordered = [
+            judge(ctx.task, ex, o["reasoning"], o["answer_text"], o.get("option_logprobs"))
+            for ex, o in ((ex, by_id[ex.id]) for ex in ctx.examples)
+        ]
         return Scored(
-            tuple(bool(o["correct"]) for o in ordered),
-            sum(1 for o in ordered if o.get("predicted") is None),
+            tuple(o.correct for o in ordered),
+            sum(1 for o in ordered if o.predicted is None),
             prompt,
         )
 
