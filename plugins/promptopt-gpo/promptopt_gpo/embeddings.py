@@ -95,10 +95,18 @@ def minilm_available() -> bool:
 @lru_cache(maxsize=2)
 def _load_minilm(folder: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no per-load bar in the run's terminal
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     model.eval()
+    model.requires_grad_(False)
     return tokenizer, model
 
 

@@ -95,7 +95,7 @@ class GpoMethod(Method):
         self._total = steps_of(opts, len(task.examples("train")))
 
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
-        """ "Let's think step by step." (or ``initial_prompt``), after the question on a new line."""
+        """The reference's zero-shot CoT (or ``initial_prompt``) on a line after the question."""
         return Prompt(self._initial_text(), separator=SEPARATOR)
 
     def start(self, ctx: StepContext) -> list[PromptLoss]:

@@ -38,11 +38,15 @@ class Parsed:
 def between_tags(output: str, *, require_tags: bool = True) -> Parsed:
     """The text between the first ``<START>`` and the first ``<END>`` after it (tags matched
     case-insensitively). A missing tag drops the output when ``require_tags``; otherwise the
-    reference's fallback takes the output's start or end instead."""
+    reference's fallback takes the output's start or end instead. An output that only repeats
+    the meta-prompt's last line ("Wrap ... with <START> and <END>.") holds no prompt."""
     start = _START.search(output)
     end = _END.search(output, start.end() if start else 0)
     if start and end:
-        return Parsed(output[start.end() : end.start()])
+        inside = output[start.end() : end.start()]
+        if inside.strip().lower() == "and":  # "... wrap it with <START> and <END>." echoed
+            return Parsed(None, "echoes the instruction 'with <START> and <END>'")
+        return Parsed(inside)
     if require_tags:
         missing = " and ".join(
             tag for tag, found in (("<START>", start), ("<END>", end)) if not found
