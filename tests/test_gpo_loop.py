@@ -277,3 +277,78 @@ def test_bad_budget_options_fail_before_any_model(
     optimizer()
     with pytest.raises(PromptoptError, match="budget_min=60 is larger than budget_max=50"):
         promptopt_run("gpo", **RUN, budget_min=60)
+
+
+def test_cached_outcomes_of_another_layout_are_never_served(
+    optimizer: Callable[..., type[ScriptedOptimizer]], promptopt_run: Any
+) -> None:
+    from promptopt.evalcache import EvalCache
+    from promptopt.evaluation import evaluate
+    from promptopt.testing.fakes import FakeBackend
+    from promptopt.types import Prompt
+
+    task = ListTask()
+    sentence_layout = evaluate(  # the same text and settings as GPO's, in GReaTer's layout
+        FakeBackend(None),
+        task,
+        Prompt(INITIAL),
+        task.examples("dev"),
+        max_new_tokens=256,
+        cache=EvalCache.default(),
+    )
+    assert sentence_layout.n == 3 and sentence_layout.cache_hits == 0
+    optimizer()  # no candidates: the task model only scores the initial prompt
+    first = promptopt_run("gpo", **RUN, steps=1, samples=1, retries=0)
+    assert first.result["compute"]["models"]["task"]["generated_tokens"] > 0
+    again = promptopt_run("gpo", **RUN, steps=1, samples=1, retries=0)
+    assert again.result["compute"]["models"]["task"]["generated_tokens"] == 0
+
+
+def test_eval_of_a_gpo_run_uses_its_layout(
+    optimizer: Callable[..., type[ScriptedOptimizer]],
+    promptopt_run: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from promptopt.cli import main
+    from promptopt.testing.fakes import FakeBackend
+    from promptopt.types import Prompt
+
+    optimizer(pool=POOL)
+    run = promptopt_run("gpo", **RUN, steps=1, samples=2)
+    best = run.result["best_prompt"]
+    out = tmp_path / "eval"
+    try:
+        main(["eval", "--run", str(run.path), "--backend", "fake", "--split", "dev",
+              "--out", str(out), "--no-progress"])  # fmt: skip
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    rows = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
+    fake = FakeBackend(None)
+    for example, row in zip(ListTask().examples("dev"), rows, strict=True):
+        context = fake.chat(ListTask().user_turn(example, Prompt(best, separator="\n")))
+        assert row["reasoning"] == fake.generate([context], max_new_tokens=512)[0]
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["accuracy"] == pytest.approx(run.result["dev_accuracy_final"])
+
+
+def test_the_final_choice_prefers_the_initial_prompt_on_a_tie() -> None:
+    from promptopt_gpo.selector import GpoSelector
+
+    from promptopt.history import History
+    from promptopt.types import Prompt, PromptLoss
+
+    history = History()
+    history.record([PromptLoss(Prompt(INITIAL, separator="\n"), 0.5, 0.5, split="dev")], step=-1)
+    history.record([PromptLoss(Prompt("Other.", separator="\n"), 0.5, 0.5, split="dev")], step=0)
+    history.record([PromptLoss(Prompt("Train only.", separator="\n"), 0.0, 0.0)], step=0)
+    finalists = GpoSelector().finalists(history)
+    assert [f.prompt.text for f in finalists] == [INITIAL, "Other."]
+
+
+def test_the_selector_keeps_the_selector_contract() -> None:
+    from promptopt_gpo.selector import GpoSelector
+
+    from promptopt.testing.contracts import check_selector
+
+    check_selector(GpoSelector)
