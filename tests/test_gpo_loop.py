@@ -201,6 +201,7 @@ def test_a_resumed_run_ends_like_an_uninterrupted_one(
     for key in ("best_prompt", "trajectory", "losses", "dev_accuracy_final"):
         assert resumed.result[key] == straight.result[key]
     assert checkpoint(resumed.path)["history"] == checkpoint(straight.path)["history"]
+    assert (resumed.path / "run.log").read_text().count("gpo retrieval embeddings: ") == 2
     for a, b in zip(straight.steps, resumed.steps, strict=True):
         assert a["notes"]["optimizer_outputs"] == b["notes"]["optimizer_outputs"]
         assert a["notes"]["meta_prompt"] == b["notes"]["meta_prompt"]

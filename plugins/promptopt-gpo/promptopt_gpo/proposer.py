@@ -81,13 +81,13 @@ class GpoProposer(Proposer):
     # ----------------------------------------------------------------- embeddings
 
     def _resolve_embedding(self, ctx: StepContext) -> str:
-        fresh = self.embedding is None
+        """The embedder's description; chosen once per run (a resumed run keeps its choice)
+        and logged each time a process sets it up."""
         if self.embedding is None:
             self.embedding = resolve_embedding(self.opts.embedding)
         if self._embedder is None:
             self._embedder = make_embedder(self.embedding)
-            if fresh:
-                run_logger(ctx).info("gpo retrieval embeddings: %s", self._embedder.describe())
+            run_logger(ctx).info("gpo retrieval embeddings: %s", self._embedder.describe())
         return self._embedder.describe()
 
     def _similarities(self, query: str, texts: Sequence[str]) -> list[float]:
@@ -160,23 +160,12 @@ class GpoProposer(Proposer):
             for j, raw in enumerate(texts):
                 index = len(outputs)
                 outputs.append({"round": round_, "seed": seed, "sample": j, "text": raw})
-                parsed = between_tags(raw, require_tags=opts.require_tags)
-                if parsed.text is None:
-                    rejected.append({"output": index, "text": None, "reason": parsed.reason})
-                    continue
-                tagged += 1
-                text = clean(parsed.text)
-                reason = rejection(
-                    text,
-                    exemplars,
-                    max_words=opts.max_words,
-                    leakage=opts.leakage,
-                    current=prompt.text if opts.enforce_budget else None,
-                    budget=facts["budget"] if opts.enforce_budget else None,
-                )
+                text, reason = self._screen(raw, prompt, exemplars, facts["budget"])
+                if text is not None:  # both tags found: counts toward this step's samples
+                    tagged += 1
                 if not reason and text in kept:
                     reason = f"repeats output {kept[text].meta['output']} of this step"
-                if reason:
+                if reason or text is None:
                     rejected.append({"output": index, "text": text, "reason": reason})
                     continue
                 candidate = Prompt(text, separator=prompt.separator)
@@ -191,6 +180,25 @@ class GpoProposer(Proposer):
         if not candidates:
             ctx.note("no_candidate_reason", _why_none(outputs, rejected))
         return candidates
+
+    def _screen(
+        self, raw: str, prompt: Prompt, exemplars: Sequence[Example], budget: int
+    ) -> tuple[str | None, str]:
+        """One output through the guards: (cleaned text or None without tags, rejection
+        reason or "")."""
+        opts = self.opts
+        parsed = between_tags(raw, require_tags=opts.require_tags)
+        if parsed.text is None:
+            return None, parsed.reason
+        text = clean(parsed.text)
+        return text, rejection(
+            text,
+            exemplars,
+            max_words=opts.max_words,
+            leakage=opts.leakage,
+            current=prompt.text if opts.enforce_budget else None,
+            budget=budget if opts.enforce_budget else None,
+        )
 
     def _sample(self, optimizer: Backend, chat: str, n: int, seed: int) -> list[str]:
         opts = self.opts
