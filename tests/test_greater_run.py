@@ -217,9 +217,7 @@ def test_batches_halve_on_out_of_memory_and_stay_halved():
         run_batched(lambda chunk: (_ for _ in ()).throw(ValueError("boom")), [1], BatchSize(4))
 
 
-def test_gradient_runs_in_eval_mode_with_frozen_weights_and_restores_them(
-    fake_registry, backend
-):
+def test_gradient_runs_in_eval_mode_with_frozen_weights_and_restores_them(fake_registry, backend):
     from promptopt.testing.steps import step_context_for
 
     model = backend.model

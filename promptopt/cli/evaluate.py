@@ -35,6 +35,16 @@ def prompt_from_run(run_dir: Path, which: str = "best_prompt") -> str:
     return str(data[which])
 
 
+def separator_from_run(run_dir: Path) -> str | None:
+    """How a run joined its prompts to the question (``prompt_separator`` in ``result.json``,
+    e.g. GPO's new line); None: the task's default layout."""
+    from promptopt.rundir import read_json_object
+
+    data = read_json_object(run_dir / "result.json", hint="pass a run directory promptopt wrote")
+    separator = data.get("prompt_separator")
+    return separator if isinstance(separator, str) else None
+
+
 def task_from_run(run_dir: Path) -> str | None:
     """The task a run optimized for, from its ``config.json`` (None when unreadable)."""
     from promptopt.rundir import CONFIG, read_json_object
@@ -112,6 +122,7 @@ def eval_command(
     text = prompt if prompt is not None else prompt_from_run(run)  # type: ignore[arg-type]
     if out is not None:
         check_writable_dir(out, "--out")
+    separator = separator_from_run(run) if run is not None else None
     options: dict[str, Any] = parse_options(option)
     if data_dir:
         options["data_dir"] = data_dir
@@ -120,7 +131,7 @@ def eval_command(
     report = evaluate(
         backend_obj,
         task_obj,
-        Prompt(text=text),
+        Prompt(text=text, separator=separator),
         examples,
         scoring=scoring,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens,

@@ -124,5 +124,8 @@ def methods_command() -> None:
             f"  backend={cls.backend} proposer={cls.proposer} reasoner={cls.reasoner} "
             f"loss_extractor={cls.loss_extractor} selector={cls.selector}"
         )
-        options = {**{k: f.default for k, f in cls.Options.model_fields.items()}, **cls.defaults}
+        options = {k: f.default for k, f in cls.Options.model_fields.items()}
         typer.echo("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(options.items())))
+        for kind, values in cls.defaults.items():  # keyed by component kind
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+            typer.echo(f"  {kind.replace('_', ' ')} defaults: {shown}")

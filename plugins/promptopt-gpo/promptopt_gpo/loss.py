@@ -1,0 +1,116 @@
+"""The ``gpo`` loss extractor: a prompt's loss is its error rate on the dev split, measured with
+the task model through :func:`promptopt.evaluation.evaluate` (its on-disk cache means a prompt is
+never generated again on the same model); repeats reuse the run history's score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from pydantic import Field
+
+from promptopt.components import ComponentOptions, LossExtractor, StepContext
+from promptopt.history import PromptKey, prompt_key
+from promptopt.types import Candidate, Prompt, PromptLoss
+from promptopt_gpo.retrieval import SCORE_SPLIT
+
+if TYPE_CHECKING:
+    from promptopt.evaluation import OutcomeCache
+
+
+class LayoutCache:
+    """The evaluation cache with the prompt's layout (its separator) added to every key, so that
+    outcomes of the same text in another layout (GReaTer's "question. Use prompt") are never
+    served for GPO's "question\nprompt"; only the cache protocol (get/put) is used."""
+
+    def __init__(self, inner: OutcomeCache, separator: str | None) -> None:
+        self.inner, self.separator = inner, separator
+
+    def _key(self, key: dict[str, Any]) -> dict[str, Any]:
+        return {**key, "prompt_separator": self.separator}
+
+    def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        return self.inner.get(self._key(key))
+
+    def put(self, key: dict[str, Any], value: dict[str, Any]) -> None:
+        self.inner.put(self._key(key), value)
+
+
+class GpoLossExtractor(LossExtractor):
+    """Exact dev-split accuracy of each new candidate (one greedy reasoning chain per example,
+    then the task's extractor and answer)."""
+
+    name = "gpo"
+    description = "dev-split error rate via promptopt's evaluation and its cache (GPO)"
+
+    class Options(ComponentOptions):
+        #: Reasoning tokens per example (the reference's task model: 256, greedy).
+        max_new_tokens: int = Field(default=256, ge=1)
+        #: Tokens generated after the task's extractor to read the answer.
+        answer_max_tokens: int = Field(default=12, ge=1)
+        #: "generate": parse the generated answer; "logprob": the most likely option.
+        scoring: Literal["generate", "logprob"] = "generate"
+        #: Reuse finished per-example outcomes from the evaluation cache on disk.
+        cache: bool = True
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self._memo: dict[PromptKey, PromptLoss] = {}
+
+    @property
+    def opts(self) -> GpoLossExtractor.Options:
+        """The options, typed."""
+        return cast(GpoLossExtractor.Options, self.options)
+
+    def score_candidates(
+        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
+    ) -> list[float]:
+        """The dev error rate of every candidate: from the history for a prompt scored before,
+        else measured now."""
+        losses = []
+        for candidate in candidates:
+            earlier = ctx.history.lookup(candidate.prompt, split=SCORE_SPLIT)
+            if earlier is not None:
+                ctx.count("scores_reused")
+                losses.append(earlier.loss)
+            else:
+                losses.append(self.evaluate(ctx, [candidate.prompt])[0].loss)
+        return losses
+
+    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
+        """Exact losses on the dev split (GPO's eval split, whatever ``ctx.train`` holds);
+        each prompt is measured once per process."""
+        return [self._memo.get(prompt_key(p)) or self._measure(ctx, p) for p in prompts]
+
+    def _measure(self, ctx: StepContext, prompt: Prompt) -> PromptLoss:
+        from promptopt.evalcache import EvalCache
+        from promptopt.evaluation import evaluate
+
+        opts = self.opts
+        examples = ctx.task.examples(SCORE_SPLIT)
+        with ctx.timed("evaluation"):
+            report = evaluate(
+                ctx.backend,
+                ctx.task,
+                prompt,
+                examples,
+                scoring=opts.scoring,
+                max_new_tokens=opts.max_new_tokens,
+                answer_max_tokens=opts.answer_max_tokens,
+                split=SCORE_SPLIT,
+                progress=ctx.progress,
+                cache=LayoutCache(EvalCache.default(), prompt.separator) if opts.cache else None,
+            )
+        ctx.count("prompts_evaluated")
+        ctx.count("examples_generated", report.n - report.cache_hits)
+        ctx.count("examples_from_cache", report.cache_hits)
+        error = (report.n - report.correct) / report.n if report.n else 1.0
+        loss = PromptLoss(
+            prompt,
+            loss=error,
+            error_rate=error,
+            details={"correct": float(report.correct), "n": float(report.n)},
+            split=SCORE_SPLIT,
+        )
+        self._memo[prompt_key(prompt)] = loss
+        return loss

