@@ -46,6 +46,8 @@ class StepContext:
     population: tuple[Prompt, ...] = ()
     optimizer: Backend | None = None
     seed: int = 0
+    #: The run's step budget (the method's ``steps``).
+    steps: int = 0
     run_dir: Path | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

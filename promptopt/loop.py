@@ -36,6 +36,8 @@ class LoopState:
     history: History = field(default_factory=History)
     stopped: bool = False
     stop_reason: str = ""
+    #: Notes the method's ``start`` made (fresh runs only); they join step 0's notes.
+    start_notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prompt(self) -> Prompt:
@@ -107,6 +109,7 @@ def make_context(
         train=task.examples("train"),
         rng=step_rng(seed, state.step),
         progress=progress,
+        steps=components.method.steps,
         history=state.history,
         population=state.population,
         optimizer=components.optimizer,
@@ -207,6 +210,7 @@ def _start(
     started = time.perf_counter()
     ctx = make_context(components, state, seed=seed, progress=progress, run=run)
     state.history.record(method.start(ctx), step=-1)
+    state.start_notes = dict(ctx.notes)
     run.logger.info("starting with prompt %r", state.prompt.text)
     return state, time.perf_counter() - started
 
@@ -274,6 +278,8 @@ def optimize(
             ctx = make_context(components, state, seed=seed, progress=progress, run=run)
             if start_seconds:
                 ctx.timings["start"], start_seconds = start_seconds, 0.0
+            if state.start_notes:
+                ctx.note("start", state.start_notes)
             outcome = run_step(ctx, components)
             record = dataclasses.replace(outcome.record, compute=meter.compute())
             meter = _Meter(components)

@@ -5,7 +5,7 @@ never generated again on the same model); repeats reuse the run history's score.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from pydantic import Field
 
@@ -13,27 +13,6 @@ from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.history import PromptKey, prompt_key
 from promptopt.types import Candidate, Prompt, PromptLoss
 from promptopt_gpo.retrieval import SCORE_SPLIT
-
-if TYPE_CHECKING:
-    from promptopt.evaluation import OutcomeCache
-
-
-class LayoutCache:
-    """The evaluation cache with the prompt's layout (its separator) added to every key, so that
-    outcomes of the same text in another layout (GReaTer's "question. Use prompt") are never
-    served for GPO's "question\nprompt"; only the cache protocol (get/put) is used."""
-
-    def __init__(self, inner: OutcomeCache, separator: str | None) -> None:
-        self.inner, self.separator = inner, separator
-
-    def _key(self, key: dict[str, Any]) -> dict[str, Any]:
-        return {**key, "prompt_separator": self.separator}
-
-    def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        return self.inner.get(self._key(key))
-
-    def put(self, key: dict[str, Any], value: dict[str, Any]) -> None:
-        self.inner.put(self._key(key), value)
 
 
 class GpoLossExtractor(LossExtractor):
@@ -99,7 +78,8 @@ class GpoLossExtractor(LossExtractor):
                 answer_max_tokens=opts.answer_max_tokens,
                 split=SCORE_SPLIT,
                 progress=ctx.progress,
-                cache=LayoutCache(EvalCache.default(), prompt.separator) if opts.cache else None,
+                # keyed on the exact model input: the prompt's layout is part of it
+                cache=EvalCache.default() if opts.cache else None,
             )
         ctx.count("prompts_evaluated")
         ctx.count("examples_generated", report.n - report.cache_hits)

@@ -38,10 +38,12 @@ class CellEvaluator:
         max_new_tokens: int,
         cache: Any,
         progress: bool,
+        separator: str | None = None,
     ) -> None:
         self.task, self.examples, self.options = task, examples, options
         self.split, self.scoring, self.max_new_tokens = split, scoring, max_new_tokens
         self.cache, self.progress = cache, progress
+        self.separator = separator  # how the run's method joins its prompts to the question
         self._loaded: tuple[Path, Backend] | None = None
 
     def backend(self, variant: Variant) -> Backend:
@@ -64,7 +66,7 @@ class CellEvaluator:
         report = evaluate(
             self.backend(variant),
             self.task,
-            Prompt(text=prompt),
+            Prompt(text=prompt, separator=self.separator),
             self.examples,
             scoring=self.scoring,  # type: ignore[arg-type]
             max_new_tokens=self.max_new_tokens,
@@ -124,7 +126,7 @@ def transfer_command(
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
     from promptopt.assembly import build_options, check_unknown_options
-    from promptopt.cli.evaluate import apply_limit, check_split_and_scoring
+    from promptopt.cli.evaluate import apply_limit, check_split_and_scoring, separator_from_run
     from promptopt.config import parse_options
     from promptopt.evalcache import EvalCache
     from promptopt.outputs import check_writable_dir
@@ -160,6 +162,7 @@ def transfer_command(
         max_new_tokens=max_new_tokens,
         cache=EvalCache.default() if cache else None,
         progress=progress,
+        separator=separator_from_run(run),
     )
     try:
         matrix = run_transfer(variants, prompts, evaluator, task=task, split=split, scoring=scoring)
