@@ -156,7 +156,8 @@ class Backend(Component):
     @abstractmethod
     def chat(self, user: str) -> str:
         """The full model input for a single user turn, chat template and generation prompt
-        applied (or a plain completion template for base models)."""
+        applied (or a plain completion template for base models). ``user`` is plain text: only
+        the template's own markers may be read as control tokens, never text inside ``user``."""
 
     @abstractmethod
     def generate(

@@ -90,6 +90,12 @@ class WhiteBoxBackend(Backend):
         return None
 
     @property
+    def context_length(self) -> int | None:
+        """The most tokens the model reads at once (None when the model does not say)."""
+        value = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    @property
     def vocab_size(self) -> int:
         """Rows of the input-embedding matrix."""
         return int(self.model.get_input_embeddings().weight.shape[0])

@@ -21,7 +21,10 @@ def run_command(
     task: Annotated[
         str | None, typer.Option(help="Task name, e.g. folio, gsm8k, bbh/navigate.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Hub id, local folder or GGUF file.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Hub id, local folder, GGUF file or a name from `promptopt models`."),
+    ] = None,
     backend: Annotated[
         str | None, typer.Option(help="Model backend (default: the method's).")
     ] = None,

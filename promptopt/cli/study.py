@@ -28,6 +28,13 @@ def study_command(
     backend: Annotated[
         str | None, typer.Option(help="Run backend (default: each method's own).")
     ] = None,
+    optimizer_model: Annotated[
+        str | None,
+        typer.Option(help="Prompt-writing model of methods that use one (gpo; default: --model)."),
+    ] = None,
+    optimizer_backend: Annotated[
+        str | None, typer.Option(help="Backend of the optimizer model (default: the run's).")
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", metavar="KEY=VALUE", help="Run option (repeatable)."),
@@ -98,6 +105,8 @@ def study_command(
         seeds=parse_seeds(seeds),
         model=model,
         backend=backend,
+        optimizer_model=optimizer_model,
+        optimizer_backend=optimizer_backend,
         options=options,
         data_dir=data_dir,
         eval_backend=eval_backend,

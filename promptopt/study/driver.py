@@ -58,7 +58,7 @@ def check_settings(settings: StudySettings) -> None:
     from promptopt.assembly import plan_run
     from promptopt.config import make_run_config
     from promptopt.registry import get_registry
-    from promptopt.study.runner import method_options
+    from promptopt.study.runner import method_options, optimizer_values
     from promptopt.study.transfer import check_transfer
 
     for task in settings.tasks:
@@ -80,6 +80,7 @@ def check_settings(settings: StudySettings) -> None:
             "task": settings.tasks[0],
             "model": settings.model,
             "backend": settings.backend,
+            **optimizer_values(settings, method),
             "data_dir": settings.data_dir,
             "options": method_options(dict(settings.options), method),
         }

@@ -26,6 +26,8 @@ FLAGS: dict[str, str] = {
     "seeds": "--seeds",
     "model": "--model",
     "backend": "--backend",
+    "optimizer_model": "--optimizer-model",
+    "optimizer_backend": "--optimizer-backend",
     "options": "-o",
     "data_dir": "--data-dir",
     "eval_backend": "--eval-backend",
@@ -47,6 +49,9 @@ class StudySettings(BaseModel):
     seeds: list[int]
     model: str | None = None
     backend: str | None = None
+    #: The prompt-writing model of methods that use one (GPO); other methods ignore it.
+    optimizer_model: str | None = None
+    optimizer_backend: str | None = None
     options: dict[str, Any] = {}
     data_dir: str | None = None
     eval_backend: str | None = None

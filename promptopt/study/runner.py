@@ -44,6 +44,7 @@ def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySetti
     the same method, task and seed, and every setting the study gave (a run may record more,
     e.g. resolved defaults)."""
     given = {"backend": settings.backend, "model": settings.model, "data_dir": settings.data_dir}
+    given.update(optimizer_values(settings, spec.method))
     expected: dict[str, Any] = {"method": spec.method, "task": spec.task, "seed": spec.seed}
     expected.update({key: value for key, value in given.items() if value is not None})
     found = {key: config.get(key) for key in expected}
@@ -72,6 +73,20 @@ def method_options(options: dict[str, Any], method: str) -> dict[str, Any]:
     return mine
 
 
+def optimizer_values(settings: StudySettings, method: str) -> dict[str, Any]:
+    """``--optimizer-model``/``--optimizer-backend`` for a method that writes prompts with a
+    second model; nothing for the others."""
+    from promptopt.registry import get_registry
+
+    if not getattr(get_registry().get("method", method), "uses_optimizer", False):
+        return {}
+    values = {
+        "optimizer_model": settings.optimizer_model,
+        "optimizer_backend": settings.optimizer_backend,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
     """The ``promptopt run`` values of one cell (what ``make_run_config`` receives)."""
     return {
@@ -79,6 +94,7 @@ def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
         "task": spec.task,
         "model": settings.model,
         "backend": settings.backend,
+        **optimizer_values(settings, spec.method),
         "seed": spec.seed,
         "data_dir": settings.data_dir,
         "options": method_options(dict(settings.options), spec.method),

@@ -10,6 +10,7 @@ from typing import Any, cast
 from pydantic import Field
 
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
+from promptopt.errors import PromptoptError
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
 from promptopt_greater.whitebox import WhiteBox, eval_mode, prefix_cache, white_box
@@ -31,7 +32,16 @@ def chain_rows(
         ids = list(chain.ids) if chain.ids is not None else wb.encode(chain.reasoning)
         contexts.append(build_context(wb, ctx.task, example, prompt))
         reasonings.append(ids)
-    return build_rows(wb, ctx.task, examples, contexts, reasonings)
+    rows = build_rows(wb, ctx.task, examples, contexts, reasonings)
+    limit = wb.context_length
+    longest = max((len(row) for row in rows), default=0)
+    if limit is not None and longest > limit:
+        raise PromptoptError(
+            f"a training row (question, prompt, reasoning, extractor, answer) has {longest} "
+            f"tokens, more than the {limit}-token context of {wb.model_id}",
+            hint="lower max_new_tokens, or use shorter questions or a longer-context model",
+        )
+    return rows
 
 
 class GreaterLossExtractor(LossExtractor):
