@@ -74,24 +74,16 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Speed benchmarks; JSON under results/ (GReaTer phases vs reference mode, llama.cpp eval)."""
+    """Speed benchmarks, JSON under results/: GReaTer steps (default vs reference mode, llama.cpp
+    generation), llama.cpp evaluation, CLI start-up. ``nox -s bench -- --quick``: under 10 min."""
     install_project(session)
     session.env.update({"HF_HUB_OFFLINE": "1", "PROMPTOPT_PROGRESS": "0"})
     os.makedirs("results", exist_ok=True)
+    quick = "--quick" in session.posargs
     session.run("python", "benchmarks/bench_cli.py", "--out", "results/bench_cli.json")
-    session.run("python", "benchmarks/bench_greater.py", "--out", "results/bench_greater.json")
-    session.run(
-        "python",
-        "benchmarks/bench_greater.py",
-        "--model",
-        "embedded",
-        "--steps",
-        "2",
-        "--train-size",
-        "4",
-        "--max-new-tokens",
-        "32",
-        "--out",
-        "results/bench_greater_smollm2.json",
-    )
-    session.run("python", "benchmarks/bench_llamacpp.py", "--out", "results/bench_llamacpp.json")
+    greater = ["benchmarks/bench_greater.py", "--out", "results/bench_greater.json"]
+    session.run("python", *greater, *(["--quick"] if quick else []))
+    if not quick:
+        session.run(
+            "python", "benchmarks/bench_llamacpp.py", "--out", "results/bench_llamacpp.json"
+        )
