@@ -88,7 +88,9 @@ def test_gradient_pass_sees_the_same_inputs_as_the_model(request, arch):
     for a model that scales its embeddings (Gemma): the one-hot is mixed from what the model
     embeds, not from raw weight rows."""
     box = request.getfixturevalue("wb" if arch == "llama" else "gemma_wb")
-    if arch == "gemma2":
+    if arch == "gemma2" and type(box.input_embeddings).__name__ != "Embedding":
+        # recent transformers scale Gemma's embeddings inside the module (5.0 in the forward):
+        # either way the gradient pass must see what a forward over the real ids sees
         ids = torch.tensor([5, 17, 42])
         assert not torch.allclose(box.input_embeddings(ids), box.embedding_matrix[ids])
     rows = make_rows(box)
