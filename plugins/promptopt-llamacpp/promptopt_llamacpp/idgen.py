@@ -1,0 +1,438 @@
+"""Greedy continuations of exact token ids in llama.cpp, many sequences per decode call.
+
+Built for callers that keep gradients in torch and want their greedy generation fast (GReaTer):
+inputs are token ids, nothing is tokenized. Each input runs in a sequence slot with its own KV
+stream, so its numbers are those of a single-sequence run; a finished slot takes the next waiting
+input (continuous batching). A slot keeps its KV cells after its input ends: the next input reuses
+the longest common prefix in place, or copies it from another slot, and evaluates only the rest.
+Inputs are admitted in sorted order, so inputs that share prefixes follow each other. llama_cpp
+is imported when a model loads, never at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from promptopt.accounting import Usage
+from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt_llamacpp.modelfiles import captured_stderr, check_gguf
+from promptopt_llamacpp.scoring import common_prefix_length
+
+log = logging.getLogger(__name__)
+
+#: ``stop_check(row, ids_so_far)``: True ends that row after its latest token.
+StopCheck = Callable[[int, list[int]], bool]
+#: ggml tensor types for the KV cache.
+KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
+#: Non-empty once llama.cpp's backend is initialized in this process.
+_BACKEND_READY: list[bool] = []
+
+
+@dataclass
+class GenerationStats:
+    """What the generator computed (cumulative over calls), for a caller's accounting.
+
+    ``prompt_tokens``: input tokens evaluated; ``reused_tokens``: input tokens served from KV
+    cells already computed (a shared prefix); ``generated_tokens``: ids returned;
+    ``decode_calls``: batched ``llama_decode`` calls; ``kv_copies``: slot-to-slot prefix copies."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    decode_calls: int = 0
+    kv_copies: int = 0
+
+    def snapshot(self) -> GenerationStats:
+        """A frozen copy, to subtract from later."""
+        return GenerationStats(**asdict(self))
+
+    def since(self, before: GenerationStats) -> GenerationStats:
+        """What was added after ``before`` was taken."""
+        return GenerationStats(
+            **{f.name: getattr(self, f.name) - getattr(before, f.name) for f in fields(self)}
+        )
+
+    def usage(self) -> Usage:
+        """These counters as a :class:`~promptopt.accounting.Usage` (one decode = one pass)."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            generated_tokens=self.generated_tokens,
+            forward_passes=self.decode_calls,
+            requests=self.calls,
+        )
+
+
+@dataclass
+class _Slot:
+    """One sequence id (= one KV stream): the tokens its cells hold and what it runs now."""
+
+    seq: int
+    cells: list[int] = field(default_factory=list)  # tokens at positions 0.. with KV computed
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate next
+    row: int | None = None  # the input it is generating for, None when idle
+    out: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """When a row ends: its EOS ids, the new-token budget and the caller's stop check."""
+
+    eos: frozenset[int]
+    max_new_tokens: int
+    stop_check: StopCheck | None
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelLoadError(
+            "the llama.cpp token generator needs llama-cpp-python",
+            hint="pip install llama-cpp-python",
+        ) from None
+    if not hasattr(llama_cpp, "llama_memory_seq_cp"):
+        raise ModelLoadError(
+            f"llama-cpp-python {llama_cpp.__version__} lacks the llama_memory_* KV functions",
+            hint="pip install 'llama-cpp-python>=0.3.16'",
+        )
+    if not _BACKEND_READY:
+        logger = logging.getLogger("llama-cpp-python")  # where llama.cpp's log callback writes
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)
+        llama_cpp.llama_backend_init()
+        _BACKEND_READY.append(True)
+    return llama_cpp
+
+
+def _last_line(text: str) -> str:
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+
+
+class LlamaTokenGenerator:
+    """Greedy continuations of token ids from a GGUF model: batched, continuous, prefix-reusing.
+
+    ``n_ctx`` is the context of one sequence (its input plus its new tokens); the KV cache holds
+    ``n_parallel`` such sequences. Threads are never guessed: ``n_threads`` is required and
+    ``n_threads_batch`` defaults to it."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_threads: int,
+        n_threads_batch: int | None = None,
+        n_ctx: int = 2048,
+        n_parallel: int = 8,
+        n_batch: int = 512,
+        n_gpu_layers: int | None = None,
+        reuse_prefixes: bool = True,
+        min_reuse: int = 8,
+        kv_cache_type: Literal["f16", "f32", "q8_0"] = "f16",
+        flash_attn: bool = False,
+    ) -> None:
+        llama_cpp = self._lib = _llama_cpp()
+        self.path = check_gguf(Path(model_path))
+        if n_threads < 1 or (n_threads_batch is not None and n_threads_batch < 1):
+            raise PromptoptError(
+                f"threads must be at least 1 (got n_threads={n_threads}, "
+                f"n_threads_batch={n_threads_batch})",
+                hint="pass the number of cores this process owns",
+            )
+        max_seq = int(llama_cpp.llama_max_parallel_sequences())
+        if not 1 <= n_parallel <= max_seq or n_batch < n_parallel or n_ctx < 8:
+            raise PromptoptError(
+                f"bad sizes n_parallel={n_parallel}, n_batch={n_batch}, n_ctx={n_ctx}",
+                hint=f"use 1 <= n_parallel <= {max_seq}, n_batch >= n_parallel, n_ctx >= 8",
+            )
+        self.n_threads = n_threads
+        self.n_threads_batch = n_threads_batch or n_threads
+        self.n_parallel = n_parallel
+        self.n_batch = n_batch
+        self.reuse_prefixes = reuse_prefixes
+        self.min_reuse = max(1, min_reuse)
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        self.n_gpu_layers = n_gpu_layers
+        self.stats = GenerationStats()
+        self._model, self._ctx, self._batch = self._load(
+            llama_cpp, n_ctx, kv_cache_type, flash_attn
+        )
+        self._finalizer = weakref.finalize(
+            self, _free, llama_cpp, self._model, self._ctx, self._batch
+        )
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        self.n_ctx = int(llama_cpp.llama_n_ctx_seq(self._ctx))
+        self.default_eos_ids = frozenset(
+            int(t)
+            for t in (llama_cpp.llama_vocab_eos(vocab), llama_cpp.llama_vocab_eot(vocab))
+            if t >= 0
+        )
+        self._slots = [_Slot(seq) for seq in range(n_parallel)]
+        log.info("llama.cpp token generator: %s", self.describe())
+
+    def _load(
+        self, llama_cpp: Any, n_ctx: int, kv_cache_type: str, flash_attn: bool
+    ) -> tuple[Any, Any, Any]:
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = self.n_gpu_layers
+        with captured_stderr() as captured:
+            model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), model_params)
+        if not model:
+            raise ModelLoadError(
+                f"llama.cpp could not load {str(self.path)!r}: "
+                f"{_last_line(captured.text()) or 'no reason given'}",
+                hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
+            )
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * self.n_parallel
+        params.n_batch = params.n_ubatch = self.n_batch
+        params.n_seq_max = self.n_parallel
+        params.kv_unified = False  # one stream per sequence: single-sequence numerics
+        params.n_threads, params.n_threads_batch = self.n_threads, self.n_threads_batch
+        params.type_k = params.type_v = KV_TYPES[kv_cache_type]
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        params.no_perf = True
+        with captured_stderr() as captured:
+            ctx = llama_cpp.llama_init_from_model(model, params)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise ModelLoadError(
+                f"llama.cpp could not make a context of {self.n_parallel} x {n_ctx} tokens for "
+                f"{self.path.name}: {_last_line(captured.text()) or 'out of memory?'}",
+                hint="lower n_ctx or n_parallel",
+            )
+        batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        return model, ctx, batch
+
+    def describe(self) -> dict[str, Any]:
+        """The settings in use (threads, sizes, offload), for logs and records."""
+        return {
+            "model": str(self.path),
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
+            "n_ctx_per_sequence": self.n_ctx,
+            "n_parallel": self.n_parallel,
+            "n_batch": self.n_batch,
+            "n_gpu_layers": self.n_gpu_layers,
+            "reuse_prefixes": self.reuse_prefixes,
+        }
+
+    # ------------------------------------------------------------------ generation
+
+    def generate_ids(
+        self,
+        inputs: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        eos_ids: Collection[int],
+        stop_check: StopCheck | None = None,
+        on_done: Callable[[int], object] | None = None,
+    ) -> list[list[int]]:
+        """Greedy new ids for each input, in input order (argmax, ties to the lowest id).
+
+        A row ends at an id in ``eos_ids`` (not returned), after ``max_new_tokens`` ids, or
+        after the id for which ``stop_check(row, ids_so_far)`` is True; ``on_done(k)`` is told
+        whenever ``k`` more rows finished."""
+        rows = self._check_inputs(inputs, max_new_tokens)
+        results: list[list[int]] = [[] for _ in rows]
+        self.stats.calls += 1
+        if not rows or max_new_tokens <= 0:
+            if rows and on_done is not None:
+                on_done(len(rows))
+            return results
+        order = sorted(range(len(rows)), key=rows.__getitem__) if self.reuse_prefixes else None
+        waiting = deque(order if order is not None else range(len(rows)))
+        step = _Step(frozenset(int(t) for t in eos_ids), max_new_tokens, stop_check)
+        try:
+            while waiting or any(slot.row is not None for slot in self._slots):
+                finished = 0
+                while waiting and (slot := self._admit(waiting[0], rows)) is not None:
+                    waiting.popleft()
+                    if self._advance(slot, self._prefill(slot), step):
+                        finished += self._finish(slot, results)
+                running = [slot for slot in self._slots if slot.row is not None]
+                if running:
+                    for slot, token in zip(running, self._decode_running(running), strict=True):
+                        if self._advance(slot, token, step):
+                            finished += self._finish(slot, results)
+                if finished and on_done is not None:
+                    on_done(finished)
+        except BaseException:
+            self.reset()  # the KV cache no longer matches the slots' bookkeeping
+            raise
+        return results
+
+    @staticmethod
+    def _finish(slot: _Slot, results: list[list[int]]) -> int:
+        """Hand the slot's ids to its row and free the slot (its KV cells stay for reuse)."""
+        results[slot.row] = slot.out  # type: ignore[index]
+        slot.row, slot.out, slot.pending = None, [], []
+        return 1
+
+    def _check_inputs(
+        self, inputs: Sequence[Sequence[int]], max_new_tokens: int
+    ) -> list[list[int]]:
+        rows = [[int(t) for t in ids] for ids in inputs]
+        for i, row in enumerate(rows):
+            if not row:
+                raise PromptoptError(
+                    f"input {i} is empty (no token ids)", hint="give every input at least one token"
+                )
+            if len(row) + max(max_new_tokens, 0) > self.n_ctx:
+                raise PromptoptError(
+                    f"input {i} has {len(row)} tokens; with max_new_tokens={max_new_tokens} it "
+                    f"needs {len(row) + max_new_tokens} positions, more than the context of "
+                    f"{self.n_ctx} per sequence",
+                    hint="raise n_ctx, or lower max_new_tokens",
+                )
+            bad = next((t for t in row if not 0 <= t < self.n_vocab), None)
+            if bad is not None:
+                raise PromptoptError(
+                    f"input {i} has token id {bad}, outside the vocabulary of {self.n_vocab}",
+                    hint="pass ids from this model's tokenizer",
+                )
+        return rows
+
+    def _admit(self, row_index: int, rows: list[list[int]]) -> _Slot | None:
+        """An idle slot holding ``rows[row_index]``'s longest computed prefix (reused in place or
+        copied from another slot), the rest pending; None when every slot is busy."""
+        idle = [s for s in self._slots if s.row is None]
+        if not idle:
+            return None
+        row = rows[row_index]
+        # at least two tokens are evaluated: a single-token tail would take llama.cpp's one-token
+        # path, whose numbers differ from evaluating the same token inside a prompt
+        limit = len(row) - 2 if len(row) >= 2 else 0
+        keep, slot = 0, idle[0]
+        if self.reuse_prefixes:
+            slot = max(idle, key=lambda s: common_prefix_length(row, s.cells))
+            keep = min(common_prefix_length(row, slot.cells), limit)
+            source = max(self._slots, key=lambda s: common_prefix_length(row, s.cells))
+            shared = min(common_prefix_length(row, source.cells), limit)
+            if source is not slot and shared >= keep + self.min_reuse:
+                self._copy(source, slot)  # done by llama.cpp before the next decode
+                keep = shared
+        self._trim(slot, keep)
+        slot.row, slot.out, slot.pending = row_index, [], row[keep:]
+        self.stats.prompt_tokens += len(slot.pending)
+        self.stats.reused_tokens += keep
+        return slot
+
+    def _copy(self, source: _Slot, target: _Slot) -> None:
+        llama_cpp = self._lib
+        llama_cpp.llama_memory_seq_rm(self._mem, target.seq, -1, -1)
+        # across KV streams llama.cpp copies whole streams
+        llama_cpp.llama_memory_seq_cp(self._mem, source.seq, target.seq, -1, -1)
+        target.cells = list(source.cells)
+        self.stats.kv_copies += 1
+
+    def _trim(self, slot: _Slot, keep: int) -> None:
+        if keep >= len(slot.cells):
+            return
+        llama_cpp = self._lib
+        if keep == 0 or not llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
+            keep = 0
+        del slot.cells[keep:]
+
+    def _prefill(self, slot: _Slot) -> int:
+        """Evaluate the slot's pending input tokens on their own (one stream per decode call, in
+        chunks of ``n_batch``, none of a single token after a reused prefix); the next id."""
+        tokens, start = slot.pending, len(slot.cells)
+        pieces = [tokens[i : i + self.n_batch] for i in range(0, len(tokens), self.n_batch)]
+        if start and len(pieces) > 1 and len(pieces[-1]) == 1:
+            pieces[-2:] = [pieces[-2][:-1], pieces[-2][-1:] + pieces[-1]]
+        for piece in pieces:
+            self._fill([(slot.seq, piece, len(slot.cells))])
+            self._decode()
+            slot.cells += piece
+        slot.pending = []
+        return self._argmax(len(pieces[-1]) - 1)
+
+    def _decode_running(self, running: list[_Slot]) -> list[int]:
+        """One decode call for every generating row (its latest id); their next ids."""
+        running.sort(key=lambda s: s.seq)  # consecutive sequence ids share llama.cpp ubatches
+        self._fill([(slot.seq, slot.pending, len(slot.cells)) for slot in running])
+        self._decode()
+        for slot in running:
+            slot.cells += slot.pending
+            slot.pending = []
+        return [self._argmax(i) for i in range(len(running))]
+
+    def _fill(self, parts: list[tuple[int, list[int], int]]) -> None:
+        """Load (sequence, tokens, first position) parts into the batch; logits for each last."""
+        batch, n = self._batch, 0
+        for seq, tokens, start in parts:
+            for j, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = start + j
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq
+                batch.logits[n] = j == len(tokens) - 1
+                n += 1
+        batch.n_tokens = n
+
+    def _decode(self) -> None:
+        status = int(self._lib.llama_decode(self._ctx, self._batch))
+        self.stats.decode_calls += 1
+        if status != 0:
+            raise PromptoptError(
+                f"llama_decode failed with status {status} on {self._batch.n_tokens} tokens",
+                hint="lower n_parallel or n_batch, or raise n_ctx",
+            )
+
+    def _argmax(self, output: int) -> int:
+        """Index of the largest logit of the ``output``-th output row (first index on ties)."""
+        pointer = self._lib.llama_get_logits_ith(self._ctx, output)
+        return int(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).argmax())
+
+    def _advance(self, slot: _Slot, token: int, step: _Step) -> bool:
+        """Record ``token`` for the slot's row; True when the row is finished."""
+        if token in step.eos:
+            return True
+        slot.out.append(token)
+        self.stats.generated_tokens += 1
+        if len(slot.out) >= step.max_new_tokens:
+            return True
+        if step.stop_check is not None and step.stop_check(slot.row, slot.out):  # type: ignore[arg-type]
+            return True
+        slot.pending = [token]
+        return False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reset(self) -> None:
+        """Forget every slot's KV cells (the next inputs are evaluated from scratch)."""
+        self._lib.llama_memory_clear(self._mem, True)
+        self._slots = [_Slot(seq) for seq in range(self.n_parallel)]
+
+    def close(self) -> None:
+        """Free the model, its context and the batch (also done at garbage collection)."""
+        self._finalizer()
+
+    def __enter__(self) -> LlamaTokenGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _free(llama_cpp: Any, model: Any, ctx: Any, batch: Any) -> None:
+    llama_cpp.llama_batch_free(batch)
+    llama_cpp.llama_free(ctx)
+    llama_cpp.llama_model_free(model)
