@@ -122,7 +122,9 @@ class LlamaTokenGenerator:
 
     ``n_ctx`` is the context of one sequence (its input plus its new tokens); the KV cache holds
     ``n_parallel`` such sequences. Threads are never guessed: ``n_threads`` is required and
-    ``n_threads_batch`` defaults to it."""
+    ``n_threads_batch`` defaults to it. The KV cache is F32 by default: with F32 weights (see
+    :func:`~promptopt_llamacpp.modelfiles.gguf_for`) greedy chains then match transformers'
+    float32 ones (an F16 cache flips a rare near-tie)."""
 
     def __init__(
         self,
@@ -136,7 +138,7 @@ class LlamaTokenGenerator:
         n_gpu_layers: int | None = None,
         reuse_prefixes: bool = True,
         min_reuse: int = 8,
-        kv_cache_type: Literal["f16", "f32", "q8_0"] = "f16",
+        kv_cache_type: Literal["f16", "f32", "q8_0"] = "f32",
         flash_attn: bool = False,
     ) -> None:
         llama_cpp = self._lib = _llama_cpp()
@@ -172,7 +174,7 @@ class LlamaTokenGenerator:
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
-        self.n_ctx = int(llama_cpp.llama_n_ctx_seq(self._ctx))
+        self.n_ctx = min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx)))
         self.default_eos_ids = frozenset(
             int(t)
             for t in (llama_cpp.llama_vocab_eos(vocab), llama_cpp.llama_vocab_eot(vocab))
@@ -195,7 +197,7 @@ class LlamaTokenGenerator:
                 hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
             )
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * self.n_parallel
+        params.n_ctx = -(-n_ctx // 256) * 256 * self.n_parallel  # llama.cpp pads to 256
         params.n_batch = params.n_ubatch = self.n_batch
         params.n_seq_max = self.n_parallel
         params.kv_unified = False  # one stream per sequence: single-sequence numerics

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal, Protocol
 
 from promptopt.errors import ModelLoadError
 from promptopt.filehash import cache_home, file_sha256
@@ -94,6 +95,85 @@ def resolve_model(ref: str | None, *, export_dtype: str = "f16") -> Path:
             )
         return exported_gguf(path, export_dtype)
     return check_gguf(path)
+
+
+class ModelSourceLike(Protocol):
+    """What :func:`gguf_for` reads from a loaded model's source (``promptopt_hf``'s
+    ``ModelSource``): the GGUF it was converted from, its local folder, or its hub id."""
+
+    gguf: Path | None
+    folder: Path | None
+    hub_id: str | None
+
+
+def gguf_for(
+    model: str | Path | ModelSourceLike | None, *, dtype: Literal["f32", "f16", "native"] = "f32"
+) -> Path:
+    """A GGUF file llama.cpp can run with the weights a transformers model was loaded with.
+
+    ``model`` is a model reference (None or ``smollm2`` for the embedded model, a .gguf file, an
+    HF Llama folder, a hub id in the local HF cache) or the hf backend's ``ModelSource``. A GGUF
+    source is kept as it is with ``dtype="native"``, else written once as F32 (or F16) by
+    llama.cpp's quantizer: quantized weights are then the exact values transformers dequantized,
+    and llama.cpp multiplies them in float instead of re-quantizing activations. An HF folder is
+    exported once (F16 when asked, else F32). Every derived file is cached by content hash."""
+    gguf, folder = _gguf_or_folder(model)
+    if gguf is not None:
+        return _float_variant(check_gguf(gguf), dtype)
+    assert folder is not None
+    return exported_gguf(folder, "f16" if dtype == "f16" else "f32")
+
+
+def _gguf_or_folder(model: str | Path | ModelSourceLike | None) -> tuple[Path | None, Path | None]:
+    if model is None or isinstance(model, str):
+        from promptopt.models import resolve_name
+
+        entry = resolve_name(model)  # a short name (None: the embedded SmolLM2)
+        if entry is not None:
+            return entry.path(), None
+        assert model is not None  # resolve_name(None) is the default model
+    elif not isinstance(model, Path):
+        if model.gguf is not None:
+            return Path(model.gguf), None
+        if model.folder is not None:
+            return None, Path(model.folder)
+        if model.hub_id:
+            return None, _hub_folder(model.hub_id)
+        raise ModelLoadError(f"model source {model!r} names no file", hint="pass a GGUF or folder")
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"folder {str(model)!r} has no config.json",
+                hint="pass a .gguf file or an HF model folder",
+            )
+        return None, path
+    if path.suffix.lower() == ".gguf" or path.exists():
+        return path, None
+    return None, _hub_folder(str(model))
+
+
+def _hub_folder(hub_id: str) -> Path:
+    """The local snapshot of a hub model (never downloads)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(hub_id, local_files_only=True))
+    except Exception:  # any failure means: not available offline
+        raise ModelLoadError(
+            f"model {hub_id!r} is not in the local Hugging Face cache",
+            hint="load it once with the hf backend while online, or pass a local folder",
+        ) from None
+
+
+def _float_variant(path: Path, dtype: str) -> Path:
+    if dtype == "native":
+        return path
+    from promptopt_llamacpp.quantize import QUANT_FTYPES, file_type, quantize
+
+    if file_type(path) == QUANT_FTYPES[dtype]:
+        return path
+    return quantize(path, dtype).path
 
 
 class CapturedText:
