@@ -75,7 +75,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Speed benchmarks, JSON under results/: GReaTer steps (default vs reference mode, llama.cpp
-    generation), llama.cpp evaluation, CLI start-up. ``nox -s bench -- --quick``: under 10 min."""
+    generation), llama.cpp evaluation and token-id generation, CLI start-up.
+    ``nox -s bench -- --quick``: under 10 min."""
     install_project(session)
     session.env.update({"HF_HUB_OFFLINE": "1", "PROMPTOPT_PROGRESS": "0"})
     os.makedirs("results", exist_ok=True)
@@ -87,3 +88,4 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "benchmarks/bench_llamacpp.py", "--out", "results/bench_llamacpp.json"
         )
+        session.run("python", "benchmarks/bench_idgen.py", "--out", "results/bench_idgen.json")

@@ -160,6 +160,7 @@ class LlamaTokenGenerator:
         self.n_parallel = n_parallel
         self.n_batch = n_batch
         self.reuse_prefixes = reuse_prefixes
+        self.kv_cache_type, self.flash_attn = kv_cache_type, flash_attn
         self.min_reuse = max(1, min_reuse)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
@@ -232,6 +233,8 @@ class LlamaTokenGenerator:
             "n_batch": self.n_batch,
             "n_gpu_layers": self.n_gpu_layers,
             "reuse_prefixes": self.reuse_prefixes,
+            "kv_cache_type": self.kv_cache_type,
+            "flash_attn": self.flash_attn,
         }
 
     # ------------------------------------------------------------------ generation
@@ -269,7 +272,7 @@ class LlamaTokenGenerator:
                         finished += self._finish(slot, results)
                 running = [slot for slot in self._slots if slot.row is not None]
                 if running:
-                    for slot, token in zip(running, self._decode_running(running), strict=True):
+                    for slot, token in self._decode_running(running):
                         if self._advance(slot, token, step):
                             finished += self._finish(slot, results)
                 if finished and on_done is not None:
@@ -354,10 +357,10 @@ class LlamaTokenGenerator:
 
     def _prefill(self, slot: _Slot) -> int:
         """Evaluate the slot's pending input tokens on their own (one stream per decode call, in
-        chunks of ``n_batch``, none of a single token after a reused prefix); the next id."""
-        tokens, start = slot.pending, len(slot.cells)
+        chunks of ``n_batch``, none of a single token); the next id."""
+        tokens = slot.pending
         pieces = [tokens[i : i + self.n_batch] for i in range(0, len(tokens), self.n_batch)]
-        if start and len(pieces) > 1 and len(pieces[-1]) == 1:
+        if len(pieces) > 1 and len(pieces[-1]) == 1:
             pieces[-2:] = [pieces[-2][:-1], pieces[-2][-1:] + pieces[-1]]
         for piece in pieces:
             self._fill([(slot.seq, piece, len(slot.cells))])
@@ -366,15 +369,15 @@ class LlamaTokenGenerator:
         slot.pending = []
         return self._argmax(len(pieces[-1]) - 1)
 
-    def _decode_running(self, running: list[_Slot]) -> list[int]:
-        """One decode call for every generating row (its latest id); their next ids."""
-        running.sort(key=lambda s: s.seq)  # consecutive sequence ids share llama.cpp ubatches
+    def _decode_running(self, running: list[_Slot]) -> list[tuple[_Slot, int]]:
+        """One decode call for every generating row (its latest id); each row's next id."""
+        running = sorted(running, key=lambda s: s.seq)  # consecutive ids share llama.cpp ubatches
         self._fill([(slot.seq, slot.pending, len(slot.cells)) for slot in running])
         self._decode()
         for slot in running:
             slot.cells += slot.pending
             slot.pending = []
-        return [self._argmax(i) for i in range(len(running))]
+        return [(slot, self._argmax(i)) for i, slot in enumerate(running)]
 
     def _fill(self, parts: list[tuple[int, list[int], int]]) -> None:
         """Load (sequence, tokens, first position) parts into the batch; logits for each last."""
