@@ -147,7 +147,7 @@ def main() -> None:
     )
     parser.add_argument("--questions", type=int, default=12)
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--slots", type=int, default=12, help="parallel sequences")
+    parser.add_argument("--slots", type=int, default=12, help="parallel sequences (n_parallel)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench_idgen.json")
     args = parser.parse_args()
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
@@ -162,31 +162,55 @@ def main() -> None:
     hf = HFBackend(None)
     eos = set(hf.eos_ids)
     files = {"q4_1": gguf_for(hf.source, dtype="native"), "f32": gguf_for(hf.source)}
-    n = args.max_new_tokens
+    n, slots = args.max_new_tokens, args.slots
 
-    theirs, wall, cpu = timed(lambda: hf.generate_ids(single, max_new_tokens=n))
-    arms: dict[str, Any] = {
-        "transformers_batched": arm_record(theirs, wall, cpu, batch_size=hf.batch_size)
-    }
+    arms: dict[str, Any] = {}
+    theirs: dict[str, list[list[int]]] = {}
+    for name, inputs in (("single", single), ("shared", shared)):
+        theirs[name], wall, cpu = timed(
+            lambda inputs=inputs: hf.generate_ids(inputs, max_new_tokens=n)
+        )
+        arms[f"transformers_{name}_batched"] = arm_record(
+            theirs[name], wall, cpu, batch_size=hf.batch_size
+        )
     agreement: dict[str, Any] = {}
+    arms["q4_1_shared_one_at_a_time"] = one_at_a_time(files["q4_1"], shared, n)
     for weights, path in files.items():
         arms[f"{weights}_one_at_a_time"] = one_at_a_time(path, single, n)
-        record, ours = batched(path, single, n, eos, reuse=False, slots=args.slots)
-        arms[f"{weights}_batched"] = record
-        agreement[weights] = identical_share(ours, theirs)
-        arms[f"{weights}_batched_reuse"], _ = batched(
-            path, single, n, eos, reuse=True, slots=args.slots
-        )
+        arms[f"{weights}_batched"], ours = batched(path, single, n, eos, reuse=False, slots=slots)
+        agreement[f"{weights}_single"] = identical_share(ours, theirs["single"])
+        arms[f"{weights}_batched_reuse"], _ = batched(path, single, n, eos, reuse=True, slots=slots)
         arms[f"{weights}_shared_batched"], plain = batched(
-            path, shared, n, eos, reuse=False, slots=args.slots
+            path, shared, n, eos, reuse=False, slots=slots
         )
         arms[f"{weights}_shared_batched_reuse"], reused = batched(
-            path, shared, n, eos, reuse=True, slots=args.slots
+            path, shared, n, eos, reuse=True, slots=slots
         )
         assert reused == plain, "prefix reuse changed the ids"
+        agreement[f"{weights}_shared"] = identical_share(reused, theirs["shared"])
 
     def ratio(a: str, b: str) -> float:
         return round(arms[a]["tokens_per_s"] / arms[b]["tokens_per_s"], 2)
+
+    def cpu_ratio(a: str, b: str) -> float:  # tokens per CPU second: steadier when shared
+        per_cpu = {k: arms[k]["generated_tokens"] / arms[k]["cpu_seconds"] for k in (a, b)}
+        return round(per_cpu[a] / per_cpu[b], 2)
+
+    pairs = {
+        "f32_shared_reuse_vs_transformers": (
+            "f32_shared_batched_reuse",
+            "transformers_shared_batched",
+        ),
+        "f32_shared_reuse_vs_q4_1_one_at_a_time": (
+            "f32_shared_batched_reuse",
+            "q4_1_shared_one_at_a_time",
+        ),
+        "f32_prefix_reuse_gain_on_shared": ("f32_shared_batched_reuse", "f32_shared_batched"),
+        "q4_1_prefix_reuse_gain_on_shared": ("q4_1_shared_batched_reuse", "q4_1_shared_batched"),
+        "f32_batched_vs_one_at_a_time": ("f32_batched", "f32_one_at_a_time"),
+        "q4_1_batched_vs_one_at_a_time": ("q4_1_batched", "q4_1_one_at_a_time"),
+        "f32_batched_vs_transformers": ("f32_batched", "transformers_single_batched"),
+    }
 
     result = {
         "model": "SmolLM2-135M-Instruct (embedded)",
@@ -207,15 +231,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "arms": arms,
-        "speedups": {
-            "f32_batched_vs_transformers": ratio("f32_batched", "transformers_batched"),
-            "f32_batched_vs_one_at_a_time": ratio("f32_batched", "f32_one_at_a_time"),
-            "q4_1_batched_vs_one_at_a_time": ratio("q4_1_batched", "q4_1_one_at_a_time"),
-            "f32_prefix_reuse_on_shared": ratio("f32_shared_batched_reuse", "f32_shared_batched"),
-            "q4_1_prefix_reuse_on_shared": ratio(
-                "q4_1_shared_batched_reuse", "q4_1_shared_batched"
-            ),
-        },
+        "speedups": {name: ratio(a, b) for name, (a, b) in pairs.items()},
+        "cpu_time_speedups": {name: cpu_ratio(a, b) for name, (a, b) in pairs.items()},
         "identical_to_transformers_greedy": agreement,
         "total_s": round(time.perf_counter() - total, 1),
     }
