@@ -5,7 +5,9 @@ inputs are token ids, nothing is tokenized. Each input runs in a sequence slot w
 stream, so its numbers are those of a single-sequence run; a finished slot takes the next waiting
 input (continuous batching). A slot keeps its KV cells after its input ends: the next input reuses
 the longest common prefix in place, or copies it from another slot, and evaluates only the rest.
-Inputs are admitted in sorted order, so inputs that share prefixes follow each other. llama_cpp
+Inputs are admitted in sorted order, so inputs that share prefixes follow each other. Each
+prompt is evaluated in decode calls of its own, at least two tokens at a time: llama.cpp rounds
+a token evaluated alone differently, so this keeps the ids equal to a one-sequence run. llama_cpp
 is imported when a model loads, never at import.
 """
 
@@ -83,7 +85,7 @@ class _Slot:
 
 
 @dataclass(frozen=True)
-class _Step:
+class _Ending:
     """When a row ends: its EOS ids, the new-token budget and the caller's stop check."""
 
     eos: frozenset[int]
@@ -102,7 +104,7 @@ def _llama_cpp() -> Any:
     if not hasattr(llama_cpp, "llama_memory_seq_cp"):
         raise ModelLoadError(
             f"llama-cpp-python {llama_cpp.__version__} lacks the llama_memory_* KV functions",
-            hint="pip install 'llama-cpp-python>=0.3.16'",
+            hint="upgrade llama-cpp-python (0.3.36 is known to work)",
         )
     if not _BACKEND_READY:
         logger = logging.getLogger("llama-cpp-python")  # where llama.cpp's log callback writes
@@ -262,18 +264,18 @@ class LlamaTokenGenerator:
             return results
         order = sorted(range(len(rows)), key=rows.__getitem__) if self.reuse_prefixes else None
         waiting = deque(order if order is not None else range(len(rows)))
-        step = _Step(frozenset(int(t) for t in eos_ids), max_new_tokens, stop_check)
+        ending = _Ending(frozenset(int(t) for t in eos_ids), max_new_tokens, stop_check)
         try:
             while waiting or any(slot.row is not None for slot in self._slots):
                 finished = 0
                 while waiting and (slot := self._admit(waiting[0], rows)) is not None:
                     waiting.popleft()
-                    if self._advance(slot, self._prefill(slot), step):
+                    if self._advance(slot, self._prefill(slot), ending):
                         finished += self._finish(slot, results)
                 running = [slot for slot in self._slots if slot.row is not None]
                 if running:
                     for slot, token in self._decode_running(running):
-                        if self._advance(slot, token, step):
+                        if self._advance(slot, token, ending):
                             finished += self._finish(slot, results)
                 if finished and on_done is not None:
                     on_done(finished)
@@ -406,15 +408,15 @@ class LlamaTokenGenerator:
         pointer = self._lib.llama_get_logits_ith(self._ctx, output)
         return int(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).argmax())
 
-    def _advance(self, slot: _Slot, token: int, step: _Step) -> bool:
+    def _advance(self, slot: _Slot, token: int, ending: _Ending) -> bool:
         """Record ``token`` for the slot's row; True when the row is finished."""
-        if token in step.eos:
+        if token in ending.eos:
             return True
         slot.out.append(token)
         self.stats.generated_tokens += 1
-        if len(slot.out) >= step.max_new_tokens:
+        if len(slot.out) >= ending.max_new_tokens:
             return True
-        if step.stop_check is not None and step.stop_check(slot.row, slot.out):  # type: ignore[arg-type]
+        if ending.stop_check is not None and ending.stop_check(slot.row, slot.out):  # type: ignore[arg-type]
             return True
         slot.pending = [token]
         return False
