@@ -106,6 +106,35 @@ def test_batched_equals_one_sequence_greedy_on_tiny_model(
                 assert gen.stats.since(before).prompt_tokens <= 2 * len(inputs)
 
 
+class LogitsRecorder(LlamaTokenGenerator):
+    """The generator, keeping a copy of the logits each row's ids were taken from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: dict[int, list[Any]] = {}
+
+    def _next_id(self, slot: Any, index: int) -> int:
+        self.seen.setdefault(slot.row, []).append(self._logits(index).copy())
+        return super()._next_id(slot, index)
+
+
+def test_ids_do_not_depend_on_what_runs_beside_them(tiny_gguf: Path, tiny_ref: Reference) -> None:
+    """A row's logits are bitwise the same alone, beside others, and after other calls.
+    llama.cpp multiplies F32/F16 weights by a one-row ubatch another way (1e-6 to 2e-5 apart,
+    enough to flip a near-tie), so a lone row gets a throw-away companion."""
+    import numpy as np
+
+    inputs = tiny_inputs(tiny_ref)[:4]
+    with LogitsRecorder(tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=4) as gen:
+        alone = gen.generate_ids(inputs[:1], max_new_tokens=6, eos_ids=())[0]
+        first = gen.seen.pop(0)
+        beside = gen.generate_ids(inputs[::-1], max_new_tokens=6, eos_ids=())[3]
+        second = gen.seen[3]
+    assert alone == beside and len(first) == len(second) == 6
+    for a, b in zip(first, second, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_without_prefix_reuse_evaluates_every_token(tiny_gguf: Path, tiny_ref: Reference) -> None:
     inputs = tiny_inputs(tiny_ref)
     inputs.append((inputs[3] * 2)[:17])  # two batches of 8 and one token: chunked 8 + 7 + 2
@@ -181,8 +210,20 @@ def test_threads_are_explicit_and_logged(tiny_gguf: Path, caplog: pytest.LogCapt
     assert settings["n_threads"] == 1 and settings["n_threads_batch"] == 2
     assert settings["n_parallel"] == 3 and settings["n_gpu_layers"] in (0, -1)
     assert "'n_threads': 1" in caplog.text and "'n_threads_batch': 2" in caplog.text
+    assert settings["kv_cells_per_sequence"] == 0  # no KV cache before the first call
     gen.close()
     gen.close()  # idempotent
+
+
+def test_kv_cache_is_sized_by_the_inputs_and_grows(tiny_gguf: Path, tiny_ref: Reference) -> None:
+    short = tiny_inputs(tiny_ref)[:3]
+    long = (short[0] * 40)[:600]
+    expected = [tiny_ref.greedy(ids, 8, set()) for ids in [*short, long]]
+    with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=4096, n_parallel=2) as gen:
+        assert gen.generate_ids(short, max_new_tokens=8, eos_ids=()) == expected[:3]
+        assert gen.describe()["kv_cells_per_sequence"] == 512  # not the 4096 allowed
+        assert gen.generate_ids([*short, long], max_new_tokens=8, eos_ids=()) == expected
+        assert gen.describe()["kv_cells_per_sequence"] == 1024
 
 
 # ---------------------------------------------------------------------- the embedded SmolLM2

@@ -119,11 +119,37 @@ def _last_line(text: str) -> str:
     return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
 
 
+class _Handles:
+    """The llama.cpp objects a generator owns, freed together (also at garbage collection)."""
+
+    def __init__(self, llama_cpp: Any) -> None:
+        self.lib = llama_cpp
+        self.model: Any = None
+        self.ctx: Any = None
+        self.batch: Any = None
+
+    def free_context(self) -> None:
+        if self.ctx:
+            self.lib.llama_free(self.ctx)
+        self.ctx = None
+
+    def free(self) -> None:
+        if self.batch is not None:
+            self.lib.llama_batch_free(self.batch)
+            self.batch = None
+        self.free_context()
+        if self.model:
+            self.lib.llama_model_free(self.model)
+        self.model = None
+
+
 class LlamaTokenGenerator:
     """Greedy continuations of token ids from a GGUF model: batched, continuous, prefix-reusing.
 
-    ``n_ctx`` is the context of one sequence (its input plus its new tokens); the KV cache holds
-    ``n_parallel`` such sequences. Threads are never guessed: ``n_threads`` is required and
+    ``n_ctx`` is the most positions one sequence may take (its input plus its new tokens). The
+    KV cache holds ``n_parallel`` sequences and is sized by what the inputs need (powers of two
+    from 512 cells, at most ``n_ctx``), grown when longer inputs come: the model's full context
+    is never allocated on speculation. Threads are never guessed: ``n_threads`` is required and
     ``n_threads_batch`` defaults to it. The KV cache is F32 by default: with F32 weights (see
     :func:`~promptopt_llamacpp.modelfiles.gguf_for`) greedy chains then match transformers'
     float32 ones (an F16 cache flips a rare near-tie)."""
@@ -134,7 +160,7 @@ class LlamaTokenGenerator:
         *,
         n_threads: int,
         n_threads_batch: int | None = None,
-        n_ctx: int = 2048,
+        n_ctx: int = 4096,
         n_parallel: int = 8,
         n_batch: int = 512,
         n_gpu_layers: int | None = None,
@@ -159,6 +185,7 @@ class LlamaTokenGenerator:
             )
         self.n_threads = n_threads
         self.n_threads_batch = n_threads_batch or n_threads
+        self.n_ctx = n_ctx
         self.n_parallel = n_parallel
         self.n_batch = n_batch
         self.reuse_prefixes = reuse_prefixes
@@ -168,61 +195,72 @@ class LlamaTokenGenerator:
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         self.n_gpu_layers = n_gpu_layers
         self.stats = GenerationStats()
-        self._model, self._ctx, self._batch = self._load(
-            llama_cpp, n_ctx, kv_cache_type, flash_attn
-        )
-        self._finalizer = weakref.finalize(
-            self, _free, llama_cpp, self._model, self._ctx, self._batch
-        )
-        self._mem = llama_cpp.llama_get_memory(self._ctx)
-        vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._handles = _Handles(llama_cpp)
+        self._finalizer = weakref.finalize(self, self._handles.free)
+        self._load_model()
+        vocab = llama_cpp.llama_model_get_vocab(self._handles.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
-        self.n_ctx = min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx)))
         self.default_eos_ids = frozenset(
             int(t)
             for t in (llama_cpp.llama_vocab_eos(vocab), llama_cpp.llama_vocab_eot(vocab))
             if t >= 0
         )
+        self._cells = 0  # KV cells per sequence; 0 until the first call sizes the cache
+        self._mem: Any = None
         self._slots = [_Slot(seq) for seq in range(n_parallel)]
         log.info("llama.cpp token generator: %s", self.describe())
 
-    def _load(
-        self, llama_cpp: Any, n_ctx: int, kv_cache_type: str, flash_attn: bool
-    ) -> tuple[Any, Any, Any]:
-        model_params = llama_cpp.llama_model_default_params()
-        model_params.n_gpu_layers = self.n_gpu_layers
+    def _load_model(self) -> None:
+        llama_cpp, handles = self._lib, self._handles
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = self.n_gpu_layers
         with captured_stderr() as captured:
-            model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), model_params)
-        if not model:
+            handles.model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), params)
+        if not handles.model:
             raise ModelLoadError(
                 f"llama.cpp could not load {str(self.path)!r}: "
                 f"{_last_line(captured.text()) or 'no reason given'}",
                 hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
             )
+        handles.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+
+    def _ensure_context(self, need: int) -> None:
+        """A KV cache with at least ``need`` cells per sequence (a new one drops the slots'
+        cached prefixes)."""
+        if need <= self._cells:
+            return
+        cells = 512
+        while cells < need:
+            cells *= 2
+        cells = min(cells, -(-self.n_ctx // 256) * 256)  # llama.cpp pads contexts to 256
+        llama_cpp, handles = self._lib, self._handles
+        handles.free_context()
+        self._cells, self._mem = 0, None
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = -(-n_ctx // 256) * 256 * self.n_parallel  # llama.cpp pads to 256
+        params.n_ctx = cells * self.n_parallel
         params.n_batch = params.n_ubatch = self.n_batch
         params.n_seq_max = self.n_parallel
         params.kv_unified = False  # one stream per sequence: single-sequence numerics
         params.n_threads, params.n_threads_batch = self.n_threads, self.n_threads_batch
-        params.type_k = params.type_v = KV_TYPES[kv_cache_type]
+        params.type_k = params.type_v = KV_TYPES[self.kv_cache_type]
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if flash_attn
+            if self.flash_attn
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         params.no_perf = True
         with captured_stderr() as captured:
-            ctx = llama_cpp.llama_init_from_model(model, params)
-        if not ctx:
-            llama_cpp.llama_model_free(model)
+            handles.ctx = llama_cpp.llama_init_from_model(handles.model, params)
+        if not handles.ctx:
             raise ModelLoadError(
-                f"llama.cpp could not make a context of {self.n_parallel} x {n_ctx} tokens for "
+                f"llama.cpp could not make a KV cache of {self.n_parallel} x {cells} tokens for "
                 f"{self.path.name}: {_last_line(captured.text()) or 'out of memory?'}",
-                hint="lower n_ctx or n_parallel",
+                hint="lower n_parallel, or shorten the inputs or max_new_tokens",
             )
-        batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        return model, ctx, batch
+        self._mem = llama_cpp.llama_get_memory(handles.ctx)
+        self._cells = int(llama_cpp.llama_n_ctx_seq(handles.ctx))
+        self._slots = [_Slot(seq) for seq in range(self.n_parallel)]
+        log.info("llama.cpp token generator: KV cache of %d x %d cells", self.n_parallel, cells)
 
     def describe(self) -> dict[str, Any]:
         """The settings in use (threads, sizes, offload), for logs and records."""
@@ -231,6 +269,7 @@ class LlamaTokenGenerator:
             "n_threads": self.n_threads,
             "n_threads_batch": self.n_threads_batch,
             "n_ctx_per_sequence": self.n_ctx,
+            "kv_cells_per_sequence": self._cells,
             "n_parallel": self.n_parallel,
             "n_batch": self.n_batch,
             "n_gpu_layers": self.n_gpu_layers,
@@ -262,6 +301,7 @@ class LlamaTokenGenerator:
             if rows and on_done is not None:
                 on_done(len(rows))
             return results
+        self._ensure_context(max(map(len, rows)) + max_new_tokens)
         order = sorted(range(len(rows)), key=rows.__getitem__) if self.reuse_prefixes else None
         waiting = deque(order if order is not None else range(len(rows)))
         ending = _Ending(frozenset(int(t) for t in eos_ids), max_new_tokens, stop_check)
@@ -365,25 +405,52 @@ class LlamaTokenGenerator:
         if len(pieces) > 1 and len(pieces[-1]) == 1:
             pieces[-2:] = [pieces[-2][:-1], pieces[-2][-1:] + pieces[-1]]
         for piece in pieces:
-            self._fill([(slot.seq, piece, len(slot.cells))])
+            last = self._fill([(slot.seq, piece, len(slot.cells))])
             self._decode()
             slot.cells += piece
         slot.pending = []
-        return self._argmax(len(pieces[-1]) - 1)
+        return self._next_id(slot, last[slot.seq])
 
     def _decode_running(self, running: list[_Slot]) -> list[tuple[_Slot, int]]:
-        """One decode call for every generating row (its latest id); each row's next id."""
-        running = sorted(running, key=lambda s: s.seq)  # consecutive ids share llama.cpp ubatches
-        self._fill([(slot.seq, slot.pending, len(slot.cells)) for slot in running])
+        """One decode call for every generating row (its latest id); each row's next id.
+
+        llama.cpp puts consecutive sequence ids in one ubatch, and multiplies a one-row ubatch
+        another way (F32/F16 weights round differently there): a row left alone in its ubatch
+        gets an idle neighbour as a throw-away companion, so a row's ids never depend on how
+        many others run beside it."""
+        running = sorted(running, key=lambda s: s.seq)
+        companions = self._companions(running)
+        parts = [(s, s.pending) for s in running] + [(c, [0]) for c in companions]
+        parts.sort(key=lambda part: part[0].seq)
+        # a companion's logits are computed too: the output matrix also rounds one row apart
+        index = self._fill([(slot.seq, tokens, len(slot.cells)) for slot, tokens in parts])
         self._decode()
+        for companion in companions:  # drop its throw-away cell
+            self._lib.llama_memory_seq_rm(self._mem, companion.seq, len(companion.cells), -1)
         for slot in running:
             slot.cells += slot.pending
             slot.pending = []
-        return [(slot, self._argmax(i)) for i, slot in enumerate(running)]
+        return [(slot, self._next_id(slot, index[slot.seq])) for slot in running]
 
-    def _fill(self, parts: list[tuple[int, list[int], int]]) -> None:
-        """Load (sequence, tokens, first position) parts into the batch; logits for each last."""
-        batch, n = self._batch, 0
+    def _companions(self, running: list[_Slot]) -> list[_Slot]:
+        """An idle neighbour for every running row whose sequence-id neighbours are idle."""
+        busy = {slot.seq for slot in running}
+        chosen: list[_Slot] = []
+        for slot in running:
+            if slot.seq - 1 in busy or slot.seq + 1 in busy or self.n_parallel == 1:
+                continue
+            seq = slot.seq + 1 if slot.seq + 1 < self.n_parallel else slot.seq - 1
+            companion = self._slots[seq]
+            if len(companion.cells) >= self._cells:
+                self._trim(companion, self._cells - 1)
+            busy.add(seq)
+            chosen.append(companion)
+        return chosen
+
+    def _fill(self, parts: list[tuple[int, list[int], int]]) -> dict[int, int]:
+        """Load (sequence, tokens, first position) parts into the batch, logits for each last
+        token; the batch index of each sequence's last token."""
+        batch, n, last = self._handles.batch, 0, {}
         for seq, tokens, start in parts:
             for j, token in enumerate(tokens):
                 batch.token[n] = token
@@ -392,21 +459,28 @@ class LlamaTokenGenerator:
                 batch.seq_id[n][0] = seq
                 batch.logits[n] = j == len(tokens) - 1
                 n += 1
+            last[seq] = n - 1
         batch.n_tokens = n
+        return last
 
     def _decode(self) -> None:
-        status = int(self._lib.llama_decode(self._ctx, self._batch))
+        status = int(self._lib.llama_decode(self._handles.ctx, self._handles.batch))
         self.stats.decode_calls += 1
         if status != 0:
             raise PromptoptError(
-                f"llama_decode failed with status {status} on {self._batch.n_tokens} tokens",
+                f"llama_decode failed with status {status} on {self._handles.batch.n_tokens} "
+                "tokens",
                 hint="lower n_parallel or n_batch, or raise n_ctx",
             )
 
-    def _argmax(self, output: int) -> int:
-        """Index of the largest logit of the ``output``-th output row (first index on ties)."""
-        pointer = self._lib.llama_get_logits_ith(self._ctx, output)
-        return int(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).argmax())
+    def _logits(self, index: int) -> np.ndarray:
+        """The logits of the batch's ``index``-th token (valid until the next decode call)."""
+        pointer = self._lib.llama_get_logits_ith(self._handles.ctx, index)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def _next_id(self, slot: _Slot, index: int) -> int:
+        """The slot's next id: the largest logit at batch index ``index`` (first on ties)."""
+        return int(self._logits(index).argmax())
 
     def _advance(self, slot: _Slot, token: int, ending: _Ending) -> bool:
         """Record ``token`` for the slot's row; True when the row is finished."""
@@ -425,7 +499,8 @@ class LlamaTokenGenerator:
 
     def reset(self) -> None:
         """Forget every slot's KV cells (the next inputs are evaluated from scratch)."""
-        self._lib.llama_memory_clear(self._mem, True)
+        if self._mem is not None:
+            self._lib.llama_memory_clear(self._mem, True)
         self._slots = [_Slot(seq) for seq in range(self.n_parallel)]
 
     def close(self) -> None:
@@ -437,9 +512,3 @@ class LlamaTokenGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _free(llama_cpp: Any, model: Any, ctx: Any, batch: Any) -> None:
-    llama_cpp.llama_batch_free(batch)
-    llama_cpp.llama_free(ctx)
-    llama_cpp.llama_model_free(model)
