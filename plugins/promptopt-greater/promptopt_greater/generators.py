@@ -102,24 +102,26 @@ class LlamaCppGenerator:
 
 def gguf_of(wb: WhiteBox, weights: str) -> Path:
     """The GGUF llama.cpp runs for ``wb``: ``orig`` is the file the model was loaded from (the
-    embedded SmolLM2 is one), ``f32``/``f16`` an export of the loaded weights, cached by content."""
-    from promptopt_llamacpp.modelfiles import exported_gguf
+    embedded SmolLM2 is one); ``f32``/``f16`` hold the loaded weights in floats (a GGUF source
+    dequantized, a folder exported), cached by content. Only float weights make llama.cpp
+    compute like torch: on quantized weights it also quantizes activations."""
+    from promptopt_llamacpp.modelfiles import gguf_for
 
     source = wb.weights_file()
     if weights == "orig":
         if source is None or source.suffix != ".gguf":
             raise PromptoptError(
                 f"generator_weights=orig needs a model loaded from a GGUF file, not {wb.model_id}",
-                hint="use -o generator_weights=f32 (an export of the loaded weights)",
+                hint="use -o generator_weights=f32 (the loaded weights in floats)",
             )
         return source
-    folder = wb.weights_folder()
-    if folder is None:
+    local = source if source is not None else wb.weights_folder()
+    if local is None:
         raise PromptoptError(
-            f"cannot export {wb.model_id} to GGUF for llama.cpp: no local weights folder",
+            f"cannot make a GGUF of {wb.model_id} for llama.cpp: no local weights",
             hint="use -o generator=torch",
         )
-    return exported_gguf(folder, weights)
+    return gguf_for(local, dtype="f16" if weights == "f16" else "f32")
 
 
 def default_threads() -> int:

@@ -37,7 +37,7 @@ class GreaterReasoner(Reasoner):
         #: (proposals and gradients stay in torch), else torch.
         generator: Literal["auto", "torch", "llamacpp"] = "auto"
         #: Which GGUF llama.cpp runs: the file the model came from (``orig``) or an export.
-        generator_weights: Literal["orig", "f32", "f16", "q8_0"] = "f32"
+        generator_weights: Literal["orig", "f32", "f16"] = "f32"
         #: llama.cpp threads; None = every core of this process.
         generator_threads: int | None = Field(default=None, ge=1)
         #: Sequences llama.cpp decodes together.
@@ -122,7 +122,7 @@ class GreaterReasoner(Reasoner):
                 generated = generator.generate_ids(
                     inputs, max_new_tokens=self.opts.max_new_tokens, on_done=bar.update
                 )
-            if not self._checked:
+            if not self._checked and ctx.step == 0:  # once, at the run's first generation
                 self._check_agreement(ctx, wb, inputs, generated)
         fresh = dict(zip((keys[i] for i in todo), generated, strict=True))
         ids = {key: fresh[key] if key in fresh else self._ids[key] for key in keys}
@@ -148,8 +148,9 @@ class GreaterReasoner(Reasoner):
         inputs: Sequence[Sequence[int]],
         generated: Sequence[Sequence[int]],
     ) -> None:
-        """Once per run: regenerate a few chains in torch and note how many llama.cpp matched
-        token for token (and the first differing position of each that did not)."""
+        """Once per run (step 0, so a resumed run records the same steps): regenerate a few
+        chains in torch and note how many llama.cpp matched token for token (and the first
+        differing position of each that did not)."""
         self._checked = True
         if self._generator is None or self._generator.name == "torch":
             return
