@@ -95,14 +95,14 @@ class GreaterReasoner(Reasoner):
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
     ) -> list[list[Chain]]:
-        if self.opts.reference_mode:  # the reference: one prompt after another, nothing reused
+        if self.opts.reference_mode:
+            # the reference: one prompt after another, every chain generated again when it is
+            # needed (the current prompt's at every step too), nothing reused
             chains: list[list[Chain]] = []
-            latest: dict[Key, list[int]] = {}
             for prompt in prompts:
                 self._ids = {}
                 chains.append(self._reason(ctx, [prompt], examples)[0])
-                latest.update(self._ids)  # keep every prompt's ids, as the fast mode does
-            self._ids = latest
+            self._ids = {}
             return chains
         return self._reason(ctx, prompts, examples)
 

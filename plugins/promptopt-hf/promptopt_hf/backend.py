@@ -47,6 +47,8 @@ class HFOptions(ComponentOptions):
     trust_remote_code: bool = False
     batch_size: int = Field(default=8, ge=1)
     seed: int = 0
+    #: CPU threads for torch; None = every core this process may use (a run owns the machine).
+    threads: int | None = Field(default=None, ge=1)
     #: "auto": the tokenizer's chat template, or ``plain_template`` when it has none.
     template: Literal["auto", "chat", "plain"] = "auto"
     plain_template: str = PLAIN_TEMPLATE
@@ -87,6 +89,7 @@ class HFBackend(WhiteBoxBackend):
         opts: HFOptions = self.options  # type: ignore[assignment]
         self.opts = opts
         torch.manual_seed(opts.seed)
+        torch.set_num_threads(opts.threads or _usable_cpus())
         self.source: ModelSource = resolve_model(model)
         self.device: torch.device = resolve_device(opts.device)
         self.dtype: torch.dtype = resolve_dtype(opts.dtype, self.device)
@@ -531,3 +534,13 @@ def _bar(progress: Progress | None, total: int):  # -> ContextManager[Bar]
     from promptopt.progress import Progress
 
     return (progress or Progress(enabled=False)).bar(total=total, desc="generate", unit="seq")
+
+
+def _usable_cpus() -> int:
+    """The cores this process may run on (its CPU affinity), at least one."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
