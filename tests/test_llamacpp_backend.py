@@ -338,8 +338,35 @@ def test_sampling_is_seeded_per_sample(tiny_gguf: Path) -> None:
     before = backend.usage.snapshot()
     backend.generate(texts, max_new_tokens=4)
     spent = backend.usage.since(before)
-    assert spent.requests == 1 and spent.prompt_tokens == sum(
+    # the batched engine counts the prompt tokens it evaluated (a shared prefix only once)
+    assert spent.requests == 1 and 0 < spent.prompt_tokens <= sum(
         len(backend.tokenize(t)) for t in texts
     )
     assert 0 < spent.generated_tokens <= 8
     backend.close()
+
+
+@pytest.mark.parametrize("stop", [(), ("\n",), (".",)])
+def test_batched_engine_generates_what_one_at_a_time_does(smollm2: Path, stop: tuple) -> None:
+    """The default batched engine gives the very texts ``create_completion`` gives, one by one."""
+    questions = [
+        "What is 2+2? Answer briefly.",
+        "Name three colors.",
+        "Is the sky green? Think step by step, then answer Yes or No.",
+        "Sort these words: pear, apple, fig.",
+        "Write one sentence about rivers.",
+    ]
+    batched = LlamaCppBackend(str(smollm2), LlamaCppOptions(parallel=3))
+    single = LlamaCppBackend(str(smollm2), LlamaCppOptions(engine="single"))
+    texts = [batched.chat(q) for q in questions]
+    assert single.chat(questions[0]) == texts[0]
+    before = batched.usage.snapshot()
+    got = batched.generate(texts, max_new_tokens=40, stop=stop, n=2)
+    want = single.generate(texts, max_new_tokens=40, stop=stop)
+    assert got[0::2] == got[1::2] == want
+    spent = batched.usage.since(before)
+    assert spent.generated_tokens > 0 and spent.forward_passes < spent.generated_tokens
+    assert batched.fingerprint()["engine"] == "batched"
+    assert single.fingerprint()["engine"] == "single"
+    batched.close()
+    single.close()

@@ -458,14 +458,15 @@ def test_killed_server_mid_eval_keeps_finished_examples(
         env={**os.environ, "PROMPTOPT_PROGRESS": "0", "PROMPTOPT_CACHE_DIR": str(cache)},
     )
     deadline = time.monotonic() + 300
-    while len(list(cache.glob("evals/*/*.json"))) < 4:  # the first chunk of 4 is done
+    # the cache holds model outputs (a reasoning and an answer per example): wait for the first
+    # chunk of 4 examples
+    while len(list(cache.glob("evals/*/*.json"))) < 8:
         assert run.poll() is None, run.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
     first.stop()
     _, stderr = run.communicate(timeout=120)
-    finished = len(list(cache.glob("evals/*/*.json")))
-    assert 4 <= finished < 8
+    assert 8 <= len(list(cache.glob("evals/*/*.json"))) < 16
     line = one_line_error(subprocess.CompletedProcess([], run.returncode, "", stderr))
     assert first.url in line
     second = LlamaServer(smollm2, tmp_path / "second.log")  # another port: the same model
@@ -475,7 +476,7 @@ def test_killed_server_mid_eval_keeps_finished_examples(
         second.stop()
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     summary, _ = read_eval(tmp_path / "o")
-    assert summary["n"] == 8 and summary["cache_hits"] == finished
+    assert summary["n"] == 8 and 4 <= summary["cache_hits"] < 8  # the finished chunk was kept
 
 
 # --------------------------------------------------------------------------- a black-box run

@@ -49,6 +49,12 @@ class LlamaCppOptions(ComponentOptions):
     #: "auto": the model's chat template, or the plain template for models without one.
     template: Literal["auto", "chat", "plain"] = "auto"
     plain_template: str = PLAIN_TEMPLATE
+    #: Greedy generation engine: ``batched`` decodes many sequences per call (the token
+    #: generator of :mod:`promptopt_llamacpp.idgen`, same ids as one at a time); ``single`` runs
+    #: ``create_completion`` one sequence after another. Sampling always uses ``single``.
+    engine: Literal["batched", "single"] = "batched"
+    #: Sequences the batched engine decodes together.
+    parallel: int = Field(default=8, ge=1)
 
 
 def _llama_cpp() -> Any:
@@ -97,6 +103,7 @@ class LlamaCppBackend(Backend):
         self._template = self._resolve_template()
         self._formatter: Any = None
         self._markup: TemplateMarkup | None = None
+        self._engine: Any = None
         if self._template is not None:
             self._check_template()
 
@@ -175,6 +182,7 @@ class LlamaCppBackend(Backend):
             "template_kind": "chat" if self._template is not None else "plain",
             "n_ctx": self.options.n_ctx,
             "kv_cache_type": self.options.kv_cache_type,
+            "engine": self.options.engine,
             "gpu": self.n_gpu_layers != 0,
             "llama_cpp": _llama_cpp().__version__,
         }
@@ -289,7 +297,11 @@ class LlamaCppBackend(Backend):
         seed: int | None = None,
         n: int = 1,
     ) -> list[str]:
-        """One sequence at a time; sampled outputs use the per-sample seeds of the contract."""
+        """Greedy: many sequences per decode call (``engine=batched``); sampled: one sequence at a
+        time with the per-sample seeds of the contract."""
+        if is_greedy(temperature) and self.options.engine == "batched" and texts:
+            once = self._generate_batched(texts, max_new_tokens, stop, progress)
+            return [out for out in once for _ in range(n)]
         base = self.options.seed if seed is None else seed
         jobs = [
             (text, None if is_greedy(temperature) else sample_seed(base, i, j))
@@ -334,6 +346,66 @@ class LlamaCppBackend(Backend):
         )
         return str(result["choices"][0]["text"])
 
+    def _generate_batched(
+        self,
+        texts: Sequence[str],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        progress: Progress | None,
+    ) -> list[str]:
+        """Greedy continuations through the batched token generator; inputs too long to take
+        ``max_new_tokens`` more tokens run one at a time (their budget is cut to the context)."""
+        rows = [self.tokenize(text) for text in texts]
+        for ids in rows:
+            self._check_fits(len(ids), "the prompt")
+        fits = [i for i, ids in enumerate(rows) if len(ids) + max_new_tokens <= self.options.n_ctx]
+        outputs = [""] * len(rows)
+        stops = [s for s in stop if s]
+        window = max((len(s) for s in stops), default=0) + 8
+
+        def stop_check(row: int, ids: list[int]) -> bool:
+            tail = self._detokenize(ids[-window:])
+            return any(s in tail for s in stops)
+
+        engine = self._batched_engine()
+        before = engine.stats.snapshot()  # its usage: one request, prompt tokens it evaluated
+        with (progress or Progress(enabled=False)).bar(len(rows), "generate (llama.cpp)") as bar:
+            generated = engine.generate_ids(
+                [rows[i] for i in fits],
+                max_new_tokens=max_new_tokens,
+                eos_ids=engine.default_eos_ids,
+                stop_check=stop_check if stops else None,
+                on_done=bar.update,
+            )
+            for i, ids in zip(fits, generated, strict=True):
+                outputs[i] = _cut(self._detokenize(ids), stops)
+            for i in sorted(set(range(len(rows))) - set(fits)):
+                outputs[i] = self._generate_one(texts[i], max_new_tokens, stop, 0.0, 1.0, None)
+                bar.update(1)
+        self.usage.add(engine.stats.since(before).usage())
+        return outputs
+
+    def _batched_engine(self) -> Any:
+        """The batched token generator on this backend's file and settings (built once)."""
+        if self._engine is None:
+            from promptopt_llamacpp.idgen import LlamaTokenGenerator
+
+            opts = self.options
+            self._engine = LlamaTokenGenerator(
+                self.path,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_ctx=opts.n_ctx,
+                n_parallel=opts.parallel,
+                n_batch=max(opts.n_batch, opts.parallel),
+                n_gpu_layers=self.n_gpu_layers,
+                kv_cache_type=opts.kv_cache_type,
+            )
+        return self._engine
+
+    def _detokenize(self, ids: Sequence[int]) -> str:
+        return bytes(self.llm.detokenize(list(ids))).decode("utf-8", errors="ignore")
+
     # ------------------------------------------------------------------ scores
 
     def continuation_tokens(
@@ -357,6 +429,15 @@ class LlamaCppBackend(Backend):
         return options_logprobs(self.llm, prefix_ids, options)
 
     def close(self) -> None:
+        if getattr(self, "_engine", None) is not None:
+            self._engine.close()
+            self._engine = None
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
+
+
+def _cut(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the earliest stop string (as ``create_completion`` returns it)."""
+    at = min((i for i in (text.find(s) for s in stops) if i != -1), default=len(text))
+    return text[:at]
