@@ -370,3 +370,18 @@ def test_batched_engine_generates_what_one_at_a_time_does(smollm2: Path, stop: t
     assert single.fingerprint()["engine"] == "single"
     batched.close()
     single.close()
+
+
+@pytest.mark.slow
+def test_float_weights_generate_what_transformers_generates(smollm2: Path) -> None:
+    """``-o weights=f32`` runs the embedded model's weights dequantized, as transformers loads
+    them: greedy texts then match the hf backend's (on the Q4_1 file they often do not)."""
+    from promptopt_hf.backend import HFBackend
+
+    f32 = LlamaCppBackend(None, LlamaCppOptions(weights="f32"))
+    assert f32.path != smollm2 and "F32" in f32.quantization()
+    hf = HFBackend(None, HFBackend.Options())
+    questions = ["What is 2+2? Answer briefly.", "Name three colors.", "Is fire cold? Yes or No."]
+    texts = [f32.chat(q) for q in questions]
+    assert f32.generate(texts, max_new_tokens=24) == hf.generate(texts, max_new_tokens=24)
+    f32.close()

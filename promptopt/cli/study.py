@@ -45,6 +45,12 @@ def study_command(
     eval_model: Annotated[
         str | None, typer.Option(help="Model of the test evaluation (default: --model).")
     ] = None,
+    eval_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval-option", metavar="KEY=VALUE", help="Option of the evaluation backend only."
+        ),
+    ] = None,
     eval_max_new_tokens: Annotated[
         int | None,
         typer.Option(min=1, help="Reasoning length at evaluation (default: the run's)."),
@@ -111,6 +117,7 @@ def study_command(
         data_dir=data_dir,
         eval_backend=eval_backend,
         eval_model=eval_model,
+        eval_options=parse_options(eval_option),
         eval_max_new_tokens=eval_max_new_tokens,
         test_limit=test_limit,
         scoring=scoring,  # type: ignore[arg-type]

@@ -77,14 +77,16 @@ def backend_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def main_target(settings: StudySettings, run_backend: str) -> Target:
-    """The evaluation model: ``--eval-backend``/``--eval-model``, defaulting to the run's."""
+    """The evaluation model: ``--eval-backend``/``--eval-model``, defaulting to the run's, with
+    the study's backend options and ``--eval-option`` ones (which win)."""
     backend = settings.eval_backend or run_backend
     model = settings.eval_model if settings.eval_model is not None else settings.model
+    options = backend_options(backend, {**settings.options, **settings.eval_options})
     return Target(
         "main",
         backend,
         {"backend": backend, "model": model_identity(model)},
-        backend_options(backend, settings.options),
+        options,
         lambda: model,
     )
 

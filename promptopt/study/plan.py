@@ -32,6 +32,7 @@ FLAGS: dict[str, str] = {
     "data_dir": "--data-dir",
     "eval_backend": "--eval-backend",
     "eval_model": "--eval-model",
+    "eval_options": "--eval-option",
     "eval_max_new_tokens": "--eval-max-new-tokens",
     "test_limit": "--test-limit",
     "scoring": "--scoring",
@@ -56,6 +57,8 @@ class StudySettings(BaseModel):
     data_dir: str | None = None
     eval_backend: str | None = None
     eval_model: str | None = None
+    #: Options of the evaluation backend alone (``--eval-option weights=f32``).
+    eval_options: dict[str, Any] = {}
     eval_max_new_tokens: int | None = None
     test_limit: int | None = None
     scoring: Literal["generate", "logprob"] = "generate"

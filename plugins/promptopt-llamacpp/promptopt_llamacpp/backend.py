@@ -55,6 +55,9 @@ class LlamaCppOptions(ComponentOptions):
     engine: Literal["batched", "single"] = "batched"
     #: Sequences the batched engine decodes together.
     parallel: int = Field(default=8, ge=1)
+    #: ``native``: run the file as it is; ``f32``/``f16``: its weights in floats (a quantized
+    #: file dequantized once, cached), so llama.cpp computes like transformers on the same model.
+    weights: Literal["native", "f32", "f16"] = "native"
 
 
 def _llama_cpp() -> Any:
@@ -88,6 +91,10 @@ class LlamaCppBackend(Backend):
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(model, options)
         self.path: Path = resolve_model(model)
+        if self.options.weights != "native":
+            from promptopt_llamacpp.modelfiles import gguf_for
+
+            self.path = gguf_for(self.path, dtype=self.options.weights)
         _llama_cpp()  # a one-line error before anything else when it is missing
         opts = self.options
         self.n_gpu_layers = (
