@@ -173,3 +173,12 @@ def test_selector_state_round_trips(setup, fake_registry):
     restored.load_state_dict(state)
     assert restored.state_dict() == state
     assert state["initial_length"] == len(prompt.tokens) and state["best_loss"] is not None
+
+
+def test_exact_loss_can_rank_by_the_answer_cross_entropy(setup, fake_registry):
+    _backend, _task, prompt, _wb = setup
+    comps, ctx = selection_setup(setup, fake_registry, exact_loss="answer_ce")
+    (result,) = comps.loss_extractor.evaluate(ctx, [prompt])
+    expected = result.details["answer_ce"] + 0.02 * result.details["prompt_nll"]
+    assert result.loss == pytest.approx(expected)
+    assert result.loss != pytest.approx(result.error_rate + 0.02 * result.details["prompt_nll"])

@@ -5,7 +5,7 @@ prompts scored exactly by the training error rate plus a small fluency term."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import Field
 
@@ -54,6 +54,9 @@ class GreaterLossExtractor(LossExtractor):
         temperature: float = Field(default=0.2, gt=0)
         fluency_weight: float = Field(default=0.2, ge=0)
         eval_fluency_weight: float = Field(default=0.02, ge=0)
+        #: What the exact check ranks prompts by: the training error rate (the reference) or
+        #: the mean cross-entropy of the gold answer tokens.
+        exact_loss: Literal["error_rate", "answer_ce"] = "error_rate"
         batch_size: int = Field(default=8, ge=1)
         prefix_cache: bool = True
         reference_mode: bool = False
@@ -172,10 +175,13 @@ class GreaterLossExtractor(LossExtractor):
             error = 1.0 - sum(s.correct for s in part) / max(n, 1)
             nll = sum(s.prompt_nll for s in part) / max(n, 1)
             ce = sum(s.answer_ce for s in part) / max(n, 1)
+            # the reference ranks by error rate; answer_ce ranks by the gold answer's
+            # cross-entropy, a smoother signal when few training examples make rates coarse
+            primary = error if self.opts.exact_loss == "error_rate" else ce
             losses.append(
                 PromptLoss(
                     prompt=prompt,
-                    loss=error + self.opts.eval_fluency_weight * nll,
+                    loss=primary + self.opts.eval_fluency_weight * nll,
                     error_rate=error,
                     details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
                 )
