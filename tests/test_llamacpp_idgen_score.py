@@ -142,6 +142,24 @@ def test_spans_after_generation_reuse_the_slots_and_equal_a_fresh_evaluation(
         assert_close(ours, logits, row, span, atol=1e-3)
 
 
+def test_rows_whose_chains_slots_still_hold_go_first(
+    tiny_gguf: Path, tiny_ref: FromScratch
+) -> None:
+    """More chains than slots: the slots hold the last chains generated; scoring serves those
+    rows before other rows evict them, and scores the other rows whole."""
+    inputs = tiny_inputs(tiny_ref)
+    extra = tiny_ref.tokenize(" The answer is (B)")
+    with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=2) as gen:
+        rows, spans = chains(gen, inputs, extra, 6)
+        held = sorted(range(len(inputs)), key=inputs.__getitem__)[-2:]  # admitted last
+        before = gen.stats.snapshot()
+        got = gen.score_spans(rows, spans)
+        spent = gen.stats.since(before)
+    assert spent.reused_tokens >= sum(spans[i][0] - 1 for i in held)
+    for row, span, score in zip(rows, spans, got, strict=True):
+        assert_close(score, tiny_ref.logits(row), row, span, atol=1e-5)
+
+
 def test_rows_in_no_slot_score_alike_alone_together_and_in_pieces(
     tiny_gguf: Path, tiny_ref: FromScratch
 ) -> None:
