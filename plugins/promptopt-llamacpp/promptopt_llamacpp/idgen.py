@@ -13,6 +13,7 @@ is imported when a model loads, never at import.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import weakref
 from collections import deque
@@ -25,8 +26,11 @@ import numpy as np
 
 from promptopt.accounting import Usage
 from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt_llamacpp.idscore import SpanScore, score_spans
 from promptopt_llamacpp.modelfiles import captured_stderr, check_gguf
 from promptopt_llamacpp.scoring import common_prefix_length
+
+__all__ = ["GenerationStats", "LlamaTokenGenerator", "SpanScore", "StopCheck"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,11 @@ _BACKEND_READY: list[bool] = []
 class GenerationStats:
     """What the generator computed (cumulative over calls), for a caller's accounting.
 
-    ``prompt_tokens``: input tokens evaluated; ``reused_tokens``: input tokens served from KV
-    cells already computed (a shared prefix); ``generated_tokens``: ids returned;
-    ``decode_calls``: batched ``llama_decode`` calls; ``kv_copies``: slot-to-slot prefix copies."""
+    ``prompt_tokens``: input (or scored row) tokens evaluated; ``reused_tokens``: those served
+    from KV cells already computed (a shared prefix); ``generated_tokens``: ids returned;
+    ``decode_calls``: batched ``llama_decode`` calls; ``kv_copies``: slot-to-slot prefix copies;
+    ``scored_tokens``: span positions scored; ``padding_tokens``: throw-away tokens evaluated so
+    that scored rows of different lengths share a decode call."""
 
     calls: int = 0
     prompt_tokens: int = 0
@@ -52,6 +58,8 @@ class GenerationStats:
     generated_tokens: int = 0
     decode_calls: int = 0
     kv_copies: int = 0
+    scored_tokens: int = 0
+    padding_tokens: int = 0
 
     def snapshot(self) -> GenerationStats:
         """A frozen copy, to subtract from later."""
@@ -82,6 +90,7 @@ class _Slot:
     pending: list[int] = field(default_factory=list)  # tokens to evaluate next
     row: int | None = None  # the input it is generating for, None when idle
     out: list[int] = field(default_factory=list)
+    stamp: int = 0  # when it last took an input (the least recently used is evicted first)
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,8 @@ class _Handles:
 
 
 class LlamaTokenGenerator:
-    """Greedy continuations of token ids from a GGUF model: batched, continuous, prefix-reusing.
+    """Greedy continuations of token ids from a GGUF model: batched, continuous, prefix-reusing;
+    and log-probabilities of token spans (:meth:`score_spans`) reusing the same KV cells.
 
     ``n_ctx`` is the most positions one sequence may take (its input plus its new tokens). The
     KV cache holds ``n_parallel`` sequences and is sized by what the inputs need (powers of two
@@ -208,6 +218,7 @@ class LlamaTokenGenerator:
         self._cells = 0  # KV cells per sequence; 0 until the first call sizes the cache
         self._mem: Any = None
         self._slots = [_Slot(seq) for seq in range(n_parallel)]
+        self._tick = itertools.count(1).__next__
         log.info("llama.cpp token generator: %s", self.describe())
 
     def _load_model(self) -> None:
@@ -324,6 +335,25 @@ class LlamaTokenGenerator:
             raise
         return results
 
+    def score_spans(
+        self,
+        rows: Sequence[Sequence[int]],
+        spans: Sequence[tuple[int, int]],
+        *,
+        on_done: Callable[[int], object] | None = None,
+    ) -> list[SpanScore]:
+        """For row ``i`` and span ``(start, end)``: at each position ``p`` in ``[start, end)``
+        the log-probability of ``rows[i][p]`` given ``rows[i][:p]``, and whether it is the
+        argmax there (ties: the lowest id); plus their sum.
+
+        Each row reuses the longest computed prefix any slot holds (after ``generate_ids``, the
+        slot that generated its chain) and evaluates only the rest, several rows per decode
+        call. The numbers equal a from-scratch evaluation of the row (bitwise when no
+        generated cell is reused, else to ~1e-6: a generation step rounds the cells it writes
+        slightly apart from a prompt evaluation of the same ids). Slots keep what was
+        evaluated for later calls; ``on_done(k)`` is told whenever ``k`` more rows are scored."""
+        return score_spans(self, rows, spans, on_done)
+
     @staticmethod
     def _finish(slot: _Slot, results: list[list[int]]) -> int:
         """Hand the slot's ids to its row and free the slot (its KV cells stay for reuse)."""
@@ -376,6 +406,7 @@ class LlamaTokenGenerator:
                 keep = shared
         self._trim(slot, keep)
         slot.row, slot.out, slot.pending = row_index, [], row[keep:]
+        slot.stamp = self._tick()
         self.stats.prompt_tokens += len(slot.pending)
         self.stats.reused_tokens += keep
         return slot
