@@ -10,20 +10,27 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from promptopt.errors import PromptoptError
 from promptopt_greater.batching import BatchSize
 from promptopt_greater.generation import greedy_generate
 from promptopt_greater.whitebox import WhiteBox
 
+if TYPE_CHECKING:
+    from promptopt_greater.layout import Row
+    from promptopt_greater.tensors import ExactScore
+
 log = logging.getLogger("promptopt.greater")
 
 
 class Generator(Protocol):
-    """Greedy continuations of exact token ids (EOS excluded), in input order."""
+    """Greedy continuations of exact token ids (EOS excluded), in input order; and, where the
+    runtime can, the exact check of rows whose chains it just generated."""
 
     name: str
+
+    def score(self, rows: Sequence[Row]) -> list[ExactScore] | None: ...
 
     def generate_ids(
         self,
@@ -40,6 +47,10 @@ class TorchGenerator:
     """The white-box model's own batched greedy decoding."""
 
     name = "torch"
+
+    def score(self, rows: Sequence[Row]) -> list[ExactScore] | None:
+        """None: the exact check runs as a torch forward."""
+        return None
 
     def __init__(self, wb: WhiteBox, batch: BatchSize) -> None:
         self.wb, self.batch = wb, batch
@@ -92,6 +103,34 @@ class LlamaCppGenerator:
         )
         self.wb.usage.add(self.engine.stats.since(before).usage())
         return out
+
+    def score(self, rows: Sequence[Row]) -> list[ExactScore]:
+        """The exact check in llama.cpp, reusing the KV cells the chains' generation left: per
+        row the gold answer tokens (all argmax? their cross-entropy) and the prompt's mean
+        negative log-likelihood; only the tokens the slots do not hold are evaluated."""
+        from promptopt_greater.tensors import ExactScore
+
+        before = self.engine.stats.snapshot()
+        answers = self.engine.score_spans(
+            [row.ids for row in rows], [(row.target_start, len(row)) for row in rows]
+        )
+        prompted = [i for i, row in enumerate(rows) if row.context.prompt]
+        prompts = self.engine.score_spans(
+            [rows[i].ids[: rows[i].prompt_start + len(rows[i].context.prompt)] for i in prompted],
+            [
+                (rows[i].prompt_start, rows[i].prompt_start + len(rows[i].context.prompt))
+                for i in prompted
+            ],
+        )
+        self.wb.usage.add(self.engine.stats.since(before).usage())
+        nll = {
+            i: -s.total / len(rows[i].context.prompt)
+            for i, s in zip(prompted, prompts, strict=True)
+        }
+        return [
+            ExactScore(answer.all_argmax, nll.get(i, 0.0), -answer.total / len(row.target))
+            for i, (row, answer) in enumerate(zip(rows, answers, strict=True))
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"generator": "llamacpp", "weights": self.weights, **self.engine.describe()}

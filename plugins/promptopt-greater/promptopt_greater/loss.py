@@ -57,6 +57,9 @@ class GreaterLossExtractor(LossExtractor):
         #: What the exact check ranks prompts by: the training error rate (the reference) or
         #: the mean cross-entropy of the gold answer tokens.
         exact_loss: Literal["error_rate", "answer_ce"] = "error_rate"
+        #: Where the exact check runs: ``auto`` = in the generator's runtime when it can (llama.cpp
+        #: scores only the extractor and answer after the KV its chains left), else torch.
+        exact_check: Literal["auto", "torch"] = "auto"
         batch_size: int = Field(default=8, ge=1)
         prefix_cache: bool = True
         reference_mode: bool = False
@@ -166,8 +169,10 @@ class GreaterLossExtractor(LossExtractor):
                 for prompt, chains in zip(prompts, all_chains, strict=True)
                 for row in chain_rows(ctx, wb, prompt, examples, chains)
             ]
-            with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
-                scores = self.exact(wb, rows, on_done=bar.update)
+            scores = self._engine_scores(ctx, wb, rows)
+            if scores is None:
+                with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
+                    scores = self.exact(wb, rows, on_done=bar.update)
         losses = []
         n = len(examples)
         for i, prompt in enumerate(prompts):
@@ -187,6 +192,17 @@ class GreaterLossExtractor(LossExtractor):
                 )
             )
         return losses
+
+    def _engine_scores(self, ctx: StepContext, wb: WhiteBox, rows: Sequence[Row]) -> Any:
+        """The exact check by the generator that just produced the chains, when it can score
+        (llama.cpp: only the tokens after what its KV holds); None: score in torch."""
+        from promptopt_greater.reasoner import GreaterReasoner
+
+        if self.opts.exact_check == "torch" or self.opts.reference_mode:
+            return None
+        if not isinstance(ctx.reasoner, GreaterReasoner):
+            return None
+        return ctx.reasoner.generator(wb).score(rows)
 
     def exact(
         self, wb: WhiteBox, rows: Sequence[Row], on_done: Callable[[int], object] | None = None
