@@ -191,3 +191,17 @@ def plugin_distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, 
         if registered is plugin:
             return dist.project_name, dist.version
     return "", ""
+
+
+def load_plugin_files(paths: Sequence[str | Path]) -> None:
+    """Register plugin files (``--plugin FILE.py``) on the process-wide manager, check their
+    hook names, and rebuild the registry with their components."""
+    if not paths:
+        return
+    from promptopt.registry import reset_registry
+
+    pm = get_plugin_manager()
+    for path in paths:
+        register_plugin_file(pm, path)
+    check_hook_names(pm)
+    reset_registry()

@@ -78,9 +78,10 @@ def run_command(
 ) -> None:
     """Optimize a prompt: `promptopt run greater --task folio -o steps=2 -o train_size=4`."""
     from promptopt.config import check_remote_code, load_toml, make_run_config, parse_options
+    from promptopt.pluginmanager import load_plugin_files
     from promptopt.rundir import RunDir
 
-    _load_path_plugins(plugin or [])
+    load_plugin_files(plugin or [])
     if resume is not None:
         given = {
             "METHOD": method,
@@ -173,19 +174,6 @@ def describe_run(run_config: Any) -> dict[str, Any]:
     method = plan.classes["method"](plan.options["method"])
     description.update(method.describe(task))  # type: ignore[attr-defined]
     return description
-
-
-def _load_path_plugins(paths: list[Path]) -> None:
-    if not paths:
-        return
-    from promptopt.pluginmanager import check_hook_names, get_plugin_manager, register_plugin_file
-    from promptopt.registry import reset_registry
-
-    pm = get_plugin_manager()
-    for path in paths:
-        register_plugin_file(pm, path)
-    check_hook_names(pm)
-    reset_registry()
 
 
 def execute(

@@ -89,10 +89,11 @@ def study_command(
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
     resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
     from promptopt.config import parse_options
+    from promptopt.pluginmanager import load_plugin_files
     from promptopt.study.driver import run_study
     from promptopt.study.plan import StudySettings, parse_names, parse_seeds
 
-    _load_path_plugins(plugin or [])
+    load_plugin_files(plugin or [])
     if scoring not in ("generate", "logprob"):
         raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
     options = parse_options(option)
@@ -138,16 +139,3 @@ def study_command(
         )
     run_study(settings, out, progress=progress, ray=ray_options)
     typer.echo(f"report: {out / 'report.md'}")
-
-
-def _load_path_plugins(paths: list[Path]) -> None:
-    """Register plugin files (``--plugin``) for this process, as ``promptopt run`` does."""
-    if not paths:
-        return
-    from promptopt.pluginmanager import get_plugin_manager, register_plugin_file
-    from promptopt.registry import reset_registry
-
-    pm = get_plugin_manager()
-    for path in paths:
-        register_plugin_file(pm, path)
-    reset_registry()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import PromptoptError
+from promptopt.pluginmanager import load_plugin_files
 from promptopt.study.plan import RunSpec, StudySettings
 from promptopt.study.runner import StudyLog, run_grid
 
@@ -30,20 +31,6 @@ class RayOptions:
     plugins: list[str] = field(default_factory=list)
 
 
-def _register_plugins(paths: Sequence[str]) -> None:
-    """In a worker: load the study's ``--plugin`` files, as the driver did."""
-    if not paths:
-        return
-    from promptopt.pluginmanager import check_hook_names, get_plugin_manager, register_plugin_file
-    from promptopt.registry import reset_registry
-
-    pm = get_plugin_manager()
-    for path in paths:
-        register_plugin_file(pm, path)
-    check_hook_names(pm)
-    reset_registry()
-
-
 def _run_one(spec: RunSpec, settings: StudySettings, plugins: list[str]) -> bool:
     """A Ray task: finish one run (skip, resume or start it)."""
     import os
@@ -51,7 +38,7 @@ def _run_one(spec: RunSpec, settings: StudySettings, plugins: list[str]) -> bool
     from promptopt.study.runner import ensure_run
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
-    _register_plugins(plugins)
+    load_plugin_files(plugins)
     return ensure_run(spec, settings, progress=False)
 
 
@@ -64,7 +51,7 @@ def _evaluate_one(
     from promptopt.study.evaluate import StudyEvaluator
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
-    _register_plugins(plugins)
+    load_plugin_files(plugins)
     evaluator = StudyEvaluator(root, settings, StudyLog(root, echo=False), progress=False)
     evaluator.evaluate([spec], targets)
     return {
