@@ -6,14 +6,13 @@ what arrives (requests in flight, per base URL) and can answer 503 to exercise r
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,7 @@ pytest.importorskip("llama_cpp.server.app")  # protection only: CI installs the 
 from promptopt_openai.backend import OpenAIBackend, OpenAIOptions
 from promptopt_openai.endpoint import parse_model_ref
 
-from promptopt import hookimpl
-from promptopt.components import (
-    Backend,
-    Component,
-    LossExtractor,
-    Method,
-    Proposer,
-    Selector,
-    StepContext,
-    Task,
-)
 from promptopt.errors import ModelLoadError, PromptoptError
-from promptopt.types import Candidate, Chain, Prompt, PromptLoss, Selection
 
 API_KEY = "sk-test-7c1e5f"
 TASK = "bbh/boolean_expressions"
@@ -481,118 +468,32 @@ def test_killed_server_mid_eval_keeps_finished_examples(
 
 # --------------------------------------------------------------------------- a black-box run
 
-SUFFIXES = (" Answer carefully.", " Be brief.")
 
-
-class SuffixProposer(Proposer):
-    """Candidates: the prompt with one fixed sentence appended."""
-
-    name = "oa-suffix"
-
-    def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
-        return [Candidate(Prompt(prompt.text + s), s.strip()) for s in SUFFIXES]
-
-
-class AnswerErrorLoss(LossExtractor):
-    """Loss: error rate of the answers generated after each chain (generation only)."""
-
-    name = "oa-answer-error"
-
-    def _loss(self, ctx: StepContext, prompt: Prompt, chains: Sequence[Chain]) -> PromptLoss:
-        prefixes = [
-            f"{ctx.backend.chat(ctx.task.user_turn(ex, prompt))}{c.reasoning} "
-            f"{ctx.task.extractor(ex)}"
-            for ex, c in zip(ctx.train, chains, strict=True)
-        ]
-        answers = ctx.backend.generate(prefixes, max_new_tokens=4, stop=("\n",))
-        wrong = sum(
-            not ctx.task.is_correct(ctx.task.parse(ctx.task.extractor(ex) + a), ex)
-            for ex, a in zip(ctx.train, answers, strict=True)
-        )
-        rate = wrong / len(prefixes)
-        return PromptLoss(prompt, rate, rate)
-
-    def score_candidates(
-        self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
-    ) -> list[float]:
-        chains = ctx.chains(prompt)
-        return [self._loss(ctx, c.prompt, chains).loss for c in candidates]
-
-    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
-        chains = ctx.reasoner.reason(ctx, prompts, ctx.train)
-        return [self._loss(ctx, p, c) for p, c in zip(prompts, chains, strict=True)]
-
-
-class FirstBestSelector(Selector):
-    """The best-scored candidate, evaluated exactly."""
-
-    name = "oa-best"
-
-    def select(
-        self,
-        ctx: StepContext,
-        prompt: Prompt,
-        candidates: Sequence[Candidate],
-        scores: Sequence[float],
-    ) -> Selection:
-        chosen = candidates[min(range(len(scores)), key=scores.__getitem__)].prompt
-        evaluated = ctx.loss_extractor.evaluate(ctx, [chosen])
-        return Selection(chosen, evaluated[0].loss, evaluated=tuple(evaluated))
-
-
-class SuffixSearch(Method):
-    name = "oa-suffix-search"
-    proposer = "oa-suffix"
-    reasoner = "chat"
-    loss_extractor = "oa-answer-error"
-    selector = "oa-best"
-    backend = "openai"
-
-    def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
-        return Prompt("Think step by step.")
-
-
-class SuffixSearchPlugin:
-    @hookimpl
-    def register_methods(self, register: Callable[[type[Component]], None]) -> None:
-        register(SuffixSearch)
-
-    @hookimpl
-    def register_proposers(self, register: Callable[[type[Component]], None]) -> None:
-        register(SuffixProposer)
-
-    @hookimpl
-    def register_loss_extractors(self, register: Callable[[type[Component]], None]) -> None:
-        register(AnswerErrorLoss)
-
-    @hookimpl
-    def register_selectors(self, register: Callable[[type[Component]], None]) -> None:
-        register(FirstBestSelector)
-
-
-def test_blackbox_method_runs_through_the_server(
-    server: LlamaServer,
-    shared_data_dir: Path,
-    tmp_path: Path,
-    promptopt_register: Callable[..., Any],
+def test_gpo_runs_through_the_server_as_task_and_optimizer_model(
+    server: LlamaServer, shared_data_dir: Path, tmp_path: Path
 ) -> None:
+    """A black-box method (GPO) with the served model as both its task and optimizer model."""
+    pytest.importorskip("promptopt_gpo")
     from promptopt.cli import main
 
-    promptopt_register(SuffixSearchPlugin(), name="oa-suffix-search-test")
     run_dir = tmp_path / "run"
     try:
         main(
-            ["run", "oa-suffix-search", "--task", TASK, "--data-dir", str(shared_data_dir),
-             "--model", server.url, "--out", str(run_dir), "-o", "steps=1",
-             "-o", "train_size=2", "-o", "max_new_tokens=8", "--no-progress"]
+            ["run", "gpo", "--task", TASK, "--data-dir", str(shared_data_dir),
+             "--backend", "openai", "--model", server.url, "--optimizer-model", server.url,
+             "--out", str(run_dir), "-o", "steps=1", "-o", "dev_size=2", "-o", "samples=2",
+             "-o", "optimizer_max_tokens=24", "-o", "max_new_tokens=8", "--no-progress"]
         )  # fmt: skip
     except SystemExit as exc:
         assert exc.code in (0, None)
     result = json.loads((run_dir / "result.json").read_text())
     assert result["backend"] == "openai" and result["steps_run"] == 1
-    assert result["best_prompt"].startswith("Think step by step.")
+    assert result["optimizer_model"] == result["model"]
+    assert result["compute"]["models"]["optimizer"]["generated_tokens"] > 0
+    assert result["compute"]["models"]["task"]["generated_tokens"] > 0
     config = (run_dir / "config.json").read_text()
     assert server.url in config and API_KEY not in config
     assert API_KEY not in (run_dir / "run.log").read_text()
-    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
-    assert all(math.isfinite(x) for x in steps[0]["scores"])
+    notes = json.loads((run_dir / "steps.jsonl").read_text().splitlines()[0])["notes"]
+    assert "Wrap the new prompt with <START> and <END>." in notes["meta_prompt"]
+    assert len(notes["optimizer_outputs"]) >= 2  # the server sampled them
