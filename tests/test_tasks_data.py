@@ -306,3 +306,15 @@ def test_upstream_comma_split_options_are_repaired(loaded: dict[str, Task]) -> N
     assert monsters.answer == "A" and monsters.options == ("A", "B", "C", "D")
     ruin = [ex for s in SPLITS for ex in loaded["bbh/ruin_names"].examples(s)]
     assert sum("(I) dearth, wind, & fire" in ex.question for ex in ruin) == 1
+
+
+def test_test_size_max_takes_every_example_train_and_dev_leave(shared_data_dir: Path) -> None:
+    navigate = make(BY_NAME["bbh/navigate"], shared_data_dir, dev_size=50, test_size="max")
+    assert navigate.split_sizes() == {"train": 50, "dev": 50, "test": 150}
+    causal = make(BY_NAME["bbh/causal_judgement"], shared_data_dir, dev_size=50, test_size="max")
+    assert causal.split_sizes() == {"train": 50, "dev": 50, "test": 87}
+    assert make(Folio, shared_data_dir, test_size="max").split_sizes()["test"] == 203
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="test_size must be at least 1, or max"):
+        make(BY_NAME["bbh/navigate"], shared_data_dir, test_size=0)

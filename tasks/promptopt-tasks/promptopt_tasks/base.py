@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import ClassVar, Literal, cast
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from promptopt.components import ComponentOptions, Task
 from promptopt.errors import DataError, PromptoptError
@@ -28,7 +28,16 @@ class TaskOptions(ComponentOptions):
     data_dir: Path | None = None
     train_size: int | None = Field(default=None, ge=1)
     dev_size: int | None = Field(default=None, ge=1)
-    test_size: int | None = Field(default=None, ge=1)
+    #: An int, None (the paper's size), or "max": every example train and dev leave.
+    test_size: int | Literal["max"] | None = Field(default=None)
+
+    @field_validator("test_size")
+    @classmethod
+    def _positive(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("test_size must be at least 1, or max")
+        return value
+
     split_seed: int | None = None
     skip_bad_rows: bool = False
 
@@ -78,10 +87,11 @@ class BenchmarkTask(Task):
 
     def trim(self, splits: Splits, sources: dict[str, str]) -> Splits:
         """Apply ``train_size``/``dev_size``/``test_size`` to fixed splits (see ``take``)."""
+        test = self.opts.test_size
         sizes = {
             "train": self.opts.train_size,
             "dev": self.opts.dev_size,
-            "test": self.opts.test_size,
+            "test": None if test == "max" else test,  # fixed test files: "max" is all of it
         }
         return {
             split: take(

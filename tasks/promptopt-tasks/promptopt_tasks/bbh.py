@@ -127,7 +127,14 @@ class BBHTask(BenchmarkTask):
         (``split_seed`` shuffles first instead); smaller tasks shrink dev and test."""
         examples = convert_rows(rows, self._convert, skip_bad=self.opts.skip_bad_rows)
         opts = self.opts
-        requested = (opts.train_size, opts.dev_size, opts.test_size)
+        test = opts.test_size
+        if test == "max":  # every example train and dev leave
+            train, dev = (
+                opts.train_size or self.paper_sizes[0],
+                opts.dev_size or self.paper_sizes[1],
+            )
+            test = max(1, len(examples) - train - dev)
+        requested = (opts.train_size, opts.dev_size, test)
         sizes = fit_sizes(len(examples), requested, self.paper_sizes, source=source)
         wanted = [
             r if r is not None else d for r, d in zip(requested, self.paper_sizes, strict=True)
