@@ -182,3 +182,27 @@ def test_exact_loss_can_rank_by_the_answer_cross_entropy(setup, fake_registry):
     expected = result.details["answer_ce"] + 0.02 * result.details["prompt_nll"]
     assert result.loss == pytest.approx(expected)
     assert result.loss != pytest.approx(result.error_rate + 0.02 * result.details["prompt_nll"])
+
+
+def test_the_exact_check_in_llama_cpp_equals_the_torch_one(setup, fake_registry):
+    """With llama.cpp generating the chains, the exact check scores the answers there (only the
+    tokens after the chains' KV); torch's full forward gives the same verdicts and losses."""
+    pytest.importorskip("promptopt_llamacpp.idgen")
+    _backend, _task, prompt, wb = setup
+    position = 2
+    prompt = replace(prompt, position=position)
+    tokens = [prompt.tokens[position], *wb.encode(" think the true")]
+    prompts = [c.prompt for c in candidates_for(wb, prompt, position, tokens)]
+    fast, ctx = selection_setup(setup, fake_registry, generator="llamacpp")
+    slow, slow_ctx = selection_setup(
+        setup, fake_registry, generator="llamacpp", exact_check="torch"
+    )
+    got, want = (
+        fast.loss_extractor.evaluate(ctx, prompts),
+        slow.loss_extractor.evaluate(slow_ctx, prompts),
+    )
+    assert [g.error_rate for g in got] == [w.error_rate for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.loss == pytest.approx(w.loss, abs=1e-4)
+        assert g.details["answer_ce"] == pytest.approx(w.details["answer_ce"], abs=1e-4)
+        assert g.details["prompt_nll"] == pytest.approx(w.details["prompt_nll"], abs=1e-4)

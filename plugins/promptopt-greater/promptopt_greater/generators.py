@@ -105,31 +105,20 @@ class LlamaCppGenerator:
         return out
 
     def score(self, rows: Sequence[Row]) -> list[ExactScore]:
-        """The exact check in llama.cpp, reusing the KV cells the chains' generation left: per
-        row the gold answer tokens (all argmax? their cross-entropy) and the prompt's mean
-        negative log-likelihood; only the tokens the slots do not hold are evaluated."""
+        """The exact check's answer part in llama.cpp, reusing the KV cells the chains'
+        generation left (only extractor and answer tokens are evaluated): per row, whether every
+        gold answer token is the argmax and their mean cross-entropy. The prompt NLL is left at
+        0 for the caller to fill (a short torch forward over head + prompt)."""
         from promptopt_greater.tensors import ExactScore
 
         before = self.engine.stats.snapshot()
         answers = self.engine.score_spans(
             [row.ids for row in rows], [(row.target_start, len(row)) for row in rows]
         )
-        prompted = [i for i, row in enumerate(rows) if row.context.prompt]
-        prompts = self.engine.score_spans(
-            [rows[i].ids[: rows[i].prompt_start + len(rows[i].context.prompt)] for i in prompted],
-            [
-                (rows[i].prompt_start, rows[i].prompt_start + len(rows[i].context.prompt))
-                for i in prompted
-            ],
-        )
         self.wb.usage.add(self.engine.stats.since(before).usage())
-        nll = {
-            i: -s.total / len(rows[i].context.prompt)
-            for i, s in zip(prompted, prompts, strict=True)
-        }
         return [
-            ExactScore(answer.all_argmax, nll.get(i, 0.0), -answer.total / len(row.target))
-            for i, (row, answer) in enumerate(zip(rows, answers, strict=True))
+            ExactScore(answer.all_argmax, 0.0, -answer.total / len(row.target))
+            for row, answer in zip(rows, answers, strict=True)
         ]
 
     def describe(self) -> dict[str, Any]:

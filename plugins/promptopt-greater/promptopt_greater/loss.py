@@ -202,7 +202,25 @@ class GreaterLossExtractor(LossExtractor):
             return None
         if not isinstance(ctx.reasoner, GreaterReasoner):
             return None
-        return ctx.reasoner.generator(wb).score(rows)
+        answers = ctx.reasoner.generator(wb).score(rows)
+        if answers is None:
+            return None
+        import dataclasses
+
+        from promptopt_greater.tensors import prompt_nlls
+
+        wb.usage.record(forward_passes=1, prompt_tokens=sum(len(r.context.prompt) for r in rows))
+        with eval_mode(wb.model):
+            nlls = prompt_nlls(
+                wb.model,
+                [row.context for row in rows],
+                pad_id=wb.pad_id,
+                device=wb.device,
+                cache=self._cache(wb),
+            )
+        return [
+            dataclasses.replace(a, prompt_nll=nll) for a, nll in zip(answers, nlls, strict=True)
+        ]
 
     def exact(
         self, wb: WhiteBox, rows: Sequence[Row], on_done: Callable[[int], object] | None = None

@@ -41,7 +41,7 @@ class GreaterReasoner(Reasoner):
         #: llama.cpp threads; None = every core of this process.
         generator_threads: int | None = Field(default=None, ge=1)
         #: Sequences llama.cpp decodes together.
-        generator_parallel: int = Field(default=16, ge=1)
+        generator_parallel: int = Field(default=32, ge=1)
         #: Chains regenerated in torch at the first call to measure how many agree token for
         #: token with llama.cpp's (0 = no check).
         agreement_check: int = Field(default=4, ge=0)

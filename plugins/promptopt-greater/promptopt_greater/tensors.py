@@ -220,3 +220,30 @@ def exact_scores(
         ExactScore(bool(hit.all()), float(nll), float(ce))
         for ce, nll, hit in zip(ces, nlls, hits, strict=True)
     ]
+
+
+@torch.no_grad()
+def prompt_nlls(
+    model: Any,
+    contexts: Sequence[Any],
+    *,
+    pad_id: int,
+    device: Any,
+    cache: PrefixCache | None = None,
+) -> list[float]:
+    """Mean negative log-likelihood of each context's prompt tokens given its head: one forward
+    over ``head + prompt`` (the head from the cache), logits only at the prompt positions."""
+    out = [0.0] * len(contexts)
+    todo = [i for i, c in enumerate(contexts) if c.prompt]
+    if not todo:
+        return out
+    seqs = [[*contexts[i].head, *contexts[i].prompt] for i in todo]
+    heads = [contexts[i].head for i in todo]
+    batch = _prepare(seqs, heads, cache, pad_id, device)
+    wanted = [[len(contexts[i].head) - 1 + j for j in range(len(contexts[i].prompt))] for i in todo]
+    logits = _logits(model, batch, _keep_index(batch, wanted, device), None)
+    for b, i in enumerate(todo):
+        n = len(contexts[i].prompt)
+        target = torch.tensor(contexts[i].prompt, device=logits.device)
+        out[i] = float(torch.nn.functional.cross_entropy(logits[b, :n], target))
+    return out
