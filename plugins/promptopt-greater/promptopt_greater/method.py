@@ -145,6 +145,19 @@ class GreaterMethod(Method):
         }
 
 
+class GreaterAnswerCEMethod(GreaterMethod):
+    """GReaTer whose exact check ranks prompts by the gold answer's cross-entropy instead of the
+    error rate: on a small model whose answer slot is almost never exactly right, the error rate
+    is the same for every candidate and only the fluency term would decide."""
+
+    name = "greater-ce"
+    description = "GReaTer ranking the exact check by answer cross-entropy (small-model variant)"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        **GreaterMethod.defaults,
+        "loss_extractor": {**GreaterMethod.defaults["loss_extractor"], "exact_loss": "answer_ce"},
+    }
+
+
 def _kept_row(item: Scored, dev_accuracy: float | None) -> dict[str, Any]:
     return {
         "text": item.prompt.text,

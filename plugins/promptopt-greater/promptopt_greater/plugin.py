@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_methods(register: Callable[[type[Method]], None]) -> None:
-    from promptopt_greater.method import GreaterMethod
+    from promptopt_greater.method import GreaterAnswerCEMethod, GreaterMethod
 
     register(GreaterMethod)
+    register(GreaterAnswerCEMethod)
 
 
 @hookimpl
