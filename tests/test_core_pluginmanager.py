@@ -75,3 +75,38 @@ def test_trace_prints_hook_calls(capsys: pytest.CaptureFixture[str]) -> None:
     pm.hook.register_commands(app=None)
     err = capsys.readouterr().err
     assert "[promptopt trace] register_commands(app)" in err
+
+
+TYPO_PLUGIN = """
+import promptopt
+
+
+@promptopt.hookimpl
+def register_task(register):
+    pass
+"""
+
+
+@pytest.mark.parametrize("how", ["--plugin", "PROMPTOPT_PLUGIN_PATHS"])
+def test_a_misspelled_hook_is_a_one_line_error_naming_the_closest_hook(
+    tmp_path: Path, how: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "typo.py"
+    plugin.write_text(TYPO_PLUGIN)
+    env = {**os.environ}
+    args = [sys.executable, "-m", "promptopt", "run", "fake", "--task", "x", "--dry-run"]
+    if how == "--plugin":
+        args += ["--plugin", str(plugin)]
+    else:
+        env["PROMPTOPT_PLUGIN_PATHS"] = str(plugin)
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "'register_task', which is not a promptopt hook" in lines[0]
+    assert "did you mean 'register_tasks'?" in lines[0]
