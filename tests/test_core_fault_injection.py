@@ -98,12 +98,14 @@ def test_two_processes_on_one_run_directory(straight: dict, tmp_path: Path) -> N
     while not (out / "config.json").exists() and first.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # hold the first run mid-way: the race has one outcome
     started = time.perf_counter()
-    second = subprocess.run(resume_command(out), env=env, capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    try:
+        second = subprocess.run(resume_command(out), env=env, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+    finally:
+        first.send_signal(signal.SIGCONT)
     first.wait(timeout=300)
-    if (out / "result.json").exists() and second.returncode == 0:
-        pytest.skip("the first run finished before the second started")
     assert second.returncode == 2 and "is in use by process" in second.stderr
     assert time.perf_counter() - started < 5
     assert first.returncode == 0
