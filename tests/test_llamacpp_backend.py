@@ -277,16 +277,6 @@ def test_plugin_import_does_not_load_llama_cpp_or_torch() -> None:
 # ----------------------------------------------------------------------------- embedded SmolLM2
 
 
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    from promptopt_llamacpp.modelfiles import embedded_smollm2
-
-    try:
-        return embedded_smollm2()
-    except ModelLoadError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.mark.slow
 def test_smollm2_logprobs_match_transformers(
     smollm2: Path, tmp_path_factory: pytest.TempPathFactory

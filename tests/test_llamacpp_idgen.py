@@ -15,7 +15,7 @@ pytest.importorskip("llama_cpp")  # protection only: CI installs llama-cpp-pytho
 
 from promptopt_llamacpp.gguf_export import export_hf_llama
 from promptopt_llamacpp.idgen import LlamaTokenGenerator
-from promptopt_llamacpp.modelfiles import embedded_smollm2, gguf_for
+from promptopt_llamacpp.modelfiles import gguf_for
 
 from promptopt.errors import ModelLoadError, PromptoptError
 
@@ -25,14 +25,6 @@ THREADS = 2
 @pytest.fixture(scope="module")
 def tiny_gguf(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_hf_llama(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf")
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    try:
-        return embedded_smollm2()
-    except ModelLoadError as exc:
-        pytest.skip(str(exc))
 
 
 class Reference:

@@ -27,7 +27,7 @@ pytest.importorskip("llama_cpp.server.app")  # protection only: CI installs the 
 from promptopt_openai.backend import OpenAIBackend, OpenAIOptions
 from promptopt_openai.endpoint import parse_model_ref
 
-from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt.errors import PromptoptError
 
 API_KEY = "sk-test-7c1e5f"
 TASK = "bbh/boolean_expressions"
@@ -163,16 +163,6 @@ class Proxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    from promptopt_llamacpp.modelfiles import embedded_smollm2
-
-    try:
-        return embedded_smollm2()
-    except ModelLoadError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -327,21 +317,24 @@ def test_sampling_is_seeded_per_sample(server: LlamaServer) -> None:
     backend.close()
 
 
+def eval_both(
+    server: LlamaServer, gguf: Path, data: Path, out: Path, *common: str
+) -> tuple[tuple[dict, list[dict]], tuple[dict, list[dict]]]:
+    """The same ``promptopt eval`` in process (one thread) and through the server:
+    (summary, examples) of each."""
+    local = promptopt(*eval_args("llamacpp", str(gguf), data, out / "l", *common), "-o",
+                      "n_threads=1")  # fmt: skip
+    assert local.returncode == 0, local.stderr[-2000:]
+    remote = promptopt(*eval_args("openai", server.url, data, out / "r", *common))
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    return read_eval(out / "l"), read_eval(out / "r")
+
+
 def test_eval_through_server_equals_llamacpp(
     f32_server: LlamaServer, smollm2_f32: Path, shared_data_dir: Path, tmp_path: Path
 ) -> None:
     common = ("--limit", "5", "--max-new-tokens", "40")
-    local = promptopt(
-        *eval_args("llamacpp", str(smollm2_f32), shared_data_dir, tmp_path / "l", *common),
-        "-o",
-        "n_threads=1",
-    )
-    assert local.returncode == 0, local.stderr[-2000:]
-    remote = promptopt(
-        *eval_args("openai", f32_server.url, shared_data_dir, tmp_path / "r", *common)
-    )
-    assert remote.returncode == 0, remote.stderr[-2000:]
-    (ls, lx), (rs, rx) = read_eval(tmp_path / "l"), read_eval(tmp_path / "r")
+    (ls, lx), (rs, rx) = eval_both(f32_server, smollm2_f32, shared_data_dir, tmp_path, *common)
     for key in ("n", "correct", "accuracy", "ci_low", "ci_high"):
         assert ls[key] == rs[key], key
     assert [(e["reasoning"], e["answer_text"]) for e in lx] == [
@@ -354,17 +347,7 @@ def test_logprob_scoring_matches_llamacpp(
     f32_server: LlamaServer, smollm2_f32: Path, shared_data_dir: Path, tmp_path: Path
 ) -> None:
     common = ("--limit", "2", "--max-new-tokens", "12", "--scoring", "logprob")
-    local = promptopt(
-        *eval_args("llamacpp", str(smollm2_f32), shared_data_dir, tmp_path / "l", *common),
-        "-o",
-        "n_threads=1",
-    )
-    assert local.returncode == 0, local.stderr[-2000:]
-    remote = promptopt(
-        *eval_args("openai", f32_server.url, shared_data_dir, tmp_path / "r", *common)
-    )
-    assert remote.returncode == 0, remote.stderr[-2000:]
-    (_, lx), (_, rx) = read_eval(tmp_path / "l"), read_eval(tmp_path / "r")
+    (_, lx), (_, rx) = eval_both(f32_server, smollm2_f32, shared_data_dir, tmp_path, *common)
     for a, b in zip(lx, rx, strict=True):
         assert a["reasoning"] == b["reasoning"]
         assert a["option_logprobs"].keys() == b["option_logprobs"].keys()
