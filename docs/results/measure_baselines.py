@@ -23,7 +23,9 @@ os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
 
 REPO = Path(__file__).resolve().parents[2]
 
-GREATER = "Use proper logical reasoning and think step by step. Finally give the actual correct answer."
+GREATER = (
+    "Use proper logical reasoning and think step by step. Finally give the actual correct answer."
+)
 PROMPTS = {
     "greater_initial": (GREATER, None),
     "gpo_initial": ("Let's think step by step.", "\n"),
@@ -41,11 +43,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
+    from promptopt_llamacpp.backend import LlamaCppBackend
+
     from promptopt.evalcache import EvalCache
     from promptopt.evaluation import evaluate
     from promptopt.registry import get_registry
     from promptopt.types import Prompt
-    from promptopt_llamacpp.backend import LlamaCppBackend
 
     backend = LlamaCppBackend(None, LlamaCppBackend.Options())
     rows = []
