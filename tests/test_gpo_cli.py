@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
-
 from promptopt.cli import main
 
 

@@ -4,9 +4,6 @@ the rejection of empty, over-long, leaking and copied candidates."""
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
-
 from promptopt_gpo.parsing import (
     between_tags,
     clean,

@@ -6,9 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-
-pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
-
 from promptopt_gpo.embeddings import TfidfEmbedder, cosine, make_embedder, resolve_embedding
 from promptopt_gpo.retrieval import Point, retrieve, trajectory
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("promptopt_gpo")  # protection only: the test requirements install it
-
 from promptopt_gpo.metaprompt import (
     Entry,
     draw_exemplars,

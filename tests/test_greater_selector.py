@@ -187,7 +187,6 @@ def test_exact_loss_can_rank_by_the_answer_cross_entropy(setup, fake_registry):
 def test_the_exact_check_in_llama_cpp_equals_the_torch_one(setup, fake_registry):
     """With llama.cpp generating the chains, the exact check scores the answers there (only the
     tokens after the chains' KV); torch's full forward gives the same verdicts and losses."""
-    pytest.importorskip("promptopt_llamacpp.idgen")
     _backend, _task, prompt, wb = setup
     position = 2
     prompt = replace(prompt, position=position)

@@ -13,9 +13,9 @@ from promptopt.errors import ModelLoadError
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("gguf")
-gguf_export = pytest.importorskip("promptopt_llamacpp.gguf_export")
 
 from promptopt_hf.backend import HFBackend  # noqa: E402
+from promptopt_llamacpp import gguf_export  # noqa: E402
 
 
 @pytest.fixture
