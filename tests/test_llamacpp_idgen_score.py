@@ -228,6 +228,64 @@ def test_slots_stay_consistent_across_scoring_copies_and_generation(
         assert greedy == fresh.generate_ids([rows[0][:-3], branch], max_new_tokens=6, eos_ids=())
 
 
+def prompt_span_inputs(ref: FromScratch) -> tuple[list[list[int]], list[Any]]:
+    """GReaTer-like inputs: one question head, prompts that differ at one token (sharing the
+    head and the prompt before it), a template tail; spans over the prompt tokens."""
+    head = ref.tokenize("<|im_start|>user\nThe quick brown fox jumps over the lazy dog. Use")
+    tail = ref.tokenize("<|im_end|>\n<|im_start|>assistant\n")
+    prompt = ref.tokenize(" proper logical reasoning and think step by step.")
+    variants = [prompt, [*prompt[:3], *ref.tokenize(" simple"), *prompt[4:]]]
+    variants.append([*prompt[:5], *ref.tokenize(" first"), *prompt[6:]])
+    inputs = [[*head, *p, *tail] for p in variants]
+    spans: list[Any] = [(len(head), len(head) + len(p)) for p in variants]
+    inputs.append(ref.tokenize("Hi there, how are you?"))
+    spans.append(None)
+    inputs.append([*head, *prompt, *tail[:1]])  # a span ending one token before the input
+    spans.append((len(head), len(head) + len(prompt)))
+    return inputs, spans
+
+
+def test_generate_scored_scores_input_spans_from_the_prefill_and_keeps_the_ids(
+    tiny_gguf: Path, tiny_ref: FromScratch
+) -> None:
+    """The span log-probs equal llama.cpp's own evaluation of the input; the ids equal those
+    of ``generate_ids``; inputs that share a prefix reuse its cells and its scores; a span too
+    close to the input's end, or None, is not scored."""
+    inputs, spans = prompt_span_inputs(tiny_ref)
+    with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=4) as plain:
+        expected_ids = plain.generate_ids(inputs, max_new_tokens=6, eos_ids=())
+    with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=4) as gen:
+        ids, scores = gen.generate_scored(inputs, spans, max_new_tokens=6, eos_ids=())
+        first = gen.stats.snapshot()
+        assert first.reused_tokens > 0  # the variants reused the head (and their scores)
+        # again, in another order: every span position is served from the slots' scores
+        again_ids, again = gen.generate_scored(
+            inputs[::-1], spans[::-1], max_new_tokens=6, eos_ids=()
+        )
+    assert ids == expected_ids and again_ids == expected_ids[::-1]
+    assert again == scores[::-1]
+    assert scores[3] is None and scores[4] is None
+    for row, span, got in zip(inputs[:3], spans[:3], scores[:3], strict=True):
+        assert got is not None and len(got) == span[1] - span[0]
+        logprobs, _, _ = expected(tiny_ref.logits(row), row, *span)
+        np.testing.assert_allclose(got, logprobs, rtol=0, atol=1e-6)
+    with LlamaTokenGenerator(
+        tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=2, n_batch=8
+    ) as small:  # prefill in pieces of 8 tokens, spans across pieces
+        pieces = small.generate_scored(inputs, spans, max_new_tokens=6, eos_ids=())
+    assert pieces[0] == ids
+    for got, want in zip(pieces[1], scores, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    with (
+        LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=64, n_parallel=2) as gen,
+        pytest.raises(PromptoptError, match=r"span 0 \(3, 9\) lies outside input 0 of 5") as info,
+    ):
+        gen.generate_scored([[1, 2, 3, 4, 5]], [(3, 9)], max_new_tokens=2, eos_ids=())
+    assert "\n" not in str(info.value)
+
+
 def test_span_errors_are_one_line(tiny_gguf: Path) -> None:
     with LlamaTokenGenerator(tiny_gguf, n_threads=1, n_ctx=64, n_parallel=2) as gen:
         cases = [

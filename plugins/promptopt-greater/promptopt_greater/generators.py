@@ -24,13 +24,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("promptopt.greater")
 
 
+#: ``(start, end)`` positions of an input's prompt tokens, or None (no prompt).
+Span = tuple[int, int] | None
+
+
 class Generator(Protocol):
     """Greedy continuations of exact token ids (EOS excluded), in input order; and, where the
-    runtime can, the exact check of rows whose chains it just generated."""
+    runtime can, the exact check of rows whose chains it just generated and the NLL of the
+    prompt spans it was given."""
 
     name: str
 
     def score(self, rows: Sequence[Row]) -> list[ExactScore] | None: ...
+
+    def prompt_nlls(self, rows: Sequence[Row]) -> list[float | None]: ...
 
     def generate_ids(
         self,
@@ -38,6 +45,7 @@ class Generator(Protocol):
         *,
         max_new_tokens: int,
         on_done: Callable[[int], object] | None = None,
+        spans: Sequence[Span] | None = None,
     ) -> list[list[int]]: ...
 
     def describe(self) -> dict[str, Any]: ...
@@ -52,6 +60,10 @@ class TorchGenerator:
         """None: the exact check runs as a torch forward."""
         return None
 
+    def prompt_nlls(self, rows: Sequence[Row]) -> list[float | None]:
+        """None each: the prompt NLL comes from the exact check's torch forward."""
+        return [None] * len(rows)
+
     def __init__(self, wb: WhiteBox, batch: BatchSize) -> None:
         self.wb, self.batch = wb, batch
 
@@ -61,6 +73,7 @@ class TorchGenerator:
         *,
         max_new_tokens: int,
         on_done: Callable[[int], object] | None = None,
+        spans: Sequence[Span] | None = None,
     ) -> list[list[int]]:
         return greedy_generate(
             self.wb, inputs, max_new_tokens=max_new_tokens, batch=self.batch, on_done=on_done
@@ -74,7 +87,14 @@ class TorchGenerator:
 
 class LlamaCppGenerator:
     """Batched greedy decoding in llama.cpp from a GGUF of the white-box model's weights; the
-    usage it does is added to the white-box backend's counters."""
+    usage it does is added to the white-box backend's counters. The log-probs of the prompt
+    spans it is given are read from the logits its prefill computes anyway and kept for the
+    exact check (the two latest calls' inputs), so no torch forward is needed for the prompt
+    NLL."""
+
+    #: Calls whose prompt log-probs are kept (the exact check may use chains of the call
+    #: before: the current prompt's, generated when it was a candidate).
+    KEPT_CALLS = 2
 
     name = "llamacpp"
 
@@ -89,6 +109,7 @@ class LlamaCppGenerator:
         self.engine = LlamaTokenGenerator(
             self.path, n_threads=threads, n_ctx=n_ctx, n_parallel=parallel
         )
+        self._span_logprobs: list[dict[tuple[tuple[int, ...], Span], tuple[float, ...]]] = []
 
     def generate_ids(
         self,
@@ -96,12 +117,35 @@ class LlamaCppGenerator:
         *,
         max_new_tokens: int,
         on_done: Callable[[int], object] | None = None,
+        spans: Sequence[Span] | None = None,
     ) -> list[list[int]]:
         before = self.engine.stats.snapshot()
-        out = self.engine.generate_ids(
-            inputs, max_new_tokens=max_new_tokens, eos_ids=self.wb.eos_ids, on_done=on_done
+        out, logprobs = self.engine.generate_scored(
+            inputs,
+            spans if spans is not None else [None] * len(inputs),
+            max_new_tokens=max_new_tokens,
+            eos_ids=self.wb.eos_ids,
+            on_done=on_done,
         )
         self.wb.usage.add(self.engine.stats.since(before).usage())
+        if spans is not None:
+            kept = {
+                (tuple(ids), span): lps
+                for ids, span, lps in zip(inputs, spans, logprobs, strict=True)
+                if lps is not None
+            }
+            self._span_logprobs = [*self._span_logprobs[-(self.KEPT_CALLS - 1) :], kept]
+        return out
+
+    def prompt_nlls(self, rows: Sequence[Row]) -> list[float | None]:
+        """Mean NLL of each row's prompt tokens given its head, where a recent generation
+        scored that prompt span (None where none did)."""
+        out: list[float | None] = []
+        for row in rows:
+            context = row.context
+            key = (tuple(context.ids), prompt_span(context.head, context.prompt))
+            found = next((m[key] for m in reversed(self._span_logprobs) if key in m), None)
+            out.append(-sum(found) / len(found) if found else None)
         return out
 
     def score(self, rows: Sequence[Row]) -> list[ExactScore]:
@@ -126,6 +170,11 @@ class LlamaCppGenerator:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def prompt_span(head: Sequence[int], prompt: Sequence[int]) -> Span:
+    """Where ``prompt`` sits in ``head + prompt + tail`` (None for an empty prompt)."""
+    return (len(head), len(head) + len(prompt)) if prompt else None
 
 
 def gguf_of(wb: WhiteBox, weights: str) -> Path:

@@ -195,31 +195,38 @@ class GreaterLossExtractor(LossExtractor):
 
     def _engine_scores(self, ctx: StepContext, wb: WhiteBox, rows: Sequence[Row]) -> Any:
         """The exact check by the generator that just produced the chains, when it can score
-        (llama.cpp: only the tokens after what its KV holds); None: score in torch."""
+        (llama.cpp: only the tokens after what its KV holds, the prompt NLL from the logits of
+        its prefill); None: score in torch. Prompt NLLs the generator lacks (chains reused
+        from before it scored prompts) come from one torch forward."""
         from promptopt_greater.reasoner import GreaterReasoner
 
         if self.opts.exact_check == "torch" or self.opts.reference_mode:
             return None
         if not isinstance(ctx.reasoner, GreaterReasoner):
             return None
-        answers = ctx.reasoner.generator(wb).score(rows)
+        generator = ctx.reasoner.generator(wb)
+        answers = generator.score(rows)
         if answers is None:
             return None
         import dataclasses
 
         from promptopt_greater.tensors import prompt_nlls
 
-        wb.usage.record(forward_passes=1, prompt_tokens=sum(len(r.context.prompt) for r in rows))
-        with eval_mode(wb.model):
-            nlls = prompt_nlls(
-                wb.model,
-                [row.context for row in rows],
-                pad_id=wb.pad_id,
-                device=wb.device,
-                cache=self._cache(wb),
-            )
+        nlls = generator.prompt_nlls(rows)
+        missing = [i for i, nll in enumerate(nlls) if nll is None]
+        ctx.count("prompt_nlls_from_generator", len(rows) - len(missing))
+        if missing:
+            contexts = [rows[i].context for i in missing]
+            wb.usage.record(forward_passes=1, prompt_tokens=sum(len(c.prompt) for c in contexts))
+            with eval_mode(wb.model):
+                computed = prompt_nlls(
+                    wb.model, contexts, pad_id=wb.pad_id, device=wb.device, cache=self._cache(wb)
+                )
+            for i, nll in zip(missing, computed, strict=True):
+                nlls[i] = nll
         return [
-            dataclasses.replace(a, prompt_nll=nll) for a, nll in zip(answers, nlls, strict=True)
+            dataclasses.replace(a, prompt_nll=float(nll or 0.0))
+            for a, nll in zip(answers, nlls, strict=True)
         ]
 
     def exact(

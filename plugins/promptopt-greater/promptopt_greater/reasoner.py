@@ -117,10 +117,16 @@ class GreaterReasoner(Reasoner):
         todo = [i for i, key in enumerate(keys) if key not in self._ids]
         generated: list[list[int]] = []
         if todo:
+            from promptopt_greater.generators import prompt_span
+
             inputs = [contexts[i].ids for i in todo]
+            spans = [prompt_span(contexts[i].head, contexts[i].prompt) for i in todo]
             with ctx.progress.bar(len(todo), "reasoning", unit="chain") as bar:
                 generated = generator.generate_ids(
-                    inputs, max_new_tokens=self.opts.max_new_tokens, on_done=bar.update
+                    inputs,
+                    max_new_tokens=self.opts.max_new_tokens,
+                    on_done=bar.update,
+                    spans=spans,
                 )
             if not self._checked and ctx.step == 0:  # once, at the run's first generation
                 self._check_agreement(ctx, wb, inputs, generated)

@@ -5,10 +5,18 @@ inputs are token ids, nothing is tokenized. Each input runs in a sequence slot w
 stream, so its numbers are those of a single-sequence run; a finished slot takes the next waiting
 input (continuous batching). A slot keeps its KV cells after its input ends: the next input reuses
 the longest common prefix in place, or copies it from another slot, and evaluates only the rest.
-Inputs are admitted in sorted order, so inputs that share prefixes follow each other. Each
-prompt is evaluated in decode calls of its own, at least two tokens at a time: llama.cpp rounds
-a token evaluated alone differently, so this keeps the ids equal to a one-sequence run. llama_cpp
-is imported when a model loads, never at import.
+Inputs are admitted in sorted order, so inputs that share prefixes follow each other. The rows
+admitted together are evaluated together, several per decode call (each call streams every
+weight once, so few large calls beat many small ones), at least two tokens and two logits rows
+per row: llama.cpp rounds a lone token or a lone logits row differently, so a row's numbers do
+not depend on what runs beside it.
+
+:meth:`LlamaTokenGenerator.generate_scored` also returns the log-probabilities of a span of each
+input (GReaTer's prompt NLL), read from the logits of the evaluation the generation needs anyway.
+Slots remember them per position, so an input that reuses a prefix reuses its scores too; the
+span is evaluated in a decode call before the rest of the input, so the last input token's
+logits stay a one-row product and the ids equal those of ``generate_ids``. llama_cpp is imported
+when a model loads, never at import.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 
 from promptopt.accounting import Usage
 from promptopt.errors import ModelLoadError, PromptoptError
-from promptopt_llamacpp.idscore import SpanScore, score_spans
+from promptopt_llamacpp.idscore import SpanScore, score_logits, score_spans
 from promptopt_llamacpp.modelfiles import captured_stderr, check_gguf
 from promptopt_llamacpp.scoring import common_prefix_length
 
@@ -38,6 +46,9 @@ log = logging.getLogger(__name__)
 StopCheck = Callable[[int, list[int]], bool]
 #: ggml tensor types for the KV cache.
 KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
+#: Idle sequence ids between running rows given a throw-away token so that a decode call stays
+#: one ubatch (a token costs ~2 ms there, another ubatch ~18 ms: measured on a 2-core CPU).
+MAX_FILLED_GAP = 6
 #: Non-empty once llama.cpp's backend is initialized in this process.
 _BACKEND_READY: list[bool] = []
 
@@ -91,6 +102,22 @@ class _Slot:
     row: int | None = None  # the input it is generating for, None when idle
     out: list[int] = field(default_factory=list)
     stamp: int = 0  # when it last took an input (the least recently used is evicted first)
+    #: log-probability of ``cells[p]`` given ``cells[:p]``, for the positions a span asked for
+    scores: dict[int, float] = field(default_factory=dict)
+    span: tuple[int, int] | None = None  # the input positions to score, for the running row
+    next_id: int = -1  # the greedy id after the input, once its prefill is done
+
+
+@dataclass
+class _Piece:
+    """Consecutive pending tokens of one slot's row evaluated in one decode call, starting at
+    position ``start``; ``reads``: indices whose logits are read."""
+
+    slot: _Slot
+    row: list[int]
+    tokens: list[int]
+    start: int
+    reads: list[int]
 
 
 @dataclass(frozen=True)
@@ -305,13 +332,49 @@ class LlamaTokenGenerator:
         A row ends at an id in ``eos_ids`` (not returned), after ``max_new_tokens`` ids, or
         after the id for which ``stop_check(row, ids_so_far)`` is True; ``on_done(k)`` is told
         whenever ``k`` more rows finished."""
+        ids, _ = self._generate(inputs, None, max_new_tokens, eos_ids, stop_check, on_done)
+        return ids
+
+    def generate_scored(
+        self,
+        inputs: Sequence[Sequence[int]],
+        spans: Sequence[tuple[int, int] | None],
+        *,
+        max_new_tokens: int,
+        eos_ids: Collection[int],
+        stop_check: StopCheck | None = None,
+        on_done: Callable[[int], object] | None = None,
+    ) -> tuple[list[list[int]], list[tuple[float, ...] | None]]:
+        """:meth:`generate_ids`, plus for input ``i`` and span ``(start, end)`` the
+        log-probability of each ``inputs[i][p]`` given ``inputs[i][:p]``, ``start <= p < end``
+        (None for a None span, or one that ends less than two tokens before the input does:
+        scoring it would change how the last input token is multiplied). The ids are those
+        :meth:`generate_ids` returns."""
+        if len(spans) != len(inputs):
+            raise PromptoptError(
+                f"got {len(spans)} spans for {len(inputs)} inputs",
+                hint="pass one (start, end) or None per input",
+            )
+        return self._generate(inputs, spans, max_new_tokens, eos_ids, stop_check, on_done)
+
+    def _generate(
+        self,
+        inputs: Sequence[Sequence[int]],
+        spans: Sequence[tuple[int, int] | None] | None,
+        max_new_tokens: int,
+        eos_ids: Collection[int],
+        stop_check: StopCheck | None,
+        on_done: Callable[[int], object] | None,
+    ) -> tuple[list[list[int]], list[tuple[float, ...] | None]]:
         rows = self._check_inputs(inputs, max_new_tokens)
+        wanted = self._check_spans(rows, spans)
         results: list[list[int]] = [[] for _ in rows]
+        scores: list[tuple[float, ...] | None] = [None] * len(rows)
         self.stats.calls += 1
         if not rows or max_new_tokens <= 0:
             if rows and on_done is not None:
                 on_done(len(rows))
-            return results
+            return results, scores
         self._ensure_context(max(map(len, rows)) + max_new_tokens)
         order = sorted(range(len(rows)), key=rows.__getitem__) if self.reuse_prefixes else None
         waiting = deque(order if order is not None else range(len(rows)))
@@ -319,21 +382,27 @@ class LlamaTokenGenerator:
         try:
             while waiting or any(slot.row is not None for slot in self._slots):
                 finished = 0
-                while waiting and (slot := self._admit(waiting[0], rows)) is not None:
+                admitted: list[_Slot] = []
+                while waiting and not self._wait_for(rows[waiting[0]], admitted):
+                    slot = self._admit(waiting[0], rows, wanted)
+                    if slot is None:
+                        break
                     waiting.popleft()
-                    if self._advance(slot, self._prefill(slot), ending):
-                        finished += self._finish(slot, results)
+                    admitted.append(slot)
+                for slot, token in self._prefill(admitted, rows):
+                    if self._advance(slot, token, ending):
+                        finished += self._finish(slot, results, scores)
                 running = [slot for slot in self._slots if slot.row is not None]
                 if running:
                     for slot, token in self._decode_running(running):
                         if self._advance(slot, token, ending):
-                            finished += self._finish(slot, results)
+                            finished += self._finish(slot, results, scores)
                 if finished and on_done is not None:
                     on_done(finished)
         except BaseException:
             self.reset()  # the KV cache no longer matches the slots' bookkeeping
             raise
-        return results
+        return results, scores
 
     def score_spans(
         self,
@@ -355,11 +424,38 @@ class LlamaTokenGenerator:
         return score_spans(self, rows, spans, on_done)
 
     @staticmethod
-    def _finish(slot: _Slot, results: list[list[int]]) -> int:
-        """Hand the slot's ids to its row and free the slot (its KV cells stay for reuse)."""
+    def _finish(
+        slot: _Slot, results: list[list[int]], scores: list[tuple[float, ...] | None]
+    ) -> int:
+        """Hand the slot's ids (and span scores) to its row and free the slot (its KV cells
+        stay for reuse)."""
         results[slot.row] = slot.out  # type: ignore[index]
-        slot.row, slot.out, slot.pending = None, [], []
+        if slot.span is not None:
+            scores[slot.row] = tuple(slot.scores[p] for p in range(*slot.span))  # type: ignore[index]
+        slot.row, slot.out, slot.pending, slot.span = None, [], [], None
         return 1
+
+    @staticmethod
+    def _check_spans(
+        rows: list[list[int]], spans: Sequence[tuple[int, int] | None] | None
+    ) -> list[tuple[int, int] | None]:
+        """The spans that can be scored (see :meth:`generate_scored`); a one-line error for a
+        span outside its input."""
+        if spans is None:
+            return [None] * len(rows)
+        out: list[tuple[int, int] | None] = []
+        for i, (row, span) in enumerate(zip(rows, spans, strict=True)):
+            if span is None:
+                out.append(None)
+                continue
+            start, end = (int(x) for x in span)
+            if not 1 <= start < end <= len(row):
+                raise PromptoptError(
+                    f"span {i} ({start}, {end}) lies outside input {i} of {len(row)} tokens",
+                    hint="give 1 <= start < end <= len(input)",
+                )
+            out.append((start, end) if end <= len(row) - 2 else None)
+        return out
 
     def _check_inputs(
         self, inputs: Sequence[Sequence[int]], max_new_tokens: int
@@ -385,27 +481,39 @@ class LlamaTokenGenerator:
                 )
         return rows
 
-    def _admit(self, row_index: int, rows: list[list[int]]) -> _Slot | None:
+    def _admit(
+        self, row_index: int, rows: list[list[int]], spans: list[tuple[int, int] | None]
+    ) -> _Slot | None:
         """An idle slot holding ``rows[row_index]``'s longest computed prefix (reused in place or
         copied from another slot), the rest pending; None when every slot is busy."""
         idle = [s for s in self._slots if s.row is None]
         if not idle:
             return None
-        row = rows[row_index]
+        row, span = rows[row_index], spans[row_index]
         # at least two tokens are evaluated: a single-token tail would take llama.cpp's one-token
         # path, whose numbers differ from evaluating the same token inside a prompt
         limit = len(row) - 2 if len(row) >= 2 else 0
-        keep, slot = 0, idle[0]
+        keep, slot, held = 0, idle[0], 0
         if self.reuse_prefixes:
             slot = max(idle, key=lambda s: common_prefix_length(row, s.cells))
-            keep = min(common_prefix_length(row, slot.cells), limit)
+            held = common_prefix_length(row, slot.cells)
+            keep = min(held, limit)
             source = max(self._slots, key=lambda s: common_prefix_length(row, s.cells))
-            shared = min(common_prefix_length(row, source.cells), limit)
-            if source is not slot and shared >= keep + self.min_reuse:
-                self._copy(source, slot)  # done by llama.cpp before the next decode
-                keep = shared
+            shared = common_prefix_length(row, source.cells)
+            if source is not slot and min(shared, limit) >= keep + self.min_reuse:
+                # into the least recently used idle slot: the best-matching idle one may hold
+                # a prefix that later rows want (another question's)
+                slot = min(idle, key=lambda s: s.stamp)
+                if slot is not source:
+                    self._copy(source, slot)  # done by llama.cpp before the next decode
+                keep, held = min(shared, limit), shared
+        saved: dict[int, float] = {}
+        if span is not None:
+            keep = _keep_for_span(keep, held, span, slot.scores)
+            saved = {p: slot.scores[p] for p in range(*span) if p < held and p in slot.scores}
         self._trim(slot, keep)
-        slot.row, slot.out, slot.pending = row_index, [], row[keep:]
+        slot.scores.update(saved)  # re-evaluated cells get the same tokens: still valid
+        slot.row, slot.out, slot.pending, slot.span = row_index, [], row[keep:], span
         slot.stamp = self._tick()
         self.stats.prompt_tokens += len(slot.pending)
         self.stats.reused_tokens += keep
@@ -417,6 +525,7 @@ class LlamaTokenGenerator:
         # across KV streams llama.cpp copies whole streams
         llama_cpp.llama_memory_seq_cp(self._mem, source.seq, target.seq, -1, -1)
         target.cells = list(source.cells)
+        target.scores = dict(source.scores)
         self.stats.kv_copies += 1
 
     def _trim(self, slot: _Slot, keep: int) -> None:
@@ -427,20 +536,84 @@ class LlamaTokenGenerator:
             llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
             keep = 0
         del slot.cells[keep:]
+        slot.scores = {p: lp for p, lp in slot.scores.items() if p < keep}
 
-    def _prefill(self, slot: _Slot) -> int:
-        """Evaluate the slot's pending input tokens on their own (one stream per decode call, in
-        chunks of ``n_batch``, none of a single token); the next id."""
-        tokens = slot.pending
-        pieces = [tokens[i : i + self.n_batch] for i in range(0, len(tokens), self.n_batch)]
-        if len(pieces) > 1 and len(pieces[-1]) == 1:
-            pieces[-2:] = [pieces[-2][:-1], pieces[-2][-1:] + pieces[-1]]
-        for piece in pieces:
-            last = self._fill([(slot.seq, piece, len(slot.cells))])
-            self._decode()
-            slot.cells += piece
-        slot.pending = []
-        return self._next_id(slot, last[slot.seq])
+    def _wait_for(self, row: list[int], admitted: list[_Slot]) -> bool:
+        """True when a row admitted this round will hold a longer prefix of ``row`` than any
+        slot holds now: ``row`` waits for the next round and copies it then."""
+        if not self.reuse_prefixes or not admitted:
+            return False
+        now = max(common_prefix_length(row, s.cells) for s in self._slots)
+        later = max(common_prefix_length(row, s.cells + s.pending) for s in admitted)
+        # worth a round's wait when it saves at least half of the row's evaluation
+        return later - now >= max(self.min_reuse, (len(row) - now) / 2)
+
+    def _prefill(self, slots: list[_Slot], rows: list[list[int]]) -> list[tuple[_Slot, int]]:
+        """Evaluate the admitted slots' pending input tokens, several rows per decode call
+        (padded to one length, so each row's tokens share one ubatch), none of a single token
+        unless the whole input is one; each slot's next id. A span's positions are evaluated
+        first, in calls that end before the last two input tokens, and their logits become the
+        slot's scores. Every row reads at least two logits rows (a lone row is multiplied
+        another way), so its numbers do not depend on what shares its calls."""
+        waves: list[list[_Piece]] = []
+        for slot in slots:
+            keep, pending = len(slot.cells), slot.pending
+            split, scored = 0, range(0)
+            if slot.span is not None:
+                start, end = slot.span
+                split = end - 1 - keep  # pending[:split] ends with the last logits a span needs
+                scored = range(max(start - 1, keep), end - 1)  # positions whose logits are read
+            bounds = _pieces(0, split, self.n_batch) + _pieces(split, len(pending), self.n_batch)
+            for k, (lo, hi) in enumerate(bounds):
+                if k == len(bounds) - 1:
+                    reads = [hi - 1 - lo]  # the next id's logits
+                else:
+                    reads = [p - keep - lo for p in scored if lo <= p - keep < hi]
+                if len(reads) == 1 and hi - lo > 1:
+                    reads.append(reads[0] - 1 if reads[0] > 0 else 1)
+                piece = _Piece(slot, rows[slot.row], pending[lo:hi], keep + lo, sorted(reads))  # type: ignore[index]
+                if k == len(waves):
+                    waves.append([])
+                waves[k].append(piece)
+        for wave in waves:
+            for group in _groups(wave, self.n_batch, self._cells):
+                self._run_group(group)
+        for slot in slots:
+            slot.pending = []
+        return [(slot, slot.next_id) for slot in slots]
+
+    def _run_group(self, group: list[_Piece]) -> None:
+        """One decode call for the pieces (sequence-id order, padded to the longest with
+        throw-away copies of each piece's last token, dropped afterwards); reads their logits:
+        span scores, and the next id of a row whose input ends here."""
+        width = max(len(p.tokens) for p in group)
+        batch, n, index = self._handles.batch, 0, []
+        for piece in sorted(group, key=lambda p: p.slot.seq):
+            tokens = piece.tokens + [piece.tokens[-1]] * (width - len(piece.tokens))
+            for j, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = piece.start + j
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = piece.slot.seq
+                batch.logits[n] = j in piece.reads
+                n += 1
+            index.append((piece, n - width))
+            self.stats.padding_tokens += width - len(piece.tokens)
+        batch.n_tokens = n
+        self._decode()
+        for piece, first in index:
+            slot = piece.slot
+            slot.cells += piece.tokens
+            end = piece.start + len(piece.tokens)
+            if width > len(piece.tokens):
+                self._lib.llama_memory_seq_rm(self._mem, slot.seq, end, -1)
+            for j in piece.reads:
+                position = piece.start + j + 1
+                if position == end == len(piece.row):  # the input's last token: next id
+                    slot.next_id = self._next_id(slot, first + j)
+                elif slot.span is not None and slot.span[0] <= position < slot.span[1]:
+                    logits = self._logits(first + j)[None, :]
+                    slot.scores[position] = score_logits(logits, [piece.row[position]])[0][0]
 
     def _decode_running(self, running: list[_Slot]) -> list[tuple[_Slot, int]]:
         """One decode call for every generating row (its latest id); each row's next id.
@@ -448,7 +621,9 @@ class LlamaTokenGenerator:
         llama.cpp puts consecutive sequence ids in one ubatch, and multiplies a one-row ubatch
         another way (F32/F16 weights round differently there): a row left alone in its ubatch
         gets an idle neighbour as a throw-away companion, so a row's ids never depend on how
-        many others run beside it."""
+        many others run beside it. Short runs of idle ids between running rows get a
+        throw-away token too: one ubatch streams the weights once, a split streams them again
+        (measured: 23 rows around a gap 90 ms, 24 consecutive rows 72 ms)."""
         running = sorted(running, key=lambda s: s.seq)
         companions = self._companions(running)
         parts = [(s, s.pending) for s in running] + [(c, [0]) for c in companions]
@@ -464,9 +639,17 @@ class LlamaTokenGenerator:
         return [(slot, self._next_id(slot, index[slot.seq])) for slot in running]
 
     def _companions(self, running: list[_Slot]) -> list[_Slot]:
-        """An idle neighbour for every running row whose sequence-id neighbours are idle."""
+        """The idle slots in gaps of at most ``MAX_FILLED_GAP`` ids between running rows, and
+        an idle neighbour for every running row whose sequence-id neighbours are still idle."""
         busy = {slot.seq for slot in running}
         chosen: list[_Slot] = []
+        for a, b in itertools.pairwise(sorted(busy)):
+            if 1 < b - a <= MAX_FILLED_GAP + 1:
+                chosen += [self._slots[seq] for seq in range(a + 1, b)]
+        busy.update(slot.seq for slot in chosen)
+        for companion in chosen:
+            if len(companion.cells) >= self._cells:
+                self._trim(companion, self._cells - 1)
         for slot in running:
             if slot.seq - 1 in busy or slot.seq + 1 in busy or self.n_parallel == 1:
                 continue
@@ -543,3 +726,47 @@ class LlamaTokenGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pieces(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` in pieces of at most ``size`` tokens, none of exactly one (unless the whole
+    range is one token)."""
+    bounds = [*range(lo, hi, size), hi] if hi > lo else []
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        bounds[-2] -= 1
+    return list(itertools.pairwise(bounds))
+
+
+def _keep_for_span(keep: int, held: int, span: tuple[int, int], scores: dict[int, float]) -> int:
+    """How many reused cells a row scoring ``span`` may keep: every span position either has
+    a score the slot holds (its token among the ``held`` matching ones) or is predicted by a
+    logits row this prefill evaluates; the span's own evaluation is at least two tokens."""
+    start, end = span
+    missing = next((p for p in range(start, end) if not (p < held and p in scores)), None)
+    if missing is not None:
+        keep = min(keep, missing - 1)
+    return max(0, min(keep, end - 3))
+
+
+def _groups(pieces: list[_Piece], n_batch: int, cells: int) -> list[list[_Piece]]:
+    """Decode calls for pieces of one wave: similar lengths share a call (padding at most a
+    quarter of the width, or 4 tokens), at most ``n_batch`` tokens; a one-token piece (a
+    one-token input) runs alone, unpadded, as it would in a one-sequence run."""
+    calls: list[list[_Piece]] = []
+    group: list[_Piece] = []
+    for piece in sorted(pieces, key=lambda p: -len(p.tokens)):
+        n = len(piece.tokens)
+        if n == 1:
+            calls.append([piece])
+            continue
+        width = len(group[0].tokens) if group else n
+        fits = (len(group) + 1) * width <= n_batch and piece.start + width <= cells
+        if group and fits and width - n <= max(4, width // 4):
+            group.append(piece)
+        else:
+            if group:
+                calls.append(group)
+            group = [piece]
+    if group:
+        calls.append(group)
+    return calls

@@ -74,10 +74,10 @@ def parse_quants(text: str | None) -> list[str]:
 
 def file_type(path: Path) -> int:
     """The GGUF's ``general.file_type`` (read from the header; -1 when absent)."""
-    from gguf import GGUFReader
+    from promptopt_llamacpp.ggufheader import header_value
 
-    field = GGUFReader(str(path)).fields.get("general.file_type")
-    return int(field.contents()) if field is not None else -1
+    value = header_value(path, "general.file_type")
+    return int(value) if value is not None else -1
 
 
 def quantize(source: Path, quant: str, *, threads: int = 0) -> Variant:
