@@ -123,11 +123,14 @@ def summarize(
     usage = result["compute"]["models"]["task"]
     reasoning = sum(s["timings"].get("reasoning", 0.0) for s in steps)
     generated = int(usage["generated_tokens"])
+    steady = seconds[1:]  # after step 0, which also generates the starting prompt's chains
     return {
         "mode": name,
         "steps": len(steps),
         "seconds_per_step": round(sum(seconds) / n, 3),
         "median_seconds_per_step": round(sorted(seconds)[len(seconds) // 2], 3),
+        "seconds_per_step_each": [round(x, 3) for x in seconds],
+        "steady_seconds_per_step": round(sum(steady) / len(steady), 3) if steady else None,
         "cpu_seconds_per_step": round(cpu / n, 3),
         "run_wall_seconds": round(wall, 2),
         "agreement_check_seconds": round(checks, 3),
@@ -151,6 +154,19 @@ def summarize(
             None,
         ),
     }
+
+
+def llama_cpp_build() -> dict[str, Any]:
+    """The llama.cpp build the default mode generates with: version and the CPU features it
+    was compiled for (AVX2 only, or AVX-512: ~1.3x apart on this machine's generation)."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return {}
+    info = llama_cpp.llama_print_system_info().decode()
+    parts = info.replace(":", "|").split("|")  # "CPU : SSE3 = 1 | AVX = 1 | ..."
+    features = sorted(p.split("=")[0].strip() for p in parts if p.strip().endswith("= 1"))
+    return {"version": llama_cpp.__version__, "cpu_features": features}
 
 
 def first_difference(a: list[str], b: list[str]) -> int | None:
@@ -202,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "load_seconds": round(load_seconds, 2),
         "load_average_at_start": os.getloadavg()[0],
+        "llama_cpp": llama_cpp_build(),
     }
     default = run_mode(backend, args, "default", agreement_check=min(args.train_size, 8))
     torch_only = run_mode(backend, args, "torch", generator="torch")
@@ -223,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         report["speedup_vs_reference_cpu_time"] = round(
             reference["cpu_seconds_per_step"] / default["cpu_seconds_per_step"], 2
         )
+        if default["steady_seconds_per_step"] and reference["steady_seconds_per_step"]:
+            report["speedup_vs_reference_steady"] = round(
+                reference["steady_seconds_per_step"] / default["steady_seconds_per_step"], 2
+            )
     base = chosen["torch"]
     report["same_tokens"] = all(prompts == base for prompts in chosen.values())
     report["divergence"] = {
@@ -233,7 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
-    keys = ("speedup_vs_reference", "speedup_generator", "same_tokens", "chain_agreement")
+    keys = (
+        "speedup_vs_reference",
+        "speedup_vs_reference_steady",
+        "speedup_generator",
+        "same_tokens",
+        "chain_agreement",
+    )
     summary = {k: report.get(k) for k in keys}
     summary["default_s_per_step"] = default["seconds_per_step"]
     summary["phases"] = default["phase_seconds_per_step"]

@@ -186,7 +186,8 @@ def test_exact_loss_can_rank_by_the_answer_cross_entropy(setup, fake_registry):
 
 def test_the_exact_check_in_llama_cpp_equals_the_torch_one(setup, fake_registry):
     """With llama.cpp generating the chains, the exact check scores the answers there (only the
-    tokens after the chains' KV); torch's full forward gives the same verdicts and losses."""
+    tokens after the chains' KV) and takes the prompt NLL from the logits of the chains'
+    prefill; torch's full forward gives the same verdicts and losses."""
     _backend, _task, prompt, wb = setup
     position = 2
     prompt = replace(prompt, position=position)
@@ -201,6 +202,9 @@ def test_the_exact_check_in_llama_cpp_equals_the_torch_one(setup, fake_registry)
         slow.loss_extractor.evaluate(slow_ctx, prompts),
     )
     assert [g.error_rate for g in got] == [w.error_rate for w in want]
+    rows = len(prompts) * int(got[0].details["examples"])
+    assert ctx.notes["prompt_nlls_from_generator"] == rows  # no torch forward for them
+    assert "prompt_nlls_from_generator" not in slow_ctx.notes
     for g, w in zip(got, want, strict=True):
         assert g.loss == pytest.approx(w.loss, abs=1e-4)
         assert g.details["answer_ce"] == pytest.approx(w.details["answer_ce"], abs=1e-4)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gguf import GGUFReader, GGUFWriter
-
-from promptopt.errors import ModelLoadError
 from promptopt_llamacpp.ggufheader import header_value
 from promptopt_llamacpp.quantize import file_type
+
+from promptopt.errors import ModelLoadError
 
 
 def write_gguf(path: Path) -> None:
@@ -54,12 +54,12 @@ def test_a_cut_file_and_a_foreign_file_fail_with_their_name(tmp_path: Path) -> N
     write_gguf(path)
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ModelLoadError, match="cut.gguf.*cut short") as info:
+    with pytest.raises(ModelLoadError, match=r"cut\.gguf.*cut short") as info:
         header_value(cut, "test.after_arrays")
     assert "re-download" in str(info.value.hint)
     foreign = tmp_path / "model.safetensors"
     foreign.write_bytes(b"\x00" * 64)
-    with pytest.raises(ModelLoadError, match="model.safetensors.*not a GGUF"):
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors.*not a GGUF"):
         header_value(foreign, "general.file_type")
 
 

@@ -144,6 +144,33 @@ def test_without_prefix_reuse_evaluates_every_token(tiny_gguf: Path, tiny_ref: R
         assert usage.generated_tokens == 2 * 6 * len(inputs)
 
 
+def test_rows_admitted_together_share_their_prefill_call(
+    tiny_gguf: Path, tiny_ref: Reference
+) -> None:
+    """Inputs of similar length that share no prefix are evaluated in one decode call (padded
+    to one length), then decoded together: 1 + (new tokens - 1) calls for all of them, and the
+    ids of one-sequence greedy decoding. Inputs that share a long prefix with an input being
+    evaluated wait a round and copy it instead of evaluating it again."""
+    texts = ["The quick brown fox jumps.", "Premises: All dogs are animals.", "Hi there, friend!"]
+    texts += ["Statement: the ground is wet.", "Use proper logical reasoning now."]
+    inputs = [tiny_ref.tokenize(text) for text in texts]
+    assert max(map(len, inputs)) - min(map(len, inputs)) <= 4
+    expected = [tiny_ref.greedy(ids, 5, set()) for ids in inputs]
+    with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=128, n_parallel=8) as gen:
+        assert gen.generate_ids(inputs, max_new_tokens=5, eos_ids=()) == expected
+        assert gen.stats.decode_calls == 1 + 4
+        assert gen.stats.padding_tokens == sum(max(map(len, inputs)) - len(i) for i in inputs)
+        # two inputs extending the same 12 tokens: the second waits, then copies them
+        stem = tiny_ref.tokenize("<|im_start|>user\nThe quick brown fox jumps over the lazy")
+        pair = [[*stem, *tiny_ref.tokenize(end)] for end in (" dog today.", " cat again.")]
+        before = gen.stats.snapshot()
+        assert gen.generate_ids(pair, max_new_tokens=5, eos_ids=()) == [
+            tiny_ref.greedy(ids, 5, set()) for ids in pair
+        ]
+        spent = gen.stats.since(before)
+        assert spent.kv_copies == 1 and spent.reused_tokens >= len(stem)
+
+
 def test_eos_stop_check_and_progress(tiny_gguf: Path, tiny_ref: Reference) -> None:
     inputs = tiny_inputs(tiny_ref)[:4]
     full = [tiny_ref.greedy(ids, 10, set()) for ids in inputs]

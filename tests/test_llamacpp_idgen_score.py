@@ -240,7 +240,7 @@ def prompt_span_inputs(ref: FromScratch) -> tuple[list[list[int]], list[Any]]:
     spans: list[Any] = [(len(head), len(head) + len(p)) for p in variants]
     inputs.append(ref.tokenize("Hi there, how are you?"))
     spans.append(None)
-    inputs.append([*head, *prompt, *tail[:1]])  # a span ending one token before the input
+    inputs.append([*head, *prompt])  # a span up to the input's end
     spans.append((len(head), len(head) + len(prompt)))
     return inputs, spans
 
@@ -249,8 +249,8 @@ def test_generate_scored_scores_input_spans_from_the_prefill_and_keeps_the_ids(
     tiny_gguf: Path, tiny_ref: FromScratch
 ) -> None:
     """The span log-probs equal llama.cpp's own evaluation of the input; the ids equal those
-    of ``generate_ids``; inputs that share a prefix reuse its cells and its scores; a span too
-    close to the input's end, or None, is not scored."""
+    of ``generate_ids``; inputs that share a prefix reuse its cells and its scores; a None
+    span is not scored."""
     inputs, spans = prompt_span_inputs(tiny_ref)
     with LlamaTokenGenerator(tiny_gguf, n_threads=THREADS, n_ctx=256, n_parallel=4) as plain:
         expected_ids = plain.generate_ids(inputs, max_new_tokens=6, eos_ids=())
@@ -264,8 +264,9 @@ def test_generate_scored_scores_input_spans_from_the_prefill_and_keeps_the_ids(
         )
     assert ids == expected_ids and again_ids == expected_ids[::-1]
     assert again == scores[::-1]
-    assert scores[3] is None and scores[4] is None
-    for row, span, got in zip(inputs[:3], spans[:3], scores[:3], strict=True):
+    assert scores[3] is None
+    scored = [(row, span, got) for row, span, got in zip(inputs, spans, scores, strict=True)]
+    for row, span, got in scored[:3] + scored[4:]:
         assert got is not None and len(got) == span[1] - span[0]
         logprobs, _, _ = expected(tiny_ref.logits(row), row, *span)
         np.testing.assert_allclose(got, logprobs, rtol=0, atol=1e-6)

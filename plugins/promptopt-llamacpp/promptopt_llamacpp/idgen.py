@@ -14,9 +14,7 @@ not depend on what runs beside it.
 :meth:`LlamaTokenGenerator.generate_scored` also returns the log-probabilities of a span of each
 input (GReaTer's prompt NLL), read from the logits of the evaluation the generation needs anyway.
 Slots remember them per position, so an input that reuses a prefix reuses its scores too; the
-span is evaluated in a decode call before the rest of the input, so the last input token's
-logits stay a one-row product and the ids equal those of ``generate_ids``. llama_cpp is imported
-when a model loads, never at import.
+ids equal those of ``generate_ids``. llama_cpp is imported when a model loads, never at import.
 """
 
 from __future__ import annotations
@@ -347,9 +345,7 @@ class LlamaTokenGenerator:
     ) -> tuple[list[list[int]], list[tuple[float, ...] | None]]:
         """:meth:`generate_ids`, plus for input ``i`` and span ``(start, end)`` the
         log-probability of each ``inputs[i][p]`` given ``inputs[i][:p]``, ``start <= p < end``
-        (None for a None span, or one that ends less than two tokens before the input does:
-        scoring it would change how the last input token is multiplied). The ids are those
-        :meth:`generate_ids` returns."""
+        (None for a None span). The ids are those :meth:`generate_ids` returns."""
         if len(spans) != len(inputs):
             raise PromptoptError(
                 f"got {len(spans)} spans for {len(inputs)} inputs",
@@ -454,7 +450,7 @@ class LlamaTokenGenerator:
                     f"span {i} ({start}, {end}) lies outside input {i} of {len(row)} tokens",
                     hint="give 1 <= start < end <= len(input)",
                 )
-            out.append((start, end) if end <= len(row) - 2 else None)
+            out.append((start, end))
         return out
 
     def _check_inputs(
@@ -551,27 +547,30 @@ class LlamaTokenGenerator:
     def _prefill(self, slots: list[_Slot], rows: list[list[int]]) -> list[tuple[_Slot, int]]:
         """Evaluate the admitted slots' pending input tokens, several rows per decode call
         (padded to one length, so each row's tokens share one ubatch), none of a single token
-        unless the whole input is one; each slot's next id. A span's positions are evaluated
-        first, in calls that end before the last two input tokens, and their logits become the
-        slot's scores. Every row reads at least two logits rows (a lone row is multiplied
-        another way), so its numbers do not depend on what shares its calls."""
+        unless the whole input is one; each slot's next id. The logits at a span's positions
+        become the slot's scores. Every row reads at least two logits rows (a lone row is
+        multiplied another way), so its numbers do not depend on what shares its calls."""
         waves: list[list[_Piece]] = []
         for slot in slots:
             keep, pending = len(slot.cells), slot.pending
-            split, scored = 0, range(0)
+            scored = range(0)
             if slot.span is not None:
                 start, end = slot.span
-                split = end - 1 - keep  # pending[:split] ends with the last logits a span needs
                 scored = range(max(start - 1, keep), end - 1)  # positions whose logits are read
-            bounds = _pieces(0, split, self.n_batch) + _pieces(split, len(pending), self.n_batch)
+            bounds = _pieces(0, len(pending), self.n_batch)
             for k, (lo, hi) in enumerate(bounds):
+                reads = [p - keep for p in scored if lo <= p - keep < hi]
                 if k == len(bounds) - 1:
-                    reads = [hi - 1 - lo]  # the next id's logits
-                else:
-                    reads = [p - keep - lo for p in scored if lo <= p - keep < hi]
+                    reads.append(hi - 1)  # the next id's logits
                 if len(reads) == 1 and hi - lo > 1:
-                    reads.append(reads[0] - 1 if reads[0] > 0 else 1)
-                piece = _Piece(slot, rows[slot.row], pending[lo:hi], keep + lo, sorted(reads))  # type: ignore[index]
+                    reads.append(reads[0] - 1 if reads[0] > lo else lo + 1)
+                piece = _Piece(
+                    slot,
+                    rows[slot.row],  # type: ignore[index]
+                    pending[lo:hi],
+                    keep + lo,
+                    sorted(r - lo for r in reads),
+                )
                 if k == len(waves):
                     waves.append([])
                 waves[k].append(piece)
@@ -740,12 +739,12 @@ def _pieces(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
 def _keep_for_span(keep: int, held: int, span: tuple[int, int], scores: dict[int, float]) -> int:
     """How many reused cells a row scoring ``span`` may keep: every span position either has
     a score the slot holds (its token among the ``held`` matching ones) or is predicted by a
-    logits row this prefill evaluates; the span's own evaluation is at least two tokens."""
+    logits row this prefill evaluates."""
     start, end = span
     missing = next((p for p in range(start, end) if not (p < held and p in scores)), None)
     if missing is not None:
         keep = min(keep, missing - 1)
-    return max(0, min(keep, end - 3))
+    return max(0, keep)
 
 
 def _groups(pieces: list[_Piece], n_batch: int, cells: int) -> list[list[_Piece]]:
