@@ -9,9 +9,15 @@ data and seed:
   llama.cpp adds and to check that it changes no choice.
 
 Writes seconds per step and per phase, tokens generated and per second, forward/backward passes,
-peak memory, ``speedup_vs_reference``, the share of reasoning chains llama.cpp generates token for
-token like torch, the share of exact-check verdicts that agree, and ``same_tokens`` (the chosen
-prompts of all three) with the first step where they part, if any.
+peak memory, the speed-up over the reference, the share of reasoning chains llama.cpp generates
+token for token like torch, the share of exact-check verdicts that agree, and ``same_tokens``
+(the chosen prompts of all three) with the first step where they part, if any.
+
+Step 0 also does a run's one-time work (the examples' head KV in torch, the starting prompt's
+chains), so the bench's few steps weigh it far more than a run does. ``speedup_vs_reference``
+is stated for a run of the paper's 125 steps, from the measured steps: (first step + 124 x mean
+later step) / 125 per mode. ``speedup_vs_reference_steady`` compares the later steps alone,
+``speedup_vs_reference_measured_steps`` the plain mean of the measured steps.
 
     python benchmarks/bench_greater.py --out results/bench_greater.json          # embedded model
     python benchmarks/bench_greater.py --quick --out results/bench_greater.json  # < 10 min
@@ -35,6 +41,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("reasoning", "proposal", "gradient", "exact_check", "scoring", "selection")
+#: The length of a run the speed-up is stated for: the paper's GReaTer runs took 125 steps.
+RUN_STEPS = 125
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -123,14 +131,19 @@ def summarize(
     usage = result["compute"]["models"]["task"]
     reasoning = sum(s["timings"].get("reasoning", 0.0) for s in steps)
     generated = int(usage["generated_tokens"])
-    steady = seconds[1:]  # after step 0, which also generates the starting prompt's chains
+    # step 0 also does a run's one-time work (the heads' KV in torch, the starting prompt's
+    # chains); later steps are what the rest of a run repeats
+    steady = sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else None
+    run = (seconds[0] + (RUN_STEPS - 1) * steady) / RUN_STEPS if steady is not None else None
     return {
         "mode": name,
         "steps": len(steps),
         "seconds_per_step": round(sum(seconds) / n, 3),
         "median_seconds_per_step": round(sorted(seconds)[len(seconds) // 2], 3),
         "seconds_per_step_each": [round(x, 3) for x in seconds],
-        "steady_seconds_per_step": round(sum(steady) / len(steady), 3) if steady else None,
+        "first_step_seconds": round(seconds[0], 3) if seconds else None,
+        "steady_seconds_per_step": round(steady, 3) if steady is not None else None,
+        "run_seconds_per_step": round(run, 3) if run is not None else None,
         "cpu_seconds_per_step": round(cpu / n, 3),
         "run_wall_seconds": round(wall, 2),
         "agreement_check_seconds": round(checks, 3),
@@ -234,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = run_mode(backend, args, "reference", reference_mode=True)
         report["reference"] = reference
         chosen["reference"] = reference["chosen_prompts"]
-        report["speedup_vs_reference"] = round(
+        report["speedup_vs_reference_measured_steps"] = round(
             reference["seconds_per_step"] / default["seconds_per_step"], 2
         )
         report["speedup_vs_reference_cpu_time"] = round(
@@ -243,6 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         if default["steady_seconds_per_step"] and reference["steady_seconds_per_step"]:
             report["speedup_vs_reference_steady"] = round(
                 reference["steady_seconds_per_step"] / default["steady_seconds_per_step"], 2
+            )
+            report["speedup_vs_reference"] = round(
+                reference["run_seconds_per_step"] / default["run_seconds_per_step"], 2
+            )
+            report["speedup_basis"] = (
+                f"seconds per step of a {RUN_STEPS}-step run (the paper's length), from the "
+                f"measured steps: (first step + {RUN_STEPS - 1} x mean later step) / {RUN_STEPS}"
+                "; speedup_vs_reference_measured_steps weighs the first step as 1 of the "
+                f"{args.steps} measured"
             )
     base = chosen["torch"]
     report["same_tokens"] = all(prompts == base for prompts in chosen.values())
@@ -256,13 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text + "\n")
     keys = (
         "speedup_vs_reference",
+        "speedup_vs_reference_measured_steps",
         "speedup_vs_reference_steady",
         "speedup_generator",
         "same_tokens",
         "chain_agreement",
     )
     summary = {k: report.get(k) for k in keys}
-    summary["default_s_per_step"] = default["seconds_per_step"]
+    summary["default_s_per_step"] = default["seconds_per_step_each"]
     summary["phases"] = default["phase_seconds_per_step"]
     print(json.dumps(summary), file=sys.stderr)
     if args.out is None:
