@@ -21,6 +21,11 @@ later step) / 125 per mode. ``speedup_vs_reference_steady`` compares the later s
 
     python benchmarks/bench_greater.py --out results/bench_greater.json          # embedded model
     python benchmarks/bench_greater.py --quick --out results/bench_greater.json  # < 10 min
+
+The same bench runs on a GPU when one is there (``--device auto``: CUDA in bf16; generation
+then stays in batched torch, ``generator=auto``); the JSON names the device::
+
+    python benchmarks/bench_greater.py --out results/bench_greater_gpu.json --train-size 50
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 steps: under 10 minutes here")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there), cpu, cuda")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), float32, ...")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -65,14 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_backend(model: str) -> Any:
+def load_backend(model: str, device: str = "auto", dtype: str = "auto") -> Any:
     from promptopt_hf.backend import HFBackend
 
     if model == "tiny":
         from promptopt.testing.tiny_model import build_tiny_model
 
         model = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="bench-tiny-"))))
-    return HFBackend(model, HFBackend.Options())
+    return HFBackend(model, HFBackend.Options(device=device, dtype=dtype))
 
 
 def run_mode(backend: Any, args: argparse.Namespace, name: str, **options: Any) -> dict[str, Any]:
@@ -169,6 +176,22 @@ def summarize(
     }
 
 
+def device_name(device: Any) -> str:
+    """The accelerator's name (``torch.cuda.get_device_name``), else the CPU model."""
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def llama_cpp_build() -> dict[str, Any]:
     """The llama.cpp build the default mode generates with: version and the CPU features it
     was compiled for (AVX2 only, or AVX-512: ~1.3x apart on this machine's generation)."""
@@ -210,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     t0 = time.perf_counter()
-    backend = load_backend(args.model)
+    backend = load_backend(args.model, args.device, args.dtype)
     load_seconds = time.perf_counter() - t0
     # untimed warm-up: kernels, the vocabulary scan, llama.cpp's load and GGUF export
     warm = argparse.Namespace(**{**vars(args), "steps": 1, "max_new_tokens": 4})
@@ -225,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "seed": args.seed,
         "device": str(backend.device),
+        "device_name": device_name(backend.device),
+        "dtype": str(backend.dtype).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
