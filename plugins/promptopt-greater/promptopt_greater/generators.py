@@ -152,7 +152,7 @@ class LlamaCppGenerator:
         """The exact check's answer part in llama.cpp, reusing the KV cells the chains'
         generation left (only extractor and answer tokens are evaluated): per row, whether every
         gold answer token is the argmax and their mean cross-entropy. The prompt NLL is left at
-        0 for the caller to fill (a short torch forward over head + prompt)."""
+        0 for the caller to fill (from :meth:`prompt_nlls`, else a torch forward)."""
         from promptopt_greater.tensors import ExactScore
 
         before = self.engine.stats.snapshot()
