@@ -32,7 +32,13 @@ import numpy as np
 
 from promptopt.accounting import Usage
 from promptopt.errors import ModelLoadError, PromptoptError
-from promptopt_llamacpp.idscore import SpanScore, score_logits, score_spans
+from promptopt_llamacpp.idscore import (
+    SpanScore,
+    pack_calls,
+    score_logits,
+    score_spans,
+    split_range,
+)
 from promptopt_llamacpp.modelfiles import captured_stderr, check_gguf
 from promptopt_llamacpp.scoring import common_prefix_length
 
@@ -557,7 +563,7 @@ class LlamaTokenGenerator:
             if slot.span is not None:
                 start, end = slot.span
                 scored = range(max(start - 1, keep), end - 1)  # positions whose logits are read
-            bounds = _pieces(0, len(pending), self.n_batch)
+            bounds = split_range(0, len(pending), self.n_batch)
             for k, (lo, hi) in enumerate(bounds):
                 reads = [p - keep for p in scored if lo <= p - keep < hi]
                 if k == len(bounds) - 1:
@@ -575,44 +581,59 @@ class LlamaTokenGenerator:
                     waves.append([])
                 waves[k].append(piece)
         for wave in waves:
-            for group in _groups(wave, self.n_batch, self._cells):
-                self._run_group(group)
+            lengths, starts = [len(p.tokens) for p in wave], [p.start for p in wave]
+            for call in pack_calls(lengths, starts, self.n_batch, self._cells):
+                self._run_group([wave[i] for i in call])
         for slot in slots:
             slot.pending = []
         return [(slot, slot.next_id) for slot in slots]
 
     def _run_group(self, group: list[_Piece]) -> None:
-        """One decode call for the pieces (sequence-id order, padded to the longest with
-        throw-away copies of each piece's last token, dropped afterwards); reads their logits:
-        span scores, and the next id of a row whose input ends here."""
-        width = max(len(p.tokens) for p in group)
-        batch, n, index = self._handles.batch, 0, []
-        for piece in sorted(group, key=lambda p: p.slot.seq):
-            tokens = piece.tokens + [piece.tokens[-1]] * (width - len(piece.tokens))
-            for j, token in enumerate(tokens):
-                batch.token[n] = token
-                batch.pos[n] = piece.start + j
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = piece.slot.seq
-                batch.logits[n] = j in piece.reads
-                n += 1
-            index.append((piece, n - width))
-            self.stats.padding_tokens += width - len(piece.tokens)
-        batch.n_tokens = n
-        self._decode()
-        for piece, first in index:
+        """One decode call for the pieces; reads their logits: span scores (one log-softmax
+        per piece), and the next id of a row whose input ends here."""
+        firsts = self._decode_padded([(p.slot.seq, p.tokens, p.start, p.reads) for p in group])
+        for piece, first in zip(group, firsts, strict=True):
             slot = piece.slot
             slot.cells += piece.tokens
             end = piece.start + len(piece.tokens)
-            if width > len(piece.tokens):
-                self._lib.llama_memory_seq_rm(self._mem, slot.seq, end, -1)
+            scored = []
             for j in piece.reads:
                 position = piece.start + j + 1
                 if position == end == len(piece.row):  # the input's last token: next id
                     slot.next_id = self._next_id(slot, first + j)
                 elif slot.span is not None and slot.span[0] <= position < slot.span[1]:
-                    logits = self._logits(first + j)[None, :]
-                    slot.scores[position] = score_logits(logits, [piece.row[position]])[0][0]
+                    scored.append((position, first + j))
+            if scored:
+                logits = np.stack([self._logits(index) for _, index in scored])
+                found = score_logits(logits, [piece.row[p] for p, _ in scored])
+                slot.scores.update((p, lp) for (p, _), (lp, _) in zip(scored, found, strict=True))
+
+    def _decode_padded(self, parts: list[tuple[int, list[int], int, list[int]]]) -> list[int]:
+        """One decode call for ``(sequence, tokens, first position, reads)`` parts: in
+        sequence-id order (llama.cpp puts consecutive ids in one ubatch), each padded at its end
+        to the longest with throw-away copies of its last token (so its tokens share one ubatch
+        under the equal split), logits at the ``reads`` indices; the padding's cells are dropped
+        after. The batch index of each part's first token, in the order given."""
+        width = max(len(tokens) for _, tokens, _, _ in parts)
+        batch, n, firsts = self._handles.batch, 0, [0] * len(parts)
+        for i in sorted(range(len(parts)), key=lambda i: parts[i][0]):
+            seq, tokens, start, reads = parts[i]
+            firsts[i] = n
+            wanted = set(reads)
+            for j, token in enumerate(tokens + [tokens[-1]] * (width - len(tokens))):
+                batch.token[n] = token
+                batch.pos[n] = start + j
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq
+                batch.logits[n] = j in wanted
+                n += 1
+            self.stats.padding_tokens += width - len(tokens)
+        batch.n_tokens = n
+        self._decode()
+        for seq, tokens, start, _ in parts:
+            if len(tokens) < width:
+                self._lib.llama_memory_seq_rm(self._mem, seq, start + len(tokens), -1)
+        return firsts
 
     def _decode_running(self, running: list[_Slot]) -> list[tuple[_Slot, int]]:
         """One decode call for every generating row (its latest id); each row's next id.
@@ -623,19 +644,18 @@ class LlamaTokenGenerator:
         many others run beside it. Short runs of idle ids between running rows get a
         throw-away token too: one ubatch streams the weights once, a split streams them again
         (measured: 23 rows around a gap 90 ms, 24 consecutive rows 72 ms)."""
-        running = sorted(running, key=lambda s: s.seq)
         companions = self._companions(running)
-        parts = [(s, s.pending) for s in running] + [(c, [0]) for c in companions]
-        parts.sort(key=lambda part: part[0].seq)
         # a companion's logits are computed too: the output matrix also rounds one row apart
-        index = self._fill([(slot.seq, tokens, len(slot.cells)) for slot, tokens in parts])
-        self._decode()
+        parts = [(s.seq, s.pending, len(s.cells), [0]) for s in running]
+        parts += [(c.seq, [0], len(c.cells), [0]) for c in companions]
+        firsts = self._decode_padded(parts)
         for companion in companions:  # drop its throw-away cell
             self._lib.llama_memory_seq_rm(self._mem, companion.seq, len(companion.cells), -1)
         for slot in running:
             slot.cells += slot.pending
             slot.pending = []
-        return [(slot, self._next_id(slot, index[slot.seq])) for slot in running]
+        pairs = zip(running, firsts[: len(running)], strict=True)  # the companions come after
+        return [(slot, self._next_id(slot, first)) for slot, first in pairs]
 
     def _companions(self, running: list[_Slot]) -> list[_Slot]:
         """The idle slots in gaps of at most ``MAX_FILLED_GAP`` ids between running rows, and
@@ -659,22 +679,6 @@ class LlamaTokenGenerator:
             busy.add(seq)
             chosen.append(companion)
         return chosen
-
-    def _fill(self, parts: list[tuple[int, list[int], int]]) -> dict[int, int]:
-        """Load (sequence, tokens, first position) parts into the batch, logits for each last
-        token; the batch index of each sequence's last token."""
-        batch, n, last = self._handles.batch, 0, {}
-        for seq, tokens, start in parts:
-            for j, token in enumerate(tokens):
-                batch.token[n] = token
-                batch.pos[n] = start + j
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = seq
-                batch.logits[n] = j == len(tokens) - 1
-                n += 1
-            last[seq] = n - 1
-        batch.n_tokens = n
-        return last
 
     def _decode(self) -> None:
         status = int(self._lib.llama_decode(self._handles.ctx, self._handles.batch))
@@ -727,15 +731,6 @@ class LlamaTokenGenerator:
         self.close()
 
 
-def _pieces(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
-    """``[lo, hi)`` in pieces of at most ``size`` tokens, none of exactly one (unless the whole
-    range is one token)."""
-    bounds = [*range(lo, hi, size), hi] if hi > lo else []
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-        bounds[-2] -= 1
-    return list(itertools.pairwise(bounds))
-
-
 def _keep_for_span(keep: int, held: int, span: tuple[int, int], scores: dict[int, float]) -> int:
     """How many reused cells a row scoring ``span`` may keep: every span position either has
     a score the slot holds (its token among the ``held`` matching ones) or is predicted by a
@@ -745,27 +740,3 @@ def _keep_for_span(keep: int, held: int, span: tuple[int, int], scores: dict[int
     if missing is not None:
         keep = min(keep, missing - 1)
     return max(0, keep)
-
-
-def _groups(pieces: list[_Piece], n_batch: int, cells: int) -> list[list[_Piece]]:
-    """Decode calls for pieces of one wave: similar lengths share a call (padding at most a
-    quarter of the width, or 4 tokens), at most ``n_batch`` tokens; a one-token piece (a
-    one-token input) runs alone, unpadded, as it would in a one-sequence run."""
-    calls: list[list[_Piece]] = []
-    group: list[_Piece] = []
-    for piece in sorted(pieces, key=lambda p: -len(p.tokens)):
-        n = len(piece.tokens)
-        if n == 1:
-            calls.append([piece])
-            continue
-        width = len(group[0].tokens) if group else n
-        fits = (len(group) + 1) * width <= n_batch and piece.start + width <= cells
-        if group and fits and width - n <= max(4, width // 4):
-            group.append(piece)
-        else:
-            if group:
-                calls.append(group)
-            group = [piece]
-    if group:
-        calls.append(group)
-    return calls

@@ -91,12 +91,11 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Part:
-    """``job.tokens[lo:hi]`` in a decode call, padded with throw-away tokens to ``width``."""
+    """``job.tokens[lo:hi]`` in a decode call (padded there to the call's longest part)."""
 
     job: _Job
     lo: int
     hi: int
-    width: int
 
 
 def check_spans(
@@ -151,6 +150,42 @@ def score_logits(logits: np.ndarray, tokens: Sequence[int]) -> list[tuple[float,
     return [(float(rows[k, t] - norm[k]), bool(best[k] == t)) for k, t in enumerate(tokens)]
 
 
+def split_range(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` in pieces of at most ``size`` tokens, none of exactly one (unless the whole
+    range is one token): a lone token takes llama.cpp's one-token path."""
+    bounds = [*range(lo, hi, size), hi] if hi > lo else []
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        bounds[-2] -= 1
+    return list(itertools.pairwise(bounds))
+
+
+def pack_calls(
+    lengths: Sequence[int], starts: Sequence[int], n_batch: int, cells: int
+) -> list[list[int]]:
+    """Indices of token runs (``lengths[i]`` tokens from position ``starts[i]``, each at most
+    ``n_batch``) grouped into decode calls: similar lengths share a call, padded to the longest
+    (at most a quarter of the width, or 4 tokens), at most ``n_batch`` tokens and ``cells``
+    positions; a one-token run goes alone, unpadded, as in a one-sequence run."""
+    calls: list[list[int]] = []
+    group: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        n = lengths[i]
+        if n == 1:
+            calls.append([i])
+            continue
+        width = lengths[group[0]] if group else n
+        fits = (len(group) + 1) * width <= n_batch and starts[i] + width <= cells
+        if group and fits and width - n <= max(4, width // 4):
+            group.append(i)
+        else:
+            if group:
+                calls.append(group)
+            group = [i]
+    if group:
+        calls.append(group)
+    return calls
+
+
 def decode_groups(jobs: Sequence[_Job], n_batch: int, cells: int) -> list[list[_Part]]:
     """Decode calls for admitted jobs: rows of similar length share a call, padded to the
     longest; a row longer than a batch runs alone in pieces of at least two tokens."""
@@ -160,25 +195,11 @@ def decode_groups(jobs: Sequence[_Job], n_batch: int, cells: int) -> list[list[_
         n = len(job.tokens)
         if n <= n_batch:
             short.append(job)
-            continue
-        bounds = [*range(0, n, n_batch), n]
-        if bounds[-1] - bounds[-2] == 1:
-            bounds[-2] -= 1
-        groups += [[_Part(job, lo, hi, hi - lo)] for lo, hi in itertools.pairwise(bounds)]
-    short.sort(key=lambda job: -len(job.tokens))
-    group: list[_Part] = []
-    for job in short:
-        n = len(job.tokens)
-        width = group[0].width if group else n
-        fits = (len(group) + 1) * width <= n_batch and job.keep + width <= cells
-        if group and fits and width - n <= max(4, width // 4):
-            group.append(_Part(job, 0, n, width))
         else:
-            if group:
-                groups.append(group)
-            group = [_Part(job, 0, n, n)]
-    if group:
-        groups.append(group)
+            groups += [[_Part(job, lo, hi)] for lo, hi in split_range(0, n, n_batch)]
+    lengths, starts = [len(job.tokens) for job in short], [job.keep for job in short]
+    for call in pack_calls(lengths, starts, n_batch, cells):
+        groups.append([_Part(short[i], 0, len(short[i].tokens)) for i in call])
     return groups
 
 
@@ -243,39 +264,28 @@ def _admit(gen: LlamaTokenGenerator, job: _Job) -> bool:
 
 
 def _score_group(gen: LlamaTokenGenerator, group: list[_Part]) -> None:
-    """One decode call for the parts (in sequence-id order, so llama.cpp's equal split keeps
-    consecutive slots in one ubatch); record the scores, drop the padding cells."""
-    batch, n, reads = gen._handles.batch, 0, []
-    for part in sorted(group, key=lambda part: part.job.seq):
+    """One decode call for the parts (padded by the generator, its padding cells dropped);
+    record the scores."""
+    reads = [part.job.outputs(part.lo, part.hi) for part in group]
+    firsts = gen._decode_padded(
+        [
+            (part.job.seq, part.job.tokens[part.lo : part.hi], part.job.keep + part.lo,
+             [w - part.lo for w in wanted])
+            for part, wanted in zip(group, reads, strict=True)
+        ]
+    )  # fmt: skip
+    for part, wanted, first in zip(group, reads, firsts, strict=True):
         job = part.job
-        tokens = job.tokens[part.lo : part.hi]
-        tokens += [tokens[-1]] * (part.width - len(tokens))  # throw-away padding
-        wanted = set(job.outputs(part.lo, part.hi))
-        for j, token in enumerate(tokens):
-            batch.token[n] = token
-            batch.pos[n] = job.keep + part.lo + j
-            batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = job.seq
-            batch.logits[n] = part.lo + j in wanted
-            if part.lo + j in wanted:
-                reads.append((job, job.keep + part.lo + j + 1, n))
-            n += 1
-        gen.stats.padding_tokens += part.width - (part.hi - part.lo)
-    batch.n_tokens = n
-    gen._decode()
-    found: dict[int, list[tuple[int, int]]] = {}
-    jobs = {part.job.index: part.job for part in group}
-    for job, position, index in reads:
-        if job.start <= position < job.end:  # not a row read only to keep two
-            found.setdefault(job.index, []).append((position, index))
-    for key, pairs in found.items():
-        job = jobs[key]
-        logits = np.stack([gen._logits(index) for _, index in pairs])
-        scores = score_logits(logits, [job.ids[p] for p, _ in pairs])
-        job.found.update(zip((p for p, _ in pairs), scores, strict=True))
-    for part in group:
-        if part.width > part.hi - part.lo:
-            gen._lib.llama_memory_seq_rm(gen._mem, part.job.seq, part.job.keep + part.hi, -1)
+        # a row read only to keep two logits rows is not scored
+        pairs = [
+            (job.keep + w + 1, first + w - part.lo)
+            for w in wanted
+            if job.start <= job.keep + w + 1 < job.end
+        ]
+        if pairs:
+            logits = np.stack([gen._logits(index) for _, index in pairs])
+            scores = score_logits(logits, [job.ids[p] for p, _ in pairs])
+            job.found.update(zip((p for p, _ in pairs), scores, strict=True))
 
 
 def _reuse_order(jobs: list[_Job], slots: Sequence[_Slot]) -> list[_Job]:
