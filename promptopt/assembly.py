@@ -141,7 +141,11 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
                 f"method {method_cls.name!r} writes no prompts with a second model",
                 hint="drop --optimizer-model/--optimizer-backend",
             )
-        classes["optimizer"] = registry.get("backend", config.optimizer_backend or backend_name)
+        classes["optimizer"] = (
+            registry.get("backend", config.optimizer_backend, flag="--optimizer-backend")
+            if config.optimizer_backend
+            else classes["backend"]
+        )
     backend_cls = classes["backend"]
     if method_cls.needs_white_box and not issubclass(backend_cls, WhiteBoxBackend):
         white = [

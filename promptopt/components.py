@@ -51,6 +51,28 @@ class ComponentOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def operational_fields(cls) -> frozenset[str]:
+        """The options declared with :func:`operational`: they change how work runs (timeouts,
+        retries, concurrency), never its results."""
+        return frozenset(
+            name
+            for name, field in cls.model_fields.items()
+            if isinstance(field.json_schema_extra, dict)
+            and field.json_schema_extra.get(OPERATIONAL) is True
+        )
+
+
+#: The ``json_schema_extra`` marker of an operational option.
+OPERATIONAL = "operational"
+
+
+def operational(default: Any, **constraints: Any) -> Any:
+    """A ``Field`` for an option that never changes results (a timeout, a retry count, a
+    concurrency): result stores leave it out of their keys and a study may change it between
+    invocations. ``constraints`` are pydantic's (``ge=1``...)."""
+    return Field(default, json_schema_extra={OPERATIONAL: True}, **constraints)
+
 
 class Component(ABC):
     """Base of all components: a registry name, a kind and validated options."""
@@ -141,6 +163,9 @@ class Backend(Component):
     and gradients subclass :class:`promptopt.whitebox.WhiteBoxBackend`."""
 
     kind: ClassVar[str] = "backend"
+    #: Whether this backend loads GGUF model files (the default model is one): a study then
+    #: evaluates such a model on llama.cpp, the runtime users deploy GGUF files with.
+    loads_gguf: ClassVar[bool] = False
 
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
@@ -182,6 +207,16 @@ class Backend(Component):
     @abstractmethod
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         """Summed log-probability of each continuation after ``prefix``."""
+
+    @classmethod
+    def identify(cls, model: str | None, options: ComponentOptions) -> dict[str, Any]:
+        """What identifies the model ``model`` names, without loading it (result stores key on
+        it): by default the reference and, for a local file or folder, its files' sizes and
+        times. A backend whose reference can serve different models (a server URL) asks what
+        is served; a model that cannot be reached is a one-line error here, before any work."""
+        from promptopt.filehash import reference_identity
+
+        return reference_identity(model)
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that identifies this backend's outputs (model content hash, quantization,

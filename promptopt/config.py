@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptopt.errors import PromptoptError
 
@@ -15,6 +15,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+#: The largest seed: every random generator a run seeds (torch, numpy, llama.cpp) takes 32 bits.
+MAX_SEED = 2**32 - 1
 
 #: Option keys that let a model folder run its own code: only the command line may turn them on.
 REMOTE_CODE_KEY = "trust_remote_code"
@@ -31,7 +34,7 @@ class RunConfig(BaseModel):
     model: str | None = None
     optimizer_backend: str | None = None
     optimizer_model: str | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     data_dir: str | None = None
     options: dict[str, Any] = {}
     components: dict[str, str] = {}
@@ -110,6 +113,10 @@ def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> 
             merged[key] = {**merged.get(key, {}), **value}
         elif value is not None:
             merged[key] = value
+    from promptopt.urls import refuse_credentials
+
+    for key in ("model", "optimizer_model"):  # they are written to config.json and logs
+        refuse_credentials(merged.get(key), "--" + key.replace("_", "-"))
     for key in ("seed", "data_dir"):  # run-level settings: as options they would be overridden
         if key in merged.get("options", {}):
             flag = "--" + key.replace("_", "-")

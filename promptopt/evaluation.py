@@ -30,6 +30,7 @@ from promptopt.types import Example, Prompt
 Scoring = Literal["generate", "logprob"]
 
 __all__ = [
+    "EMPTY_PROMPT_LABEL",
     "EvalReport",
     "ExampleOutcome",
     "OutcomeCache",
@@ -38,6 +39,7 @@ __all__ = [
     "eval_chunk_size",
     "evaluate",
     "judge",
+    "prompt_label",
     "write_report",
 ]
 
@@ -72,12 +74,28 @@ class EvalReport:
     ci_high: float
     outcomes: list[ExampleOutcome] = field(repr=False, default_factory=list)
     cache_hits: int = 0
+    #: What the prompt is, for people, where its text does not say: ``empty prompt (the bare
+    #: question)`` for ``""``; None otherwise (and then left out of the summary).
+    prompt_label: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the per-example outcomes."""
+        """Everything but the per-example outcomes (and ``prompt_label`` when there is none)."""
         data = asdict(self)
         data.pop("outcomes")
+        if data["prompt_label"] is None:
+            data.pop("prompt_label")
         return data
+
+
+#: How the empty prompt is named in reports: the model sees the question alone, the baseline
+#: every study table shows (see :meth:`promptopt.components.Task.user_turn`).
+EMPTY_PROMPT_LABEL = "empty prompt (the bare question)"
+
+
+def prompt_label(prompt: Prompt) -> str | None:
+    """:data:`EMPTY_PROMPT_LABEL` for a prompt with no text (the model sees the question
+    alone); None for any other prompt, whose text names it."""
+    return EMPTY_PROMPT_LABEL if not prompt.text.strip() else None
 
 
 def bootstrap_interval(
@@ -165,6 +183,7 @@ def evaluate(
         ci_high=high,
         outcomes=outcomes,
         cache_hits=sum(cached),
+        prompt_label=prompt_label(prompt),
     )
 
 

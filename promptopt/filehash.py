@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "PROMPTOPT_CACHE_DIR"
 _CHUNK = 1 << 22
@@ -66,3 +67,22 @@ def _store(memo: Path, record: dict[str, object]) -> None:
         os.replace(tmp, memo)
     except OSError:
         pass  # a read-only or full cache only costs a re-hash next time
+
+
+def reference_identity(ref: str | None) -> dict[str, Any]:
+    """What identifies a model reference without loading or hashing it: the reference, and
+    for a local file or folder its resolved path and its files' names, sizes and modification
+    times (a replaced file is a new identity)."""
+    identity: dict[str, Any] = {"ref": ref}
+    if ref is None:
+        return identity
+    path = Path(ref).expanduser()
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
+    except OSError:
+        return identity
+    if stats:
+        identity["path"] = str(path.resolve())
+        identity["files"] = stats
+    return identity

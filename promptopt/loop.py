@@ -339,8 +339,8 @@ def _finish(
         result["optimizer_model"] = components.optimizer.model_id
     if state.stopped:
         run.logger.info("stopped early after step %d: %s", state.step - 1, state.stop_reason)
+    run.plot_losses()  # before result.json: a failed write leaves the run resumable
     run.write_result(result)
-    run.plot_losses()
     run.logger.info("best prompt: %r", result.get("best_prompt"))
     hooks.hook.run_end(run=info, result=result)
     return result

@@ -134,3 +134,25 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return str(value)
+
+
+def operational_option_names() -> frozenset[str]:
+    """Every option name that some installed component declares operational (see
+    :func:`promptopt.components.operational`)."""
+    from promptopt.registry import get_registry
+
+    names: set[str] = set()
+    for registration in get_registry().registrations():
+        names |= registration.cls.Options.operational_fields()
+    return frozenset(names)
+
+
+def without_operational(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` (user keys: bare, ``scope.key`` or ``METHOD:key``) minus the operational
+    ones: what a result, a store key or a study's identity depends on."""
+    names = operational_option_names()
+    return {
+        key: value
+        for key, value in options.items()
+        if key.rpartition(":")[2].rpartition(".")[2] not in names
+    }

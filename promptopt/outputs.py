@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from promptopt.errors import PromptoptError
@@ -42,12 +43,17 @@ def check_writable_dir(path: Path, flag: str) -> None:
                 folder.rmdir()
 
 
-def write_text(path: Path, text: str, *, hint: str) -> None:
-    """Write ``text`` to ``path`` atomically; a failed write (full disk, read-only folder, a
-    folder in the way) is a one-line error naming the file, with ``hint`` saying what was kept."""
-    from promptopt.rundir import atomic_write_text
-
+def guarded_write(path: Path, write: Callable[[], None], *, hint: str) -> None:
+    """Run ``write`` (which writes ``path``); a failure (full disk, read-only folder, a folder
+    in the way) is a one-line error naming the file, with ``hint`` saying what was kept."""
     try:
-        atomic_write_text(path, text)
+        write()
     except OSError as exc:
         raise PromptoptError(f"could not write {str(path)!r} ({reason(exc)})", hint=hint) from None
+
+
+def write_text(path: Path, text: str, *, hint: str) -> None:
+    """Write ``text`` to ``path`` atomically, failures as one line (see :func:`guarded_write`)."""
+    from promptopt.rundir import atomic_write_text
+
+    guarded_write(path, lambda: atomic_write_text(path, text), hint=hint)

@@ -91,8 +91,9 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
 
-    def get(self, kind: str, name: str) -> type[Component]:
-        """The class registered as ``name``; an unknown name lists the available ones."""
+    def get(self, kind: str, name: str, *, flag: str | None = None) -> type[Component]:
+        """The class registered as ``name``; an unknown name lists the available ones and
+        names ``flag`` (default: the kind's own flag, e.g. ``--backend``)."""
         try:
             return self.entries[kind][name].cls
         except KeyError:
@@ -100,7 +101,7 @@ class Registry:
             close = difflib.get_close_matches(name, available, n=1)
             suggestion = f"did you mean {close[0]!r}? " if close else ""
             raise UnknownComponentError(
-                f"unknown {kind.replace('_', ' ')} {name!r} for {KINDS[kind].flag}",
+                f"unknown {kind.replace('_', ' ')} {name!r} for {flag or KINDS[kind].flag}",
                 hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
             ) from None
 

@@ -17,11 +17,13 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from promptopt.errors import PromptoptError
+from promptopt.outputs import reason
 from promptopt.records import StepRecord
 from promptopt.runlock import LOCK_NAME
 
@@ -42,11 +44,17 @@ def _umask() -> int:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix.
     The file gets the mode a plain ``open()`` would give (the user's umask)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, fsync, rename): a full disk
+    or a crash leaves the old file or none, never a truncated one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
@@ -56,8 +64,22 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, _json_text(data))
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed into
+    place): a full disk never leaves a truncated image."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_json_object(path: Path, hint: str) -> dict[str, Any]:
@@ -123,9 +145,9 @@ class RunDir:
                 hint="pass a writable --out",
             ) from exc
         run = cls(path)
-        atomic_write_json(path / CONFIG, config)
-        atomic_write_json(path / PLUGINS, plugins)
-        (path / STEPS).touch()
+        run._write(CONFIG, _json_text(config))
+        run._write(PLUGINS, _json_text(plugins))
+        run._guard(STEPS, (path / STEPS).touch)
         run.attach_log()
         return run
 
@@ -140,9 +162,24 @@ class RunDir:
         run.attach_log()
         return run
 
+    def _guard(self, name: str, action: Callable[[], Any]) -> Any:
+        """Run a file operation on ``RUN/name``; a failure (full disk, read-only or immutable
+        folder) is a one-line error naming the file, and the run stays resumable."""
+        try:
+            return action()
+        except OSError as exc:
+            raise PromptoptError(
+                f"could not write {str(self.path / name)!r} ({reason(exc)})",
+                hint=f"free space or make {str(self.path)!r} writable, then "
+                f"`promptopt run --resume {self.path}`",
+            ) from None
+
+    def _write(self, name: str, text: str) -> None:
+        self._guard(name, lambda: atomic_write_text(self.path / name, text))
+
     def attach_log(self) -> None:
         """Send this run's log records to ``run.log`` (appending on resume)."""
-        handler = logging.FileHandler(self.path / LOG, encoding="utf-8")
+        handler = self._guard(LOG, lambda: logging.FileHandler(self.path / LOG, encoding="utf-8"))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.logger.handlers = [handler]
         self.logger.setLevel(logging.INFO)
@@ -162,7 +199,7 @@ class RunDir:
         """Put what the run resolved at start (``runtime``) into config.json, atomically."""
         config = self.read_config()
         config["runtime"] = runtime
-        atomic_write_json(self.path / CONFIG, config)
+        self._write(CONFIG, _json_text(config))
 
     def read_checkpoint(self) -> dict[str, Any] | None:
         path = self.path / CHECKPOINT
@@ -180,13 +217,16 @@ class RunDir:
         return read_json_object(path, hint="restore it, or delete it and run --resume again")
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.path / CHECKPOINT, state)
+        self._write(CHECKPOINT, _json_text(state))
 
     def append_step(self, record: StepRecord) -> None:
-        with (self.path / STEPS).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record.to_dict()) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        def append() -> None:
+            with (self.path / STEPS).open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record.to_dict()) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+
+        self._guard(STEPS, append)
 
     def read_steps(self) -> list[dict[str, Any]]:
         """The step records; a torn last line (a crash mid-write) is dropped, since its step
@@ -214,10 +254,10 @@ class RunDir:
         """Drop step records at or after ``keep_before`` (written after the last checkpoint),
         and any torn line."""
         kept = [r for r in self.read_steps() if r["step"] < keep_before]
-        atomic_write_text(self.path / STEPS, "".join(json.dumps(r) + "\n" for r in kept))
+        self._write(STEPS, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_result(self, result: dict[str, Any]) -> None:
-        atomic_write_json(self.path / RESULT, result)
+        self._write(RESULT, _json_text(result))
 
     def plot_losses(self) -> Path | None:
         """Plot the chosen loss per step to ``losses.png``; None without matplotlib or data."""
@@ -247,6 +287,8 @@ class RunDir:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         out = self.path / "losses.png"
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
+        try:
+            self._guard(out.name, lambda: save_figure(fig, out))
+        finally:
+            plt.close(fig)
         return out

@@ -18,8 +18,10 @@ LOCK_NAME = ".lock"
 class RunLock:
     """An exclusive lock on a run directory; :meth:`acquire` fails at once if it is held."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, what: str = "run") -> None:
         self.directory = directory
+        #: what the directory holds, for the error message (``run``, ``study``)
+        self.what = what
         self.path = directory / LOCK_NAME
         self._handle: IO[str] | None = None
         self.created_directory = False
@@ -31,19 +33,27 @@ class RunLock:
             import fcntl
         except ImportError:  # pragma: no cover - no flock on this platform: no locking
             return self
-        if not self.directory.exists():
-            self.directory.mkdir(parents=True)
-            self.created_directory = True
-        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            if not self.directory.exists():
+                self.directory.mkdir(parents=True)
+                self.created_directory = True
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            where = "run directory" if self.what == "run" else self.what
+            raise PromptoptError(
+                f"cannot lock {where} {str(self.directory)!r} ({exc.strerror or exc})",
+                hint=f"make {str(self.directory)!r} writable (or free space), then try again",
+            ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
+            where = "run directory" if self.what == "run" else self.what
             raise PromptoptError(
-                f"run directory {str(self.directory)!r} is in use by process {holder}",
-                hint="wait for that run to finish (or stop it), then try again",
+                f"{where} {str(self.directory)!r} is in use by process {holder}",
+                hint=f"wait for that {self.what} to finish (or stop it), then try again",
             ) from None
         handle.seek(0)
         handle.truncate()

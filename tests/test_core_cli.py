@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +132,65 @@ def test_gradient_method_on_a_black_box_backend_names_the_white_box_ones(
     assert proc.returncode == 2
     assert "needs gradients" in proc.stderr and "hf" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------- after a run
+
+FAKES = "from promptopt.testing.fakes import *  # noqa: F403\n"
+
+
+def split_command(line: str) -> tuple[dict[str, str], list[str]]:
+    """The shell command a closing line ends with, as (environment assignments, words)."""
+    words = shlex.split(line.partition("on the test split: ")[2])
+    env: dict[str, str] = {}
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def test_run_ends_naming_its_directory_and_a_working_eval_command(tmp_path: Path) -> None:
+    (tmp_path / "fakes_plugin.py").write_text(FAKES)
+    env = {**os.environ, "PROMPTOPT_CACHE_DIR": str(tmp_path / "cache"), "PROMPTOPT_PROGRESS": "0"}
+    run = ["run", "fake", "--task", "fake/yes-no", "-o", "steps=1", "--plugin", "fakes_plugin.py"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptopt", *run],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # stdout stays pure JSON, for scripts
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    last = proc.stderr.strip().splitlines()[-1]
+    relative = str(run_dir.relative_to(tmp_path))
+    assert last.startswith(f"promptopt: run directory {relative};"), last
+
+    assignments, words = split_command(last)
+    assert words[:4] == ["promptopt", "eval", "--run", relative], last
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "promptopt", *words[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, **assignments},
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads(evaluated.stdout)
+    assert summary["task"] == "fake/yes-no" and summary["backend"] == "fake"
+    assert summary["split"] == "test" and summary["n"] == 3
+    assert summary["prompt"] == result["best_prompt"]
+
+    again = subprocess.run(  # a finished run, resumed, ends with the same line
+        [sys.executable, "-m", "promptopt", "run", "--resume", relative, *run[-2:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.strip().splitlines()[-1] == last

@@ -164,8 +164,9 @@ def test_resume_with_a_malformed_checkpoint(
 # ---------------------------------------------------------------- other commands
 
 
-def test_eval_rejects_an_empty_prompt() -> None:
-    assert_one_line_error(promptopt("eval", "--task", "folio", "--prompt", " "), "--prompt")
+def test_eval_without_a_prompt_or_a_run_asks_for_one() -> None:
+    proc = promptopt("eval", "--task", "folio")
+    assert_one_line_error(proc, "exactly one of --prompt and --run", "--prompt ''")
 
 
 def test_eval_without_a_task_asks_for_one() -> None:

@@ -92,6 +92,52 @@ def test_eval_needs_exactly_one_prompt_source(tiny_model_dir: Path, tmp_path: Pa
     assert proc.returncode == 2 and "exactly one of --prompt and --run" in proc.stderr
 
 
+def test_eval_of_the_empty_prompt_is_the_studys_bare_question_baseline(
+    smollm2: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    """``--prompt ""`` evaluates the bare question, labelled as such, with exactly the model
+    inputs a study's empty-prompt baseline uses (so its outputs serve that evaluation)."""
+    out = tmp_path / "eval"
+    args = ["--task", "bbh/navigate", "--backend", "llamacpp", "--model", "smollm2"]
+    args += ["--limit", "2", "--max-new-tokens", "8", "--data-dir", str(shared_data_dir)]
+    proc = run_eval([*args, "--prompt", "", "--out", str(out)], tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "promptopt: evaluated the empty prompt (the bare question)" in proc.stderr
+
+    from promptopt.cli.evaluate import build_task_and_backend
+    from promptopt.evalcache import EvalCache
+    from promptopt.evaluation import EMPTY_PROMPT_LABEL, evaluate
+    from promptopt.study.evaluate import ANSWER_MAX_TOKENS
+    from promptopt.types import Prompt
+
+    summary = json.loads(proc.stdout)
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["prompt"] == "" and summary["prompt_label"] == EMPTY_PROMPT_LABEL
+    assert summary["n"] == 2 and summary["split"] == "test"
+
+    blank = run_eval([*args, "--prompt", "  "], tmp_path / "cache")  # blank: the same prompt
+    assert blank.returncode == 0, blank.stderr
+    assert json.loads(blank.stdout)["cache_hits"] == 2
+
+    options = {"data_dir": str(shared_data_dir)}
+    task, backend = build_task_and_backend("bbh/navigate", "llamacpp", "smollm2", options)
+    try:
+        as_a_study_does = evaluate(  # promptopt.study.evaluate scores "" this way
+            backend,
+            task,
+            Prompt(text="", separator=None),
+            task.examples("test")[:2],
+            max_new_tokens=8,
+            answer_max_tokens=ANSWER_MAX_TOKENS,
+            split="test",
+            cache=EvalCache(tmp_path / "cache" / "evals"),
+        )
+    finally:
+        backend.close()
+    assert as_a_study_does.cache_hits == 2
+    assert as_a_study_does.accuracy == summary["accuracy"]
+
+
 # ----------------------------------------------------------------------------- write failures
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +238,28 @@ def test_transfer_writes_matrix_markdown_heatmap_and_reuses_cache(
     run_cli(args)  # the rerun is served from the evaluation cache
     rerun = json.loads((out / "transfer.json").read_text())
     assert all(r[c]["cache_hits"] == 2 for r in rerun["rows"] for c in ("initial", "optimized"))
+
+
+def test_transfer_progress_names_the_prompt_of_every_line(
+    smollm2: Path, shared_data_dir: Path, run_dir: Path, tmp_path: Path
+) -> None:
+    """Each progress line says which prompt it scored, as transfer.md does (a real CLI run)."""
+    args = ["transfer", "--run", str(run_dir), "--models", "smollm2", "--task", "bbh/navigate"]
+    args += ["--limit", "2", "--max-new-tokens", "4", "--data-dir", str(shared_data_dir)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptopt", *args, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROMPTOPT_PROGRESS": "0"},  # the cache: this module's fixture
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if ": accuracy " in line]
+    assert [line.partition(": accuracy ")[0] for line in lines] == [
+        "smollm2 orig, initial prompt",
+        "smollm2 orig, optimized prompt",
+    ], proc.stderr
+    assert "**initial** prompt" in (tmp_path / "out" / "transfer.md").read_text()
 
 
 def test_transfer_without_result_json_is_a_one_line_error(

@@ -35,3 +35,26 @@ def test_a_ray_study_gives_the_same_report_as_a_local_one(tmp_path: Path) -> Non
 def test_address_without_ray_executor_is_a_one_line_error(tmp_path: Path) -> None:
     proc = study(tmp_path, tmp_path / "x", *ARGS, "--address", "ray://nowhere:10001")
     assert proc.returncode == 2 and "--address is for --executor ray" in proc.stderr
+
+
+def test_a_ray_studys_summary_counts_the_work_of_its_workers(tmp_path: Path) -> None:
+    """The closing line and last_invocation.json count the models the Ray workers loaded and
+    the tokens they generated, runs and evaluations alike, as the local executor does."""
+    args = [*ARGS[:5], "0,1", "-o", "steps=2"]
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    env = {"PROMPTOPT_CACHE_DIR": str(tmp_path / "c1")}
+    assert study(tmp_path, local, *args, env=env).returncode == 0
+    proc = study(
+        tmp_path, distributed, *args, "--executor", "ray",
+        env={"PROMPTOPT_CACHE_DIR": str(tmp_path / "c2")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts, expected = invocation(distributed), invocation(local)
+    assert counts["run_models_loaded"] == expected["run_models_loaded"] == 2
+    assert counts["run_generated_tokens"] == expected["run_generated_tokens"] > 0
+    # workers may evaluate a shared baseline (the empty prompt) each: at least the local count
+    assert counts["generated_tokens"] >= expected["generated_tokens"] > 0
+    assert counts["models_loaded"] >= 1 and counts["evaluations_computed"] > 0
+    done = next(line for line in proc.stderr.splitlines() if "study: done:" in line)
+    assert f"(2 models loaded, {counts['run_generated_tokens']} tokens generated)" in done
+    assert f"{counts['generated_tokens']} tokens generated); wrote" in done

@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     except PromptoptError as exc:
         if debug:
             raise
+        from promptopt.urls import redact_text
+
         hint = f" ({exc.hint})" if exc.hint else ""
-        print(f"promptopt: error: {exc.message}{hint}", file=sys.stderr)
+        print(f"promptopt: error: {redact_text(exc.message + hint)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except CLICK_EXITS as exc:
         sys.exit(_exit_code(exc))

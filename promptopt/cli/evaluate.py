@@ -70,7 +70,10 @@ def eval_command(
             help="Task name, e.g. bbh/boolean_expressions (default with --run: its task)."
         ),
     ] = None,
-    prompt: Annotated[str | None, typer.Option(help="The prompt text to evaluate.")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help='The prompt text to evaluate ("": the empty prompt, the bare question).'),
+    ] = None,
     run: Annotated[Path | None, typer.Option(help="Evaluate the best prompt of this run.")] = None,
     backend: Annotated[str, typer.Option(help="Model backend: hf, llamacpp, openai, ...")] = "hf",
     model: Annotated[
@@ -108,10 +111,9 @@ def eval_command(
 
     if (prompt is None) == (run is None):
         raise PromptoptError(
-            "give exactly one of --prompt and --run", hint="e.g. --prompt 'Use ...'"
+            "give exactly one of --prompt and --run",
+            hint="e.g. --prompt 'Use ...', or --prompt '' for the empty prompt",
         )
-    if prompt is not None and not prompt.strip():
-        raise PromptoptError("--prompt is empty", hint="pass the prompt text to evaluate")
     check_split_and_scoring(split, scoring)
     if run is not None:
         check_run_dir(run)
@@ -119,7 +121,11 @@ def eval_command(
         task = task_from_run(run) if run is not None else None
         if task is None:
             raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
-    text = prompt if prompt is not None else prompt_from_run(run)  # type: ignore[arg-type]
+    if prompt is not None:
+        text = prompt_text(prompt)
+    else:
+        assert run is not None
+        text = prompt_from_run(run)
     if out is not None:
         check_writable_dir(out, "--out")
     separator = separator_from_run(run) if run is not None else None
@@ -140,6 +146,8 @@ def eval_command(
         cache=open_cache() if cache else None,
     )
     backend_obj.close()
+    if report.prompt_label is not None:
+        typer.echo(f"promptopt: evaluated the {report.prompt_label}", err=True)
     typer.echo(json.dumps(report.summary(), indent=2))
     if out is not None:
         kept = (
@@ -149,6 +157,12 @@ def eval_command(
             else "the summary is printed above; free space or pass another --out, then rerun"
         )
         write_report(report, out, hint=kept)
+
+
+def prompt_text(prompt: str) -> str:
+    """The text ``--prompt`` evaluates: a blank one is the empty prompt ``""`` (the bare
+    question), exactly what a study scores as its empty-prompt baseline."""
+    return prompt if prompt.strip() else ""
 
 
 def check_run_dir(run_dir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,7 +80,7 @@ def run_command(
     """Optimize a prompt: `promptopt run greater --task folio -o steps=2 -o train_size=4`."""
     from promptopt.config import check_remote_code, load_toml, make_run_config, parse_options
     from promptopt.pluginmanager import load_plugin_files
-    from promptopt.rundir import RunDir
+    from promptopt.rundir import RunDir, default_run_dir
 
     load_plugin_files(plugin or [])
     if resume is not None:
@@ -112,6 +113,7 @@ def run_command(
         if finished is not None:
             print(f"run {resume} has already finished; its result:", file=sys.stderr)
             _print_result(finished)
+            _print_next_step(run_dir.path, saved_run_config(run_dir), plugin or [])
             return
         run_config = make_run_config(run_dir.read_config(), {})
         if not trust_remote_code:
@@ -158,8 +160,38 @@ def run_command(
     if dry_run:
         print(json.dumps(describe_run(run_config), indent=2))
         return
-    result = execute(run_config, out=out, resume_dir=run_dir, progress=progress)
+    path = run_dir.path if run_dir is not None else out
+    if path is None:  # named here, not in execute, so the closing line can name it
+        path = default_run_dir(run_config.method, run_config.task)
+    try:
+        result = execute(run_config, out=path, resume_dir=run_dir, progress=progress)
+    except PromptoptError as exc:
+        raise (_for_resume(exc) if run_dir is not None else exc) from None
     _print_result(result)
+    _print_next_step(path, run_config, plugin or [])
+
+
+def _for_resume(exc: PromptoptError) -> PromptoptError:
+    """An error met while resuming, with a hint that works: ``--resume`` takes no ``-o``, so
+    advice to pass one becomes advice to start a new run with it."""
+    if not exc.hint or "-o " not in exc.hint:
+        return exc
+    return PromptoptError(
+        exc.message,
+        hint="a resumed run keeps the options saved in its config.json; start a new run "
+        f"with the same settings and this change instead: {exc.hint}",
+    )
+
+
+def saved_run_config(run_dir: Any) -> Any:
+    """A finished run's saved configuration, or None when this version cannot read it (the
+    closing line then gives the bare `promptopt eval --run DIR`)."""
+    from promptopt.config import make_run_config
+
+    try:
+        return make_run_config(run_dir.read_config(), {})
+    except PromptoptError:
+        return None
 
 
 def describe_run(run_config: Any) -> dict[str, Any]:
@@ -176,6 +208,15 @@ def describe_run(run_config: Any) -> dict[str, Any]:
     return description
 
 
+@dataclass
+class RunWork:
+    """What one :func:`execute` call did in this process (a study's summary line adds it up):
+    the models it loaded and the tokens they generated."""
+
+    models_loaded: int = 0
+    generated_tokens: int = 0
+
+
 def execute(
     run_config: Any,
     *,
@@ -183,9 +224,11 @@ def execute(
     resume_dir: Any = None,
     progress: bool = True,
     backend: Any = None,
+    work: RunWork | None = None,
 ) -> dict[str, Any]:
     """Build the components and run the loop in a new or resumed run directory. ``backend``
-    reuses an already loaded task model (tests, benchmarks, studies); it is not closed."""
+    reuses an already loaded task model (tests, benchmarks, studies); it is not closed.
+    ``work``, when given, receives what this call loaded and generated."""
     from promptopt.assembly import build_components, plan_run
     from promptopt.loop import optimize
     from promptopt.pluginmanager import get_plugin_manager
@@ -245,6 +288,10 @@ def execute(
         )
         raise
     finally:
+        if work is not None:
+            models = components.backends()
+            work.models_loaded += len(models) - (backend is not None)
+            work.generated_tokens += sum(m.usage.generated_tokens for m in models.values())
         run_dir.close()
         if backend is None:
             components.close()
@@ -256,6 +303,14 @@ def installed_plugins() -> list[dict[str, Any]]:
     from promptopt.cli.listing import plugin_rows
 
     return plugin_rows()
+
+
+def _print_next_step(run_dir: Path, run_config: Any | None, plugin_files: list[Path]) -> None:
+    """After the result JSON, on stderr (stdout stays pure JSON): where the run directory is
+    and the `promptopt eval --run DIR` command that measures its prompt on the test split."""
+    from promptopt.cli.nextstep import next_step_line
+
+    print(next_step_line(run_dir, run_config, plugin_files), file=sys.stderr)
 
 
 def _print_result(result: dict[str, Any]) -> None:

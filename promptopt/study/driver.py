@@ -7,10 +7,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from promptopt.cli.run import RunWork
 from promptopt.errors import PromptoptError
+from promptopt.study.evaluate import Target
 from promptopt.study.executors import RayExecutor, RayOptions, run_grid_with
-from promptopt.study.plan import StudySettings, open_study_dir, plan_runs
-from promptopt.study.runner import StudyLog
+from promptopt.study.plan import (
+    STUDY_WRITE_HINT,
+    RunSpec,
+    StudySettings,
+    open_study_dir,
+    plan_runs,
+)
+from promptopt.study.runner import StudyLog, check_existing_runs
 
 INVOCATION = "last_invocation.json"
 
@@ -27,6 +35,9 @@ class Invocation:
     models_loaded: int
     generated_tokens: int
     outputs: list[str]
+    #: what the runs executed in this call loaded and generated (in Ray workers too)
+    run_models_loaded: int = 0
+    run_generated_tokens: int = 0
 
 
 def run_backend(method: str, settings: StudySettings) -> str:
@@ -51,16 +62,20 @@ def lookup(kind: str, name: str, flag: str) -> type[Any]:
 
 
 def check_settings(settings: StudySettings) -> None:
-    """Fail in one line, before any model work, on unknown methods, tasks or backends, on
-    options that a method's run would reject (the real option routing of ``promptopt run``), on
-    a gradient method without a white-box backend, on methods evaluated on different backends,
-    and on a bad ``--transfer``."""
+    """Fail in one line, before anything is written or any model work, on credentials in a
+    model URL, unknown methods, tasks or backends, on options that a method's run would reject
+    (the real option routing of ``promptopt run``) and on a gradient method without a white-box
+    backend. The evaluation settings are checked by :func:`evaluation_targets`."""
     from promptopt.assembly import plan_run
     from promptopt.config import make_run_config
     from promptopt.registry import get_registry
     from promptopt.study.runner import method_options, optimizer_values
-    from promptopt.study.transfer import check_transfer
+    from promptopt.urls import refuse_credentials
 
+    for flag in ("model", "optimizer_model", "eval_model"):
+        refuse_credentials(getattr(settings, flag), "--" + flag.replace("_", "-"))
+    for item in settings.transfer:
+        refuse_credentials(item, "--transfer")
     for task in settings.tasks:
         lookup("task", task, "--tasks")
     prefixes = {key.partition(":")[0] for key in settings.options if ":" in key}
@@ -70,11 +85,9 @@ def check_settings(settings: StudySettings) -> None:
             f"option prefix {unknown[0]!r}: is not a method of this study",
             hint=f"prefix options with one of: {', '.join(settings.methods)}",
         )
-    backends: dict[str, str] = {}
     for method in settings.methods:
         lookup("method", method, "--methods")
-        backend = run_backend(method, settings)
-        lookup("backend", backend, "--backend")
+        lookup("backend", run_backend(method, settings), "--backend")
         values = {
             "method": method,
             "task": settings.tasks[0],
@@ -88,17 +101,18 @@ def check_settings(settings: StudySettings) -> None:
             plan_run(make_run_config({}, values), get_registry())
         except PromptoptError as exc:
             raise PromptoptError(f"method {method!r}: {exc.message}", hint=exc.hint) from None
-        backends[method] = backend
     if settings.eval_backend:
         lookup("backend", settings.eval_backend, "--eval-backend")
-    elif len(set(backends.values())) > 1:
-        shown = ", ".join(f"{m}: {b}" for m, b in backends.items())
-        raise PromptoptError(
-            f"the methods run on different backends ({shown}), so their test evaluations "
-            "would not be comparable",
-            hint="pass --eval-backend (and --eval-model) to evaluate every run on one model",
-        )
-    check_transfer(settings.transfer)
+
+
+def evaluation_targets(settings: StudySettings) -> list[Target]:
+    """The main evaluation model and every ``--transfer`` variant, checked now (backend,
+    ``--eval-option`` keys and values, the model reachable, transfer files), so a mistake in
+    an evaluation setting fails before the first run instead of after the last."""
+    from promptopt.study.evaluate import main_target
+    from promptopt.study.transfer import transfer_targets
+
+    return [main_target(settings), *transfer_targets(settings)]
 
 
 def run_study(
@@ -111,26 +125,44 @@ def run_study(
 ) -> dict[str, Any]:
     """Run, resume or just report the study in ``root``; returns the report data. With
     ``ray``, runs and per-run evaluations execute as Ray tasks; the report is the same."""
+    from promptopt.runlock import RunLock
+
+    check_settings(settings)
+    targets = evaluation_targets(settings)
+    open_study_dir(root, settings)
+    with RunLock(root, what="study"):
+        specs = plan_runs(settings, root)
+        check_existing_runs(specs, settings)
+        log = StudyLog(root, echo=echo)
+        log(
+            f"{len(specs)} runs: {', '.join(settings.methods)} x {', '.join(settings.tasks)} x "
+            f"seeds {', '.join(map(str, settings.seeds))}; evaluation on {targets[0].backend}"
+        )
+        return _run_locked(settings, root, specs, targets, log, progress=progress, ray=ray)
+
+
+def _run_locked(
+    settings: StudySettings,
+    root: Path,
+    specs: list[RunSpec],
+    targets: list[Target],
+    log: StudyLog,
+    *,
+    progress: bool,
+    ray: RayOptions | None,
+) -> dict[str, Any]:
+    """The study's work while this process holds its lock: runs, evaluations, report."""
+    from promptopt.outputs import guarded_write
     from promptopt.rundir import atomic_write_json
-    from promptopt.study.evaluate import StudyEvaluator, main_target
+    from promptopt.study.evaluate import StudyEvaluator
     from promptopt.study.plots import write_plots
     from promptopt.study.report import write_reports
     from promptopt.study.summary import build_report
-    from promptopt.study.transfer import transfer_targets
 
-    check_settings(settings)
-    open_study_dir(root, settings)
-    log = StudyLog(root, echo=echo)
-    specs = plan_runs(settings, root)
-    log(
-        f"{len(specs)} runs: {', '.join(settings.methods)} x {', '.join(settings.tasks)} x seeds "
-        f"{', '.join(map(str, settings.seeds))}"
-    )
     executor = RayExecutor(ray, log) if ray is not None else None
+    work = RunWork()
     try:
-        executed = run_grid_with(executor, specs, settings, log, progress=progress)
-        targets = [main_target(settings, run_backend(settings.methods[0], settings))]
-        targets += transfer_targets(settings)
+        executed = run_grid_with(executor, specs, settings, log, progress=progress, work=work)
         remote = {"computed": 0, "models_loaded": 0, "generated_tokens": 0}
         if executor is not None:  # evaluations as tasks, into the store the report reads
             remote = executor.prefetch_evaluations(root, settings, specs, targets)
@@ -152,12 +184,16 @@ def run_study(
         models_loaded=evaluator.models_loaded,
         generated_tokens=evaluator.generated_tokens,
         outputs=[str(p.relative_to(root)) for p in paths],
+        run_models_loaded=work.models_loaded,
+        run_generated_tokens=work.generated_tokens,
     )
-    atomic_write_json(root / INVOCATION, asdict(invocation))
+    path = root / INVOCATION
+    guarded_write(path, lambda: atomic_write_json(path, asdict(invocation)), hint=STUDY_WRITE_HINT)
     log(
-        f"done: {executed} of {len(specs)} runs executed; {evaluator.computed} evaluations "
-        f"computed, {evaluator.from_store} from the study store; {evaluator.models_loaded} "
-        f"evaluation models loaded, {evaluator.generated_tokens} tokens generated; wrote "
+        f"done: {executed} of {len(specs)} runs executed ({work.models_loaded} models loaded, "
+        f"{work.generated_tokens} tokens generated); {evaluator.computed} evaluations "
+        f"computed, {evaluator.from_store} from the study store ({evaluator.models_loaded} "
+        f"models loaded, {evaluator.generated_tokens} tokens generated); wrote "
         f"{', '.join(invocation.outputs)}"
     )
     return report

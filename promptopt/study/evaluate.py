@@ -31,21 +31,6 @@ ANSWER_MAX_TOKENS = 12
 EMPTY_PROMPT_LAYOUT = "bare question"
 
 
-def model_identity(ref: str | None) -> dict[str, Any]:
-    """What identifies a model reference without loading it: the reference, and for a local
-    file or folder the size and modification time of its files."""
-    identity: dict[str, Any] = {"ref": ref}
-    if ref is None:
-        return identity
-    path = Path(ref).expanduser()
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
-    if stats:
-        identity["path"] = str(path.resolve())
-        identity["files"] = stats
-    return identity
-
-
 @dataclass(frozen=True)
 class Target:
     """A model to evaluate on: ``label`` (``main`` or a transfer variant), the backend name,
@@ -76,19 +61,90 @@ def backend_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
     return dict(build_options(cls, mine).model_dump(mode="json"))
 
 
-def main_target(settings: StudySettings, run_backend: str) -> Target:
-    """The evaluation model: ``--eval-backend``/``--eval-model``, defaulting to the run's, with
-    the study's backend options and ``--eval-option`` ones (which win)."""
-    backend = settings.eval_backend or run_backend
+#: The backend a study evaluates GGUF models on by default, when it is installed: llama.cpp
+#: runs the same weights several times faster than transformers on a CPU.
+GGUF_BACKEND = "llamacpp"
+
+
+def is_gguf_reference(model: str | None) -> bool:
+    """Whether ``model`` names a GGUF file: the default model, a short name from the model
+    table whose file is a GGUF, or a path ending in ``.gguf``."""
+    from promptopt.models import lookup, resolve_name
+
+    entry = resolve_name(model) if model is None else lookup(model)
+    if entry is not None:
+        return entry.file.lower().endswith(".gguf")
+    return model is not None and model.lower().endswith(".gguf")
+
+
+def eval_backend_choice(settings: StudySettings) -> tuple[str, str]:
+    """The evaluation backend and why: ``--eval-backend``; else llama.cpp where the runs load
+    model files, the evaluation model is a GGUF file and the llamacpp plugin is installed
+    (llama.cpp runs it several times faster than transformers on a CPU); else the runs' own
+    backend (an
+    error when the methods run on different ones: their evaluations would not compare)."""
+    from promptopt.registry import get_registry
+    from promptopt.study.driver import run_backend
+
+    if settings.eval_backend:
+        return settings.eval_backend, "--eval-backend"
+    registry = get_registry()
+    model = settings.eval_model if settings.eval_model is not None else settings.model
+    backends = {method: run_backend(method, settings) for method in settings.methods}
+    local = all(getattr(registry.get("backend", b), "loads_gguf", False) for b in backends.values())
+    if local and GGUF_BACKEND in registry.names("backend") and is_gguf_reference(model):
+        return GGUF_BACKEND, "the default for a GGUF model"
+    if len(set(backends.values())) > 1:
+        shown = ", ".join(f"{m}: {b}" for m, b in backends.items())
+        raise PromptoptError(
+            f"the methods run on different backends ({shown}), so their test evaluations "
+            "would not be comparable",
+            hint="pass --eval-backend (and --eval-model) to evaluate every run on one model",
+        )
+    return next(iter(backends.values())), "the runs' backend"
+
+
+def check_eval_options(backend: str, eval_options: dict[str, Any]) -> None:
+    """Every ``--eval-option`` key is an option of the evaluation backend (bare or
+    ``backend.``-scoped); anything else is a one-line error, never silently ignored."""
+    from promptopt.options import option_fields
+    from promptopt.registry import get_registry
+
+    fields = option_fields(get_registry().get("backend", backend))
+    for key in eval_options:
+        name = key.removeprefix("backend.")
+        if name not in fields:
+            raise PromptoptError(
+                f"--eval-option {key!r} is not an option of the {backend!r} backend",
+                hint=f"its options: {', '.join(sorted(fields)) or 'none'}",
+            )
+
+
+def result_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of ``backend`` minus its operational ones (timeouts, retries, concurrency):
+    what an evaluation's results depend on, and so what store keys hold."""
+    from promptopt.registry import get_registry
+
+    operational = get_registry().get("backend", backend).Options.operational_fields()
+    return {key: value for key, value in options.items() if key not in operational}
+
+
+def main_target(settings: StudySettings) -> Target:
+    """The evaluation model (see :func:`eval_backend_choice`), ``--eval-model`` defaulting to
+    the run's, with the study's backend options and ``--eval-option`` ones (which win). The
+    model is identified now (a server is asked what it serves), so a missing or unreachable
+    evaluation model fails before any run starts."""
+    from promptopt.assembly import build_options
+    from promptopt.registry import get_registry
+
+    backend, _ = eval_backend_choice(settings)
+    check_eval_options(backend, settings.eval_options)
     model = settings.eval_model if settings.eval_model is not None else settings.model
     options = backend_options(backend, {**settings.options, **settings.eval_options})
-    return Target(
-        "main",
-        backend,
-        {"backend": backend, "model": model_identity(model)},
-        options,
-        lambda: model,
-    )
+    cls = get_registry().get("backend", backend)
+    assert issubclass(cls, Backend)
+    identity = cls.identify(model, build_options(cls, options))
+    return Target("main", backend, {"backend": backend, "model": identity}, options, lambda: model)
 
 
 def run_plan(config: dict[str, Any]) -> Any:
@@ -262,7 +318,7 @@ class StudyEvaluator:
         return {
             **layout,
             "target": target.identity,
-            "backend_options": target.options,
+            "backend_options": result_options(target.backend, target.options),
             "task": ctx.task.name,
             "examples": ctx.digest,
             "n": len(ctx.examples),
@@ -285,6 +341,9 @@ class StudyEvaluator:
 
         key = self._key(target, ctx, prompt, separator)
         stored = self.store.get(key)
+        if stored is not None and not _covers(stored, ctx.examples):
+            self.log(f"the study store's entry for {what} is damaged; evaluating it again")
+            stored = None
         if stored is None:
             backend = self._load(target)
             self.log(f"evaluating {what} ({target.backend}, {len(ctx.examples)} test examples)")
@@ -350,6 +409,24 @@ class StudyEvaluator:
         if self._backend is not None:
             self._backend[1].close()
             self._backend = None
+
+
+def _covers(stored: dict[str, Any], examples: Sequence[Example]) -> bool:
+    """Whether a store entry holds a well-formed outcome for every example (a hand-edited or
+    foreign entry is evaluated again rather than ending the study in a traceback)."""
+    outcomes = stored.get("outcomes")
+    if not isinstance(outcomes, list):
+        return False
+    fields = ("example_id", "reasoning", "answer_text")
+    ids = {
+        o["example_id"]
+        for o in outcomes
+        if isinstance(o, dict)
+        and all(k in o for k in fields)
+        and isinstance(o["reasoning"], str)
+        and isinstance(o["answer_text"], str)
+    }
+    return all(ex.id in ids for ex in examples)
 
 
 def _with_transfer(run: RunEvaluation, label: str, best: Scored, initial: Scored) -> RunEvaluation:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptopt.cli.run import RunWork
 from promptopt.errors import PromptoptError
 from promptopt.pluginmanager import load_plugin_files
 from promptopt.study.plan import RunSpec, StudySettings
-from promptopt.study.runner import StudyLog, run_grid
+from promptopt.study.runner import StudyLog, in_study, run_grid
 
 EXECUTORS = ("local", "ray")
 
@@ -31,15 +32,22 @@ class RayOptions:
     plugins: list[str] = field(default_factory=list)
 
 
-def _run_one(spec: RunSpec, settings: StudySettings, plugins: list[str]) -> bool:
-    """A Ray task: finish one run (skip, resume or start it)."""
+def _run_one(
+    spec: RunSpec, settings: StudySettings, plugins: list[str]
+) -> tuple[bool, dict[str, int]]:
+    """A Ray task: finish one run (skip, resume or start it); whether it did model work, and
+    the models it loaded and tokens it generated (the driver's summary adds them up)."""
     import os
+    from dataclasses import asdict
 
+    from promptopt.cli.run import RunWork
     from promptopt.study.runner import ensure_run
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
     load_plugin_files(plugins)
-    return ensure_run(spec, settings, progress=False)
+    work = RunWork()
+    worked = ensure_run(spec, settings, progress=False, work=work)
+    return worked, asdict(work)
 
 
 def _evaluate_one(
@@ -98,8 +106,11 @@ class RayExecutor:
         gpus = self.options.gpus_per_white_box_run if wants_gpu else 0.0
         return {"num_cpus": self.options.cpus_per_run, "num_gpus": gpus}
 
-    def run_grid(self, specs: Sequence[RunSpec], settings: StudySettings) -> int:
-        """Every run as one task; returns how many did model work."""
+    def run_grid(
+        self, specs: Sequence[RunSpec], settings: StudySettings, work: RunWork | None = None
+    ) -> int:
+        """Every run as one task; returns how many did model work (``work`` adds up the
+        models the tasks loaded and the tokens they generated)."""
         remote = self.ray.remote(_run_one)
         futures = {
             remote.options(**self._resources(spec, settings)).remote(
@@ -113,7 +124,11 @@ class RayExecutor:
         while pending:
             done, pending = self.ray.wait(pending, num_returns=1)
             spec = futures[done[0]]
-            worked += bool(self._get(done[0], f"run {spec.label}"))
+            did_work, counts = self._get(done[0], f"run {spec.label}")
+            worked += bool(did_work)
+            if work is not None:
+                work.models_loaded += int(counts["models_loaded"])
+                work.generated_tokens += int(counts["generated_tokens"])
             self.log(f"ray: run {spec.index}/{len(specs)} finished: {spec.label}")
         return worked
 
@@ -141,6 +156,7 @@ class RayExecutor:
         except self.ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, Exception) else exc
             if isinstance(cause, PromptoptError):
+                cause = in_study(cause)
                 raise PromptoptError(f"{what}: {cause.message}", hint=cause.hint) from None
             raise
 
@@ -156,8 +172,10 @@ def run_grid_with(
     log: StudyLog,
     *,
     progress: bool,
+    work: RunWork | None = None,
 ) -> int:
-    """The grid on ``executor`` (None: this process, one run after another)."""
+    """The grid on ``executor`` (None: this process, one run after another); ``work`` adds
+    up the runs' models and tokens wherever they ran."""
     if executor is None:
-        return run_grid(specs, settings, log, progress=progress)
-    return executor.run_grid(specs, settings)
+        return run_grid(specs, settings, log, progress=progress, work=work)
+    return executor.run_grid(specs, settings, work)

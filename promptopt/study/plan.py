@@ -11,13 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from promptopt.config import MAX_SEED
 from promptopt.errors import PromptoptError
+from promptopt.runlock import LOCK_NAME
 
 STUDY_FILE = "study.json"
 STUDY_KIND = "promptopt-study"
 STUDY_VERSION = 1
 RUNS = "runs"
 LOG = "study.log"
+#: What a failed write in a study folder tells the user: nothing finished is lost.
+STUDY_WRITE_HINT = "free space or make the study folder writable, then rerun the same command"
 
 #: What the command-line flag of each setting is called (for error messages).
 FLAGS: dict[str, str] = {
@@ -64,9 +68,21 @@ class StudySettings(BaseModel):
     scoring: Literal["generate", "logprob"] = "generate"
     transfer: list[str] = []
 
+    def identity(self) -> dict[str, Any]:
+        """What a study's results depend on: every setting except operational options
+        (timeouts, retries, concurrency), with the seeds as a set (their order is free)."""
+        from promptopt.options import without_operational
+
+        values = self.model_dump()
+        values["seeds"] = sorted(values["seeds"])
+        values["options"] = without_operational(values["options"])
+        values["eval_options"] = without_operational(values["eval_options"])
+        return values
+
     def differences(self, other: StudySettings) -> list[str]:
-        """``"--seeds: 0,1 (study) vs 0,1,2 (now)"`` for every setting that differs."""
-        mine, theirs = self.model_dump(), other.model_dump()
+        """``"--seeds: 0,1 (study) vs 0,1,2 (now)"`` for every setting that differs in a way
+        that changes results."""
+        mine, theirs = self.identity(), other.identity()
         return [
             f"{FLAGS.get(key, key)}: {_show(mine[key])} (study) vs {_show(theirs[key])} (now)"
             for key in mine
@@ -122,8 +138,11 @@ def parse_seeds(text: str) -> list[int]:
             raise PromptoptError(
                 f"--seeds {text!r}: {raw!r} is not an integer", hint="e.g. --seeds 0,1,2"
             ) from None
-        if seed < 0:
-            raise PromptoptError(f"--seeds {text!r}: {seed} is negative", hint="e.g. --seeds 0,1")
+        if not 0 <= seed <= MAX_SEED:
+            raise PromptoptError(
+                f"--seeds {text!r}: {seed} is not between 0 and {MAX_SEED}",
+                hint="e.g. --seeds 0,1,2",
+            )
         if seed not in seeds:
             seeds.append(seed)
     if not seeds:
@@ -165,7 +184,7 @@ def open_study_dir(root: Path, settings: StudySettings) -> None:
                 hint="rerun with the study's settings (see its study.json) or pass a new --out",
             )
         return
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(p.name != LOCK_NAME for p in root.iterdir()):
         raise PromptoptError(
             f"--out {str(root)!r} holds files but no {STUDY_FILE}, so it is not a study",
             hint="pass a new or empty directory, or the directory of an earlier study",
@@ -177,10 +196,10 @@ def open_study_dir(root: Path, settings: StudySettings) -> None:
             f"study directory {str(root)!r} cannot be created ({exc.strerror})",
             hint="pass a writable --out",
         ) from exc
-    atomic_write_json(
-        marker,
-        {"kind": STUDY_KIND, "version": STUDY_VERSION, "settings": settings.model_dump()},
-    )
+    from promptopt.outputs import guarded_write
+
+    data = {"kind": STUDY_KIND, "version": STUDY_VERSION, "settings": settings.model_dump()}
+    guarded_write(marker, lambda: atomic_write_json(marker, data), hint=STUDY_WRITE_HINT)
 
 
 def read_settings(root: Path) -> StudySettings:
@@ -193,6 +212,12 @@ def read_settings(root: Path) -> StudySettings:
     data = read_json_object(root / STUDY_FILE, hint=hint)
     if data.get("kind") != STUDY_KIND or not isinstance(data.get("settings"), dict):
         raise PromptoptError(f"{str(root / STUDY_FILE)!r} is not a promptopt study file", hint=hint)
+    if data.get("version") != STUDY_VERSION:
+        raise PromptoptError(
+            f"{str(root / STUDY_FILE)!r} is a study of format version {data.get('version')!r}; "
+            f"this promptopt reads version {STUDY_VERSION}",
+            hint="use the promptopt version that started it, or pass a new --out",
+        )
     try:
         return StudySettings(**data["settings"])
     except ValidationError as exc:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptopt.study.plan import STUDY_WRITE_HINT
+
 #: One colour per row kind in the accuracy plot.
 BASELINE_COLOR = "0.45"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -84,8 +86,7 @@ def plot_accuracy(report: dict[str, Any], out: Path) -> Path | None:
     axes[-1, 0].set_xlabel("test accuracy (%) with 95% interval")
     fig.tight_layout()
     path = out / "accuracy.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -134,9 +135,21 @@ def plot_gain_vs_compute(report: dict[str, Any], out: Path) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = out / "gain_vs_compute.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path
+
+
+def _save(fig: Any, path: Path) -> None:
+    """The figure as PNG, atomically; a failed write is one line naming the file."""
+    import matplotlib.pyplot as plt
+
+    from promptopt.outputs import guarded_write
+    from promptopt.rundir import save_figure
+
+    try:
+        guarded_write(path, lambda: save_figure(fig, path), hint=STUDY_WRITE_HINT)
+    finally:
+        plt.close(fig)
 
 
 def write_plots(report: dict[str, Any], out: Path) -> list[Path]:

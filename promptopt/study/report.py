@@ -269,9 +269,11 @@ def markdown(report: dict[str, Any]) -> str:
 
 def write_reports(report: dict[str, Any], root: Path) -> dict[str, Path]:
     """``report.md`` and ``report.json`` in ``root`` (written atomically)."""
-    from promptopt.rundir import atomic_write_text
+    from promptopt.outputs import write_text
+    from promptopt.study.plan import STUDY_WRITE_HINT
 
     paths = {"report.md": root / "report.md", "report.json": root / "report.json"}
-    atomic_write_text(paths["report.md"], markdown(report))
-    atomic_write_text(paths["report.json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_text(paths["report.md"], markdown(report), hint=STUDY_WRITE_HINT)
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    write_text(paths["report.json"], text, hint=STUDY_WRITE_HINT)
     return paths

@@ -4,12 +4,15 @@ The run itself goes through the same in-process entry point as ``promptopt run``
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from promptopt.cli.run import RunWork
+from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
 from promptopt.study.plan import LOG, RunSpec, StudySettings
 
@@ -22,7 +25,10 @@ class StudyLog:
         self.echo = echo
 
     def __call__(self, message: str) -> None:
-        """Write one line, time-stamped in the log file."""
+        """Write one line, time-stamped in the log file (URLs with credentials redacted)."""
+        from promptopt.urls import redact_text
+
+        message = redact_text(message)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {message}\n")
@@ -39,25 +45,85 @@ def run_state(path: Path) -> str:
     return "missing"
 
 
+#: RunConfig fields a study sets; ``runtime`` is what a run resolved and is not compared.
+COMPARED_FIELDS = (
+    "method",
+    "task",
+    "backend",
+    "model",
+    "optimizer_backend",
+    "optimizer_model",
+    "seed",
+    "data_dir",
+    "options",
+    "components",
+)
+
+
+def expected_config(spec: RunSpec, settings: StudySettings) -> RunConfig:
+    """The run configuration the study gives one cell: what a started run is resumed with."""
+    from promptopt.config import make_run_config
+
+    return make_run_config({}, run_config_values(spec, settings))
+
+
 def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySettings) -> None:
-    """A started or finished run must be the cell the study expects (nobody moved folders):
-    the same method, task and seed, and every setting the study gave (a run may record more,
-    e.g. resolved defaults)."""
-    given = {"backend": settings.backend, "model": settings.model, "data_dir": settings.data_dir}
-    given.update(optimizer_values(settings, spec.method))
-    expected: dict[str, Any] = {"method": spec.method, "task": spec.task, "seed": spec.seed}
-    expected.update({key: value for key, value in given.items() if value is not None})
-    found = {key: config.get(key) for key in expected}
-    options = config.get("options") if isinstance(config.get("options"), dict) else {}
-    for key, value in method_options(dict(settings.options), spec.method).items():
-        expected[f"option {key}"] = value
-        found[f"option {key}"] = options.get(key) if options else None
-    for key, value in expected.items():
-        if found[key] != value:
-            raise PromptoptError(
-                f"run {str(spec.path)!r} has {key}={found[key]!r}, but the study expects {value!r}",
-                hint="move that folder away; the study then starts the run afresh",
-            )
+    """A started or finished run must be exactly the cell the study expects: the same method,
+    task, seed, models, backends, data and options. A folder that was moved, edited or planted
+    (e.g. naming another model folder with ``trust_remote_code``) is refused before anything
+    of it is used, so a study folder from elsewhere never decides what code runs."""
+    from pydantic import ValidationError
+
+    from promptopt.options import without_operational
+
+    try:
+        stored = RunConfig(**config).model_dump()
+    except (TypeError, ValidationError):
+        raise PromptoptError(
+            f"run {str(spec.path)!r} has a config.json promptopt did not write",
+            hint="move that folder away; the study then starts the run afresh",
+        ) from None
+    expected = expected_config(spec, settings).model_dump()
+    for key in COMPARED_FIELDS:
+        want, found = expected[key], stored[key]
+        if key == "options":
+            want, found = without_operational(want), without_operational(found)
+            names = sorted(set(want) | set(found))
+            differing = [k for k in names if found.get(k, _MISSING) != want.get(k, _MISSING)]
+            if differing:
+                name = differing[0]
+                _refuse(spec, f"option {name}", found.get(name, _MISSING), want.get(name, _MISSING))
+        elif found != want:
+            _refuse(spec, key, found, want)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(nothing)"
+
+
+_MISSING: Any = _Missing()
+
+
+def _show(value: Any) -> str:
+    return "(default)" if value is None else repr(value)
+
+
+def _refuse(spec: RunSpec, key: str, found: Any, want: Any) -> None:
+    raise PromptoptError(
+        f"run {str(spec.path)!r} has {key}={_show(found)}, but the study expects {_show(want)}",
+        hint="move that folder away; the study then starts the run afresh",
+    )
+
+
+def check_existing_runs(specs: Sequence[RunSpec], settings: StudySettings) -> None:
+    """Every started or finished run folder of the grid is the study's own cell (see
+    :func:`check_run_config`), checked before any run is touched."""
+    from promptopt.rundir import RunDir
+
+    for spec in specs:
+        if run_state(spec.path) != "missing":
+            check_run_config(spec, RunDir(spec.path).read_config(), settings)
 
 
 def method_options(options: dict[str, Any], method: str) -> dict[str, Any]:
@@ -102,34 +168,52 @@ def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
     }
 
 
-def ensure_run(spec: RunSpec, settings: StudySettings, *, progress: bool) -> bool:
+def ensure_run(
+    spec: RunSpec, settings: StudySettings, *, progress: bool, work: RunWork | None = None
+) -> bool:
     """Finish one cell: skip it when finished, resume it when started, else start it.
-    True when model work was done (the run was started or resumed)."""
+    True when model work was done (the run was started or resumed); ``work`` receives the
+    models it loaded and the tokens they generated."""
     from promptopt.cli.run import execute
-    from promptopt.config import make_run_config
     from promptopt.rundir import RunDir
 
     state = run_state(spec.path)
     if state == "finished":
         check_run_config(spec, RunDir(spec.path).read_config(), settings)
         return False
+    config = expected_config(spec, settings)
     if state == "started":
         run_dir = RunDir.open(spec.path)
-        stored = run_dir.read_config()
-        check_run_config(spec, stored, settings)
+        check_run_config(spec, run_dir.read_config(), settings)
         run_dir.read_checkpoint()  # an unreadable checkpoint fails now, before a model loads
-        execute(make_run_config(stored, {}), out=None, resume_dir=run_dir, progress=progress)
+        # resumed with the study's own configuration, never with what the folder says
+        execute(config, out=None, resume_dir=run_dir, progress=progress, work=work)
         return True
-    config = make_run_config({}, run_config_values(spec, settings))
-    execute(config, out=spec.path, resume_dir=None, progress=progress)
+    execute(config, out=spec.path, resume_dir=None, progress=progress, work=work)
     return True
 
 
+def in_study(exc: PromptoptError) -> PromptoptError:
+    """An error of one of a study's runs, with advice that fits a study: the study command
+    resumes its runs, so ``promptopt run --resume DIR`` becomes "rerun the same command"."""
+    if not exc.hint or "promptopt run --resume" not in exc.hint:
+        return exc
+    head = exc.hint.split("`promptopt run --resume", 1)[0].rstrip()
+    hint = re.sub(r"[,;:]?\s*(then)?$", "", head)
+    return PromptoptError(exc.message, hint=f"{hint}, then rerun the same study command")
+
+
 def run_grid(
-    specs: Sequence[RunSpec], settings: StudySettings, log: StudyLog, *, progress: bool
+    specs: Sequence[RunSpec],
+    settings: StudySettings,
+    log: StudyLog,
+    *,
+    progress: bool,
+    work: RunWork | None = None,
 ) -> int:
     """Finish every cell in order, logging ``run 3/8: greater bbh/navigate seed 1``; returns
-    how many runs did model work. An interruption is logged and re-raised."""
+    how many runs did model work (``work`` adds up their models and tokens). An interruption
+    is logged and re-raised."""
     worked = 0
     total = len(specs)
     for spec in specs:
@@ -137,7 +221,9 @@ def run_grid(
         action = {"finished": "done, skipped", "started": "resuming", "missing": "starting"}
         log(f"run {spec.index}/{total}: {spec.label} ({action[state]})")
         try:
-            worked += ensure_run(spec, settings, progress=progress)
+            worked += ensure_run(spec, settings, progress=progress, work=work)
+        except PromptoptError as exc:
+            raise in_study(exc) from None
         except KeyboardInterrupt:
             log(f"interrupted in run {spec.index}/{total}; rerun the same command to continue")
             raise

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 from promptopt.errors import PromptoptError
-from promptopt.study.evaluate import Target, backend_options, model_identity
+from promptopt.filehash import reference_identity as model_identity
+from promptopt.study.evaluate import Target, backend_options
 from promptopt.study.plan import StudySettings
 
 BACKEND = "llamacpp"
@@ -33,25 +34,63 @@ def is_quant(item: str) -> bool:
     return name == quantize.ORIGINAL or name in quantize.QUANT_FTYPES
 
 
-def check_transfer(items: list[str]) -> None:
-    """Every item is a quantization name or an existing model file/folder (one-line errors)."""
+def check_transfer(items: list[str], model: str | None = None) -> None:
+    """Every item is a quantization of ``model`` (which must then be a local model llama.cpp
+    can quantize) or an existing GGUF file or HF model folder; one-line errors otherwise."""
     if not items:
         return
     quantize = _plugin()
     for item in items:
         if is_quant(item):
+            _check_quantizable(item, model)
             continue
-        if not Path(item).expanduser().exists():
+        _check_model_file(item, f"--transfer item {item!r}", quantize)
+
+
+def _check_model_file(ref: str, what: str, quantize: ModuleType) -> None:
+    """``ref`` is a GGUF file (by its magic) or a folder with an HF ``config.json``."""
+    from promptopt_llamacpp.modelfiles import check_gguf
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
             raise PromptoptError(
-                f"--transfer item {item!r} is neither a quantization nor an existing model file",
-                hint=f"use {quantize.ORIGINAL}, {', '.join(quantize.QUANT_FTYPES)} or a .gguf path",
+                f"{what} is a folder without config.json, not a model",
+                hint="pass a .gguf file or an HF model folder",
             )
+        return
+    if not path.is_file():
+        raise PromptoptError(
+            f"{what} is neither a quantization nor an existing model file",
+            hint=f"use {quantize.ORIGINAL}, {', '.join(quantize.QUANT_FTYPES)} or a .gguf path",
+        )
+    try:
+        check_gguf(path)
+    except PromptoptError as exc:
+        raise PromptoptError(f"{what}: {exc.message}", hint="pass a .gguf file") from None
+
+
+def _check_quantizable(item: str, model: str | None) -> None:
+    """A quantization needs a local model: the default or a named one, a GGUF or HF folder."""
+    from promptopt.models import lookup
+
+    if model is None or lookup(model) is not None:
+        return
+    path = Path(model).expanduser()
+    if path.is_file() or (path.is_dir() and (path / "config.json").is_file()):
+        return
+    from promptopt.urls import redact
+
+    raise PromptoptError(
+        f"--transfer {item} quantizes --model, but {redact(model)!r} is not a local model file",
+        hint="pass --model as a .gguf file or HF folder, or transfer to .gguf paths instead",
+    )
 
 
 def transfer_targets(settings: StudySettings) -> list[Target]:
     """One llama.cpp :class:`Target` per ``--transfer`` item; files are made (quantized or
     exported) only when a target's model must load."""
-    check_transfer(settings.transfer)
+    check_transfer(settings.transfer, settings.model)
     options = backend_options(BACKEND, settings.options)
     targets: list[Target] = []
     for item in settings.transfer:

@@ -28,6 +28,7 @@ from promptopt.components import (
     Selector,
     StepContext,
     Task,
+    operational,
 )
 from promptopt.context import step_rng
 from promptopt.errors import DataError, PromptoptError
@@ -109,6 +110,8 @@ class FakeBackend(Backend):
 
     class Options(ComponentOptions):
         fake_salt: str = ""  # change it to get a different (still deterministic) fake model
+        #: requests at once: changes nothing the fake outputs (operational, like a timeout)
+        fake_workers: int = operational(1, ge=1)
 
     @property
     def model_id(self) -> str:

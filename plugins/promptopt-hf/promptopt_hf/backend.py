@@ -79,6 +79,7 @@ class HFBackend(WhiteBoxBackend):
     name = "hf"
     description = "transformers causal LM (white box; hub id, folder, .gguf or embedded SmolLM2)"
     Options: ClassVar[type[ComponentOptions]] = HFOptions
+    loads_gguf: ClassVar[bool] = True
 
     def __init__(self, model: str | None = None, options: ComponentOptions | None = None) -> None:
         super().__init__(model, options)

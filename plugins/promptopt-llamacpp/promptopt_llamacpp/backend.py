@@ -11,7 +11,7 @@ import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -87,6 +87,7 @@ class LlamaCppBackend(Backend):
     description = "GGUF models via llama.cpp (black-box: generation and log-probabilities)"
     Options = LlamaCppOptions
     options: LlamaCppOptions
+    loads_gguf: ClassVar[bool] = True
 
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(model, options)

@@ -57,7 +57,9 @@ class CellEvaluator:
         self._loaded = (variant.path, backend)
         return backend
 
-    def __call__(self, variant: Variant, prompt: str) -> Cell:
+    def __call__(self, variant: Variant, column: str, prompt: str) -> Cell:
+        """Evaluate ``prompt`` (the run's ``column`` prompt: initial or optimized) on
+        ``variant`` and report its accuracy on stderr, naming the model, quant and prompt."""
         from promptopt.evaluation import evaluate
         from promptopt.progress import Progress
         from promptopt.types import Prompt
@@ -74,12 +76,7 @@ class CellEvaluator:
             progress=Progress(enabled=None if self.progress else False),
             cache=self.cache,
         )
-        typer.echo(
-            f"{variant.model} {variant.quant}: accuracy {report.accuracy:.3f} "
-            f"[{report.ci_low:.3f}, {report.ci_high:.3f}] (n={report.n}, "
-            f"cached {report.cache_hits})",
-            err=True,
-        )
+        typer.echo(progress_line(variant, column, report), err=True)
         return Cell(
             report.accuracy,
             report.ci_low,
@@ -93,6 +90,15 @@ class CellEvaluator:
         if self._loaded is not None:
             self._loaded[1].close()
             self._loaded = None
+
+
+def progress_line(variant: Variant, column: str, report: Any) -> str:
+    """One cell's result for stderr: model, quant, which prompt (as ``transfer.md`` names it)
+    and its accuracy, so the two lines per model can be told apart."""
+    return (
+        f"{variant.model} {variant.quant}, {column} prompt: accuracy {report.accuracy:.3f} "
+        f"[{report.ci_low:.3f}, {report.ci_high:.3f}] (n={report.n}, cached {report.cache_hits})"
+    )
 
 
 def transfer_command(

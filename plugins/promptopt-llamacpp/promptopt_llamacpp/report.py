@@ -39,6 +39,8 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from promptopt.rundir import save_figure
+
     columns = list(matrix.prompts)
     labels = [f"{row['model']} / {row['quant']}" for row in matrix.rows]
     values = [[row[c]["accuracy"] for c in columns] for row in matrix.rows]
@@ -56,8 +58,10 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
     ax.set_title(f"{matrix.task} accuracy ({matrix.split})")
     fig.colorbar(image, ax=ax, label="accuracy")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)  # atomic: a full disk never leaves a truncated image
+    finally:
+        plt.close(fig)
     return path
 
 

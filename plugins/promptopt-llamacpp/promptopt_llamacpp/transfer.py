@@ -79,7 +79,9 @@ def build_variants(models: Sequence[str], quants: Sequence[str]) -> list[Variant
     return variants
 
 
-EvaluateFn = Callable[[Variant, str], Cell]
+#: ``evaluate_cell(variant, column, prompt_text)``: ``column`` names the prompt (``initial`` or
+#: ``optimized``) so progress can say which one was evaluated.
+EvaluateFn = Callable[[Variant, str, str], Cell]
 
 
 def run_transfer(
@@ -91,7 +93,8 @@ def run_transfer(
     split: str,
     scoring: str,
 ) -> TransferMatrix:
-    """Fill the matrix by calling ``evaluate_cell(variant, prompt_text)`` for every pair."""
+    """Fill the matrix by calling ``evaluate_cell(variant, column, prompt_text)`` for every
+    (variant, prompt) pair."""
     from promptopt_llamacpp.modelfiles import file_sha256
 
     matrix = TransferMatrix(task=task, split=split, scoring=scoring, prompts=dict(prompts))
@@ -104,7 +107,7 @@ def run_transfer(
             "requantized": variant.requantized,
         }
         for column, text in prompts.items():
-            row[column] = asdict(evaluate_cell(variant, text))
+            row[column] = asdict(evaluate_cell(variant, column, text))
         if all(column in row for column in PROMPT_COLUMNS):
             row["delta"] = row["optimized"]["accuracy"] - row["initial"]["accuracy"]
         matrix.rows.append(row)

@@ -11,38 +11,59 @@ Requests run concurrently, balanced over the base URLs, with retries (see
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from promptopt.components import Backend, ComponentOptions
+from promptopt.components import Backend, ComponentOptions, operational
 from promptopt.errors import PromptoptError
 from promptopt.progress import Progress
 from promptopt.sampling import is_greedy, sample_seed
 from promptopt_openai import logprobs as lp
+from promptopt_openai.answers import completion_problem, token_counts
 from promptopt_openai.endpoint import API_KEY_ENV
+
+if TYPE_CHECKING:
+    from promptopt.chattext import TemplateMarkup
 
 PLAIN_TEMPLATE = "{user}\n"
 _SENTINEL = "PROMPTOPTUSERCONTENT7319"
+#: Server kinds whose own sampling defaults :func:`sampling_fields` turns off.
+TUNED_KINDS = ("llama.cpp", "llama-cpp-python", "vllm", "sglang")
+#: Completions fields the backend sets in its requests (what is sent, how much, how it is
+#: decoded, what is scored), plus ``messages`` (a chat body): ``extra_body`` may set none of
+#: them, so greedy decoding, token limits and scoring stay what promptopt asked for.
+OWN_FIELDS = frozenset(
+    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "seed", "n"}
+    | {"stream", "stop", "echo", "logprobs"}
+)
+#: Marker-like spellings in a template's text (``<|im_end|>``, ``<s>``, ``[INST]``): treated
+#: as control tokens when the template's source does not list the model's control tokens.
+_MARKER = re.compile(r"<\|[^<>|\s]{1,48}\|>|</?[A-Za-z][\w.-]{0,48}>|\[/?[A-Z][A-Z_]{1,24}\]")
 
 
 class OpenAIOptions(ComponentOptions):
     """How the server is reached and how its model input is built (``-o key=value``)."""
 
     #: Requests in flight per base URL (a local llama.cpp server: its slot count; vLLM: more).
-    concurrency: int = Field(default=8, ge=1)
+    concurrency: int = operational(8, ge=1)
     #: Seconds one request may take (long generations on a busy server take a while).
-    request_timeout: float = Field(default=600.0, gt=0)
-    connect_timeout: float = Field(default=10.0, gt=0)
+    request_timeout: float = operational(600.0, gt=0)
+    connect_timeout: float = operational(10.0, gt=0)
+    #: Seconds a server may stay silent before a "waiting for URL" line on stderr (repeated
+    #: at that interval while it stays silent); 0: never.
+    wait_notice: float = operational(30.0, ge=0)
     #: Retries after a 429/5xx answer or a connection error, with exponential backoff.
-    max_retries: int = Field(default=4, ge=0)
+    max_retries: int = operational(4, ge=0)
     #: First backoff in seconds; doubled on every retry (at most 30 s).
-    retry_backoff: float = Field(default=0.5, ge=0)
+    retry_backoff: float = operational(0.5, ge=0)
     #: The environment variable holding the API key (``OPENAI_API_KEY`` is the fallback).
-    api_key_env: str = API_KEY_ENV
+    api_key_env: str = operational(API_KEY_ENV)
     #: Where the chat template comes from: a GGUF file, an HF folder, a .jinja file or a hub
-    #: id. None: the server's report, else the served model id when it is a path or hub id.
+    #: id. None: the server's report, else the served model id when it is a GGUF file or a
+    #: model folder on this machine (never another file) or a hub id.
     tokenizer: str | None = None
     #: "auto": the chat template, or the plain template for a model that has none.
     template: Literal["auto", "chat", "plain"] = "auto"
@@ -65,10 +86,26 @@ class OpenAIOptions(ComponentOptions):
     @field_validator("extra_body")
     @classmethod
     def _check_extra_body(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = {"model", "prompt", "echo", "logprobs", "stream", "n"} & set(value)
+        reserved = reserved_fields() & set(value)
         if reserved:
-            raise ValueError(f"extra_body may not set {', '.join(sorted(reserved))}")
+            raise ValueError(
+                f"extra_body may not set {', '.join(sorted(reserved))}: promptopt sets "
+                "these itself (decoding, token limits, what is scored); use the matching "
+                "promptopt options or flags instead"
+            )
         return value
+
+
+def reserved_fields() -> frozenset[str]:
+    """Every request field the backend sets itself: :data:`OWN_FIELDS` and the sampling
+    fields of every server kind it recognizes."""
+    tuned = {
+        key
+        for kind in TUNED_KINDS
+        for greedy in (True, False)
+        for key in sampling_fields(kind, greedy)
+    }
+    return OWN_FIELDS | tuned
 
 
 def sampling_fields(kind: str, greedy: bool) -> dict[str, Any]:
@@ -110,6 +147,7 @@ class OpenAIBackend(Backend):
             max_retries=opts.max_retries,
             backoff_s=opts.retry_backoff,
             concurrency=opts.concurrency,
+            wait_notice_s=opts.wait_notice,
         )
         try:
             self.served = discover(self.pool, self.endpoint)
@@ -119,6 +157,7 @@ class OpenAIBackend(Backend):
             raise
         #: prompt-log-probability alignment checked, per "input starts with BOS" class
         self._logprobs_checked: dict[bool, bool] = {}
+        self._markup: TemplateMarkup | None = None
 
     # ------------------------------------------------------------------ identity
 
@@ -129,6 +168,17 @@ class OpenAIBackend(Backend):
     def describe(self) -> str:
         """``the <kind> server at <urls>``, for messages."""
         return self.served.describe(self.endpoint)
+
+    @classmethod
+    def identify(cls, model: str | None, options: ComponentOptions) -> dict[str, Any]:
+        """What the server behind ``model`` serves now (its reported model, properties and
+        template; never the URL), so a store keyed on it is never served another model's
+        results; a server that does not answer is a one-line error here."""
+        backend = cls(model, options)
+        try:
+            return backend.fingerprint()
+        finally:
+            backend.close()
 
     def fingerprint(self) -> dict[str, Any]:
         """The served model's identity as the server reports it (name, ``/models`` entry,
@@ -193,9 +243,63 @@ class OpenAIBackend(Backend):
         self._strip_bos = bool(source is not None and source.adds_bos and source.bos_token)
 
     def chat(self, user: str) -> str:
+        """One user turn through the chat template (or the plain template). User text that
+        spells one of the model's control tokens is refused: the server would parse it as a
+        control token, where the local backends keep it plain text."""
+        markup = self.markup
+        if markup.has_control(user):
+            raise self._control_error(markup.first_control(user), "the prompt or question")
+        rendered = self._render(user)
+        markup.remember(rendered)
+        return rendered
+
+    def _render(self, user: str) -> str:
         if self._renderer is None:
             return self.options.plain_template.format(user=user)
         return self._renderer.render(user)
+
+    @property
+    def markup(self) -> TemplateMarkup:
+        """The template's own text around the user content and the texts the server parses
+        as control tokens (see :mod:`promptopt.chattext`)."""
+        if self._markup is None:
+            from promptopt.chattext import TemplateMarkup
+
+            before, found, after = self._render(_SENTINEL).partition(_SENTINEL)
+            controls = self._control_texts(before + after)
+            if found and _SENTINEL not in after:
+                self._markup = TemplateMarkup(before, after, controls)
+            else:
+                self._markup = TemplateMarkup(None, None, controls)
+        return self._markup
+
+    def _control_texts(self, markup_text: str) -> list[str]:
+        """The model's control-token texts as its template source lists them; where it lists
+        none (a server's ``/props``, a bare .jinja file): BOS, EOS and the marker-like
+        spellings in the template's own text."""
+        source = self._source
+        if source is not None and source.controls is not None:
+            return list(source.controls)
+        texts = [source.bos_token, source.eos_token] if source is not None else []
+        return [t for t in texts if t] + _MARKER.findall(markup_text)
+
+    def _control_error(self, token: str, where: str) -> PromptoptError:
+        return PromptoptError(
+            f"{where} spells the control token {token!r}, which {self.describe()} would read "
+            "as a control token, not as text (it parses control tokens in every prompt it "
+            "is sent)",
+            hint="remove it, or use the llamacpp or hf backend, which keep it plain text",
+        )
+
+    def _check_plain(self, text: str) -> None:
+        """Refuse ``text`` when a control-token spelling in it lies outside the chat
+        template's own markup (model output, a task's extractor, an answer option)."""
+        markup = self.markup
+        if not markup.has_control(text):
+            return
+        for piece, is_markup in markup.segments(text):
+            if not is_markup and markup.has_control(piece):
+                raise self._control_error(markup.first_control(piece), "text sent to the server")
 
     def _wire_text(self, text: str) -> str:
         """``text`` as sent: without a leading BOS the server will add anyway (so the model
@@ -212,6 +316,7 @@ class OpenAIBackend(Backend):
         return bool(source.adds_bos) or text.startswith(source.bos_token)
 
     def _body(self, text: str, max_tokens: int, **fields: Any) -> dict[str, Any]:
+        self._check_plain(text)
         greedy = is_greedy(float(fields.get("temperature", 0.0)))
         body: dict[str, Any] = {
             "model": self.served.name,
@@ -264,15 +369,14 @@ class OpenAIBackend(Backend):
         self.usage.record(requests=1)
         answers = self._post_many(bodies, progress, "generate (openai)")
         outputs: list[str] = []
-        for answer in answers:
-            prompt_tokens, completion_tokens = _counts(answer)
+        for answer in answers:  # each checked by completion_problem: text is a string
+            prompt_tokens, completion_tokens = token_counts(answer)
             self.usage.record(
                 prompt_tokens=prompt_tokens,
                 generated_tokens=completion_tokens,
                 forward_passes=completion_tokens + 1,
             )
-            generated = lp.choice(answer).get("text")
-            outputs.append(generated if isinstance(generated, str) else "")
+            outputs.append(str(answer["choices"][0]["text"]))
         if greedy and n > 1:
             outputs = [out for out in outputs for _ in range(n)]
         return outputs
@@ -280,16 +384,18 @@ class OpenAIBackend(Backend):
     def _post_many(
         self, bodies: list[dict[str, Any]], progress: Progress | None, desc: str
     ) -> list[dict[str, Any]]:
-        return self.pool.post_many("/completions", bodies, progress=progress, desc=desc)
+        return self.pool.post_many(
+            "/completions", bodies, progress=progress, desc=desc, check=completion_problem
+        )
 
     # ------------------------------------------------------------------ scores
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         """Each continuation's summed log-probability after ``prefix``, from echoed prompt
         log-probabilities (one request per continuation, plus one to count the prefix)."""
-        self._check_prompt_logprobs(prefix)
-        bodies = [self._body(prefix, 1)]
+        bodies = [self._body(prefix, 1)]  # built first: refused text sends nothing
         bodies += [self._body(prefix + c, 1, echo=True, logprobs=1) for c in continuations]
+        self._check_prompt_logprobs(prefix)
         answers = self._post_many(bodies, None, "score (openai)")
         try:
             prefix_tokens, _ = lp.usage_counts(answers[0])
@@ -321,12 +427,20 @@ class OpenAIBackend(Backend):
         if self._logprobs_checked.get(key):
             return
         try:
-            first = self.pool.post("/completions", self._body(text, 1, logprobs=1), retries=1)
+            first = self.pool.post(
+                "/completions",
+                self._body(text, 1, logprobs=1),
+                retries=1,
+                check=completion_problem,
+            )
             generated = lp.generated_logprob(first)
             if generated is not None:
                 token, expected = generated
                 echoed = self.pool.post(
-                    "/completions", self._body(text + token, 1, echo=True, logprobs=1), retries=1
+                    "/completions",
+                    self._body(text + token, 1, echo=True, logprobs=1),
+                    retries=1,
+                    check=completion_problem,
                 )
                 k = lp.usage_counts(echoed)[0] - lp.usage_counts(first)[0]
                 if k == 1:
@@ -348,8 +462,3 @@ class OpenAIBackend(Backend):
         pool = getattr(self, "pool", None)
         if pool is not None:
             pool.close()
-
-
-def _counts(answer: dict[str, Any]) -> tuple[int, int]:
-    usage = answer.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

@@ -1,10 +1,12 @@
 """HTTP to one served model behind one or more base URLs (httpx): many requests in flight,
 least-busy balancing, timeouts, retries with exponential backoff on 429/5xx/connection errors,
-and one-line errors naming the server."""
+a "waiting for" line while a server stays silent, answers checked before use, and one-line
+errors naming the server (URLs, error bodies and the API key redacted)."""
 
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +18,8 @@ import httpx
 
 from promptopt.errors import PromptoptError
 from promptopt.progress import Progress
+from promptopt.urls import MASK, redact, redact_text
+from promptopt_openai.answers import token_counts
 
 #: Status codes worth another try: rate limits and server-side trouble.
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -42,8 +46,10 @@ class PoolStats:
     per_url: dict[str, int] = field(default_factory=dict)
 
 
-def error_text(response: httpx.Response) -> str:
-    """The server's own error message, on one line (OpenAI, FastAPI and plain-text shapes)."""
+def error_text(response: httpx.Response, scrub: Callable[[str], str] = redact_text) -> str:
+    """The server's own error message, on one line (OpenAI, FastAPI and plain-text shapes),
+    passed through ``scrub`` (a server may echo URLs or the Authorization header) before it is
+    shortened, so no cut leaves part of a secret."""
     try:
         body = response.json()
     except ValueError:
@@ -53,7 +59,7 @@ def error_text(response: httpx.Response) -> str:
         message = body.get("error", body.get("detail", body.get("message", body)))
         if isinstance(message, dict):
             message = message.get("message", message)
-    text = " ".join(str(message).split())
+    text = " ".join(scrub(str(message)).split())
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
@@ -63,6 +69,84 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200] or 'connection lost'}"
+
+
+def _stderr_line(line: str) -> None:
+    """``line`` on stderr, above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+class WaitNotices:
+    """Writes ``waiting for URL (N s ...) ...`` on stderr while a base URL has requests in flight
+    and has answered none of them for ``interval_s`` seconds, then every ``interval_s``: a
+    server that accepts connections and never answers shows long before the request timeout."""
+
+    def __init__(
+        self,
+        interval_s: float,
+        timeout_s: float,
+        write: Callable[[str], None] = _stderr_line,
+    ) -> None:
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._write = write
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self._quiet_since: dict[str, float] = {}
+        self._written: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def started(self, url: str) -> None:
+        """A request to ``url`` is on its way (an idle URL's silence starts now)."""
+        if self.interval_s <= 0:
+            return
+        with self._lock:
+            if not self._in_flight.get(url):
+                self._quiet_since[url] = time.monotonic()
+                self._written[url] = 0
+            self._in_flight[url] = self._in_flight.get(url, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="promptopt-openai-wait", daemon=True
+                )
+                self._thread.start()
+
+    def finished(self, url: str) -> None:
+        """A request to ``url`` got an answer or failed: its silence ends."""
+        if self.interval_s <= 0:
+            return
+        with self._lock:
+            self._in_flight[url] = max(0, self._in_flight.get(url, 0) - 1)
+            self._quiet_since[url] = time.monotonic()
+            self._written[url] = 0
+
+    def due(self, now: float) -> list[str]:
+        """The lines to write at ``now`` (each URL silent for another ``interval_s``)."""
+        lines = []
+        with self._lock:
+            for url, n in self._in_flight.items():
+                quiet = now - self._quiet_since[url]
+                if n and quiet >= self.interval_s * (self._written[url] + 1):
+                    self._written[url] += 1
+                    lines.append(
+                        f"promptopt: waiting for {redact(url)} ({quiet:.0f} s without an answer, "
+                        f"{n} request{'s' if n > 1 else ''} in flight, time-out after "
+                        f"{self.timeout_s:g} s) ..."
+                    )
+        return lines
+
+    def _watch(self) -> None:
+        tick = min(1.0, self.interval_s / 4)
+        while not self._stop.wait(tick):
+            for line in self.due(time.monotonic()):
+                self._write(line)
+
+    def close(self) -> None:
+        """Stop watching."""
+        self._stop.set()
 
 
 class ServerPool:
@@ -78,18 +162,21 @@ class ServerPool:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         concurrency: int = 8,
+        wait_notice_s: float = 30.0,
     ) -> None:
         self.base_urls = tuple(base_urls)
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.concurrency = max(1, concurrency)
+        self._api_key = api_key
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         connections = self.concurrency * len(self.base_urls) + 4
         self._client = httpx.Client(
             headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout=client_timeout(timeout_s, connect_timeout_s),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
+        self.notices = WaitNotices(wait_notice_s, timeout_s)
         self._lock = threading.Lock()
         self._in_flight = dict.fromkeys(self.base_urls, 0)
         self._turn = 0
@@ -117,6 +204,15 @@ class ServerPool:
         with self._lock:
             self._in_flight[url] -= 1
 
+    def scrub(self, text: str) -> str:
+        """``text`` (a message, a server's error body) with URL credentials, echoed
+        ``Authorization`` values and the API key itself masked."""
+        text = redact_text(text)
+        return text.replace(self._api_key, MASK) if self._api_key else text
+
+    def _error(self, message: str, **kwargs: Any) -> ServerError:
+        return ServerError(self.scrub(message), **kwargs)
+
     def request(
         self,
         method: str,
@@ -126,9 +222,11 @@ class ServerPool:
         url: str | None = None,
         retries: int | None = None,
         on_retry: Callable[[], None] | None = None,
+        check: Callable[[Any], str | None] | None = None,
     ) -> dict[str, Any]:
         """The JSON answer of ``method path`` on ``url`` (else a balanced pick), retrying
-        429/5xx and connection errors with exponential backoff; ServerError otherwise."""
+        429/5xx and connection errors with exponential backoff; ServerError otherwise. ``check``
+        says what is wrong with an answer (None: nothing), which is then an error, not retried."""
         retries = self.max_retries if retries is None else retries
         avoid: str | None = None
         for attempt in range(retries + 1):
@@ -136,33 +234,28 @@ class ServerPool:
             if url is not None:
                 with self._lock:
                     self._in_flight[base] = self._in_flight.get(base, 0) + 1
+            self.notices.started(base)
             try:
                 response = self._client.request(method, base + path, json=body)
             except httpx.TransportError as exc:
-                failure = ServerError(
-                    f"server {base} {_transport_reason(exc)} on {path}",
+                failure = self._error(
+                    f"server {redact(base)} {_transport_reason(exc)} on {path}",
                     hint="start the server, or check the URL given to --model",
                 )
                 wait_s = None
             else:
                 if response.status_code < 400:
-                    try:
-                        data = response.json()
-                    except ValueError:
-                        raise ServerError(
-                            f"server {base} answered {path} with something other than JSON",
-                            hint="is this URL an OpenAI-compatible API (usually ending in /v1)?",
-                        ) from None
-                    return data if isinstance(data, dict) else {"data": data}
-                failure = ServerError(
-                    f"server {base} answered {path} with HTTP {response.status_code}: "
-                    f"{error_text(response)}",
+                    return self._answer(base, path, response, check)
+                failure = self._error(
+                    f"server {redact(base)} answered {path} with HTTP {response.status_code}: "
+                    f"{error_text(response, self.scrub)}",
                     status=response.status_code,
                 )
                 if response.status_code not in RETRY_STATUS:
                     raise failure from None
                 wait_s = _retry_after(response)
             finally:
+                self.notices.finished(base)
                 self._done(base)
             if attempt == retries:
                 tries = f" (after {retries + 1} tries)" if retries else ""
@@ -176,14 +269,39 @@ class ServerPool:
             time.sleep(max(delay, wait_s or 0.0) * random.uniform(1.0, 1.25))
         raise AssertionError("unreachable")
 
+    def _answer(
+        self,
+        base: str,
+        path: str,
+        response: httpx.Response,
+        check: Callable[[Any], str | None] | None,
+    ) -> dict[str, Any]:
+        """A 2xx answer's JSON, checked by ``check``; a one-line error when it is not JSON or
+        fails the check."""
+        try:
+            data = response.json()
+        except ValueError:
+            raise self._error(
+                f"server {redact(base)} answered {path} with something other than JSON",
+                hint="is this URL an OpenAI-compatible API (usually ending in /v1)?",
+            ) from None
+        problem = check(data) if check is not None else None
+        if problem is not None:
+            raise self._error(
+                f"server {redact(base)} answered {path} with a malformed answer: {problem}",
+                hint="nothing of it was used or cached; fix the server (or what is in front "
+                "of it) and run again",
+            )
+        return data if isinstance(data, dict) else {"data": data}
+
     def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """``request("POST", path, body)``; counts requests and token usage."""
         data = self.request("POST", path, body, **kwargs)
-        usage = data.get("usage") or {}
+        prompt_tokens, completion_tokens = token_counts(data)
         with self._lock:
             self.stats.requests += 1
-            self.stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-            self.stats.completion_tokens += int(usage.get("completion_tokens") or 0)
+            self.stats.prompt_tokens += prompt_tokens
+            self.stats.completion_tokens += completion_tokens
         return data
 
     # ------------------------------------------------------------------ many requests
@@ -195,9 +313,11 @@ class ServerPool:
         *,
         progress: Progress | None = None,
         desc: str = "requests",
+        check: Callable[[Any], str | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Answers to ``bodies`` in order, up to ``concurrency`` requests per base URL in
-        flight; the first failure cancels what has not started and is raised."""
+        """Answers to ``bodies`` in order (each passing ``check``), up to ``concurrency``
+        requests per base URL in flight; the first failure cancels what has not started and is
+        raised."""
         if not bodies:
             return []
         results: list[dict[str, Any] | None] = [None] * len(bodies)
@@ -212,7 +332,7 @@ class ServerPool:
                 bar.set_postfix_str(f"{rate:.1f} tok/s, {self.stats.retries - retries0} retries")
 
             def one(i: int) -> None:
-                results[i] = self.post(path, bodies[i], on_retry=note)
+                results[i] = self.post(path, bodies[i], on_retry=note, check=check)
 
             if width == 1:
                 for i in range(len(bodies)):
@@ -234,8 +354,15 @@ class ServerPool:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        """Close the connections."""
+        """Close the connections and stop the waiting notices."""
+        self.notices.close()
         self._client.close()
+
+
+def client_timeout(timeout_s: float, connect_timeout_s: float) -> httpx.Timeout:
+    """Read, write and pool time-outs of ``timeout_s``; connecting may take
+    ``connect_timeout_s`` but never longer than a whole request may."""
+    return httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

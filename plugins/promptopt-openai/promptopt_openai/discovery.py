@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptopt.errors import PromptoptError
+from promptopt.urls import redact
 from promptopt_openai.client import ServerError, ServerPool
 from promptopt_openai.endpoint import Endpoint
 
@@ -57,14 +58,14 @@ def list_models(pool: ServerPool, url: str) -> list[dict[str, Any]]:
     except ServerError as exc:
         if exc.status in (401, 403):
             raise PromptoptError(
-                f"server {url} refused the API key ({exc.status})",
+                f"server {redact(url)} refused the API key ({exc.status})",
                 hint="set PROMPTOPT_OPENAI_API_KEY (or OPENAI_API_KEY) to the server's key",
             ) from None
         raise
     data = answer.get("data")
     if not isinstance(data, list):
         raise PromptoptError(
-            f"server {url} answered /models without a model list",
+            f"server {redact(url)} answered /models without a model list",
             hint="is this an OpenAI-compatible API URL (usually ending in /v1)?",
         )
     return [d for d in data if isinstance(d, dict) and isinstance(d.get("id"), str)]
@@ -91,7 +92,7 @@ def discover(pool: ServerPool, endpoint: Endpoint) -> ServedModel:
         if len(names) != 1:
             listed = ", ".join(names) or "none"
             raise PromptoptError(
-                f"server {first_url} serves {len(names)} models ({listed})",
+                f"server {redact(first_url)} serves {len(names)} models ({listed})",
                 hint="name one: --model URL#MODEL",
             )
         name = names[0]
@@ -99,7 +100,8 @@ def discover(pool: ServerPool, endpoint: Endpoint) -> ServedModel:
         ids = [m["id"] for m in models]
         if name not in ids:
             raise PromptoptError(
-                f"model {name!r} is not served by {url} (it serves: {', '.join(ids) or 'none'})",
+                f"model {name!r} is not served by {redact(url)} "
+                f"(it serves: {', '.join(ids) or 'none'})",
                 hint="use --model URL#NAME with a served name",
             )
     entry = next(m for m in served[first_url] if m["id"] == name)

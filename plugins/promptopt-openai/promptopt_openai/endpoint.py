@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from promptopt.errors import PromptoptError
+from promptopt.urls import has_credentials, redact, redact_text
 
 #: Comma-separated base URLs used when ``--model`` is only a model name (or absent).
 BASE_URL_ENV = "PROMPTOPT_OPENAI_BASE_URL"
@@ -27,33 +28,46 @@ class Endpoint:
     model: str | None
 
     def describe(self) -> str:
-        """The URLs for messages (never the key: URLs with credentials are refused)."""
-        return ",".join(self.base_urls)
+        """The URLs for messages (redacted, although URLs with credentials are refused)."""
+        return ",".join(redact(url) for url in self.base_urls)
 
 
 def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
+    """True for an http(s) URL, the scheme in any case (``HTTP://`` too)."""
+    return text[:8].lower().startswith(("http://", "https://"))
+
+
+def _shown(url: str) -> str:
+    """``url`` quoted for a message, credentials masked."""
+    return repr(redact(url))
 
 
 def normalize_base_url(url: str) -> str:
-    """``url`` without a trailing slash, with ``/v1`` added when it has no path; a one-line
-    error for anything that is not a plain http(s) URL."""
+    """``url`` without a trailing slash, with ``/v1`` added when it has no path and a
+    lower-case scheme; a one-line error (the URL redacted) for anything that is not a plain
+    http(s) URL without credentials."""
     import httpx
 
     url = url.strip()
+    if has_credentials(url):
+        raise PromptoptError(
+            f"server URL {_shown(url)} carries credentials",
+            hint=f"put the API key in ${API_KEY_ENV} instead",
+        )
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise PromptoptError(f"bad server URL {url!r}: {exc}", hint=_FORMS) from None
+        reason = " ".join(redact_text(str(exc)).replace(url, redact(url)).split())
+        raise PromptoptError(f"bad server URL {_shown(url)}: {reason}", hint=_FORMS) from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise PromptoptError(f"bad server URL {url!r}", hint=_FORMS)
+        raise PromptoptError(f"bad server URL {_shown(url)}", hint=_FORMS)
     if parsed.userinfo:
         raise PromptoptError(
-            f"server URL {parsed.copy_with(username=None, password=None)} carries credentials",
+            f"server URL {_shown(url)} carries credentials",
             hint=f"put the API key in ${API_KEY_ENV} instead",
         )
     if parsed.query or parsed.fragment:
-        raise PromptoptError(f"bad server URL {url!r} (query or fragment)", hint=_FORMS)
+        raise PromptoptError(f"bad server URL {_shown(url)} (query or fragment)", hint=_FORMS)
     path = parsed.path.rstrip("/")
     if not path:
         path = "/v1"
@@ -65,7 +79,7 @@ def parse_model_ref(ref: str | None) -> Endpoint:
     from ``$PROMPTOPT_OPENAI_BASE_URL`` and the name from ``$PROMPTOPT_OPENAI_MODEL``."""
     ref = (ref or "").strip()
     if "://" in ref.partition("#")[0] and not _is_url(ref):
-        raise PromptoptError(f"bad server URL {ref!r} (not http or https)", hint=_FORMS)
+        raise PromptoptError(f"bad server URL {_shown(ref)} (not http or https)", hint=_FORMS)
     if _is_url(ref):
         urls, _, name = ref.partition("#")
         model = name.strip() or None
@@ -79,7 +93,7 @@ def parse_model_ref(ref: str | None) -> Endpoint:
             )
     base_urls = tuple(dict.fromkeys(normalize_base_url(u) for u in urls.split(",") if u.strip()))
     if not base_urls:
-        raise PromptoptError(f"no server URL in {ref!r}", hint=_FORMS)
+        raise PromptoptError(f"no server URL in {_shown(ref)}", hint=_FORMS)
     return Endpoint(base_urls, model)
 
 

@@ -6,9 +6,13 @@ Where the template comes from, first match wins:
 1. ``-o tokenizer=...``: a GGUF file, a Hugging Face model/tokenizer folder, a ``.jinja`` file,
    or a hub id (read with transformers);
 2. the server's own report (llama.cpp's ``llama-server`` ``/props``: ``chat_template``);
-3. the served model id when it is a local GGUF file or folder (``llama_cpp.server`` and vLLM
-   report the path they loaded);
+3. the served model id when it is a local GGUF file or model folder (``llama_cpp.server`` and
+   vLLM report the path they loaded): only its tokenizer fields, never another file, since the
+   id is whatever the server says (:func:`from_served_id`);
 4. the served model id as a hub id, when transformers is installed and can load its tokenizer.
+
+A source also names the texts the model's tokenizer parses as control tokens (``controls``),
+so that the backend can refuse user text that a server would turn into control tokens.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class TemplateSource:
     origin: str = ""
     #: What identifies the source beyond the template (file name, size, quantization).
     identity: dict[str, Any] = field(default_factory=dict)
+    #: Texts of the tokens the tokenizer parses as control tokens when they appear in text
+    #: (control, user-defined and unknown tokens); None when the source does not list them.
+    controls: tuple[str, ...] | None = None
 
     def digest(self, plain_template: str) -> str:
         """16 hex digits of the template actually used (the plain one without a chat one)."""
@@ -73,15 +80,24 @@ class ChatRenderer:
             ) from None
 
     def render(self, user: str) -> str:
-        """The model input for one user message, generation prompt included."""
-        return str(
-            self._template.render(
-                messages=[{"role": "user", "content": user}],
-                bos_token=self.source.bos_token,
-                eos_token=self.source.eos_token,
-                add_generation_prompt=True,
+        """The model input for one user message, generation prompt included; a template that
+        fails (the sandbox blocks what it does, an undefined name) is a one-line error."""
+        import jinja2
+
+        try:
+            return str(
+                self._template.render(
+                    messages=[{"role": "user", "content": user}],
+                    bos_token=self.source.bos_token,
+                    eos_token=self.source.eos_token,
+                    add_generation_prompt=True,
+                )
             )
-        )
+        except jinja2.TemplateError as exc:
+            raise ModelLoadError(
+                f"the chat template from {self.source.origin} cannot be rendered: {exc}",
+                hint="pass a working one with -o tokenizer=PATH, or use -o template=plain",
+            ) from None
 
 
 def _tojson(
@@ -132,6 +148,11 @@ def from_gguf(path: Path) -> TemplateSource:
     return _read_gguf(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
+#: GGUF ``tokenizer.ggml.token_type`` values llama.cpp's special-token parsing matches in text:
+#: unknown (2), control (3) and user-defined (4) tokens.
+GGUF_CONTROL_TYPES = frozenset({2, 3, 4})
+
+
 @functools.lru_cache(maxsize=8)
 def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
     from gguf import GGUFReader
@@ -158,6 +179,16 @@ def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
     add_bos = value("tokenizer.ggml.add_bos_token")
     if add_bos is None:  # llama.cpp's default: SentencePiece vocabularies add BOS
         add_bos = value("tokenizer.ggml.model") == "llama"
+    types = value("tokenizer.ggml.token_type")
+    controls = (
+        tuple(
+            str(tokens.contents(i))
+            for i, kind in enumerate(types)
+            if kind in GGUF_CONTROL_TYPES and i < len(tokens.data)
+        )
+        if tokens is not None and isinstance(types, list)
+        else None
+    )
     return TemplateSource(
         template=value("tokenizer.chat_template") or None,
         bos_token=token_text("tokenizer.ggml.bos_token_id"),
@@ -170,22 +201,19 @@ def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
             "file_type": value("general.file_type"),
             "bytes": size,
         },
+        controls=controls,
     )
 
 
 def from_hf_folder(folder: Path) -> TemplateSource:
     """Template and special tokens from a Hugging Face folder's tokenizer files (no
     transformers needed): ``chat_template.jinja``/``.json`` or ``tokenizer_config.json``."""
-    config: dict[str, Any] = {}
-    config_file = folder / "tokenizer_config.json"
-    if config_file.is_file():
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = _json_object(folder / "tokenizer_config.json")
     template: Any = config.get("chat_template")
     if (folder / "chat_template.jinja").is_file():
         template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
     elif (folder / "chat_template.json").is_file():
-        template = json.loads((folder / "chat_template.json").read_text(encoding="utf-8"))
-        template = template.get("chat_template") if isinstance(template, dict) else template
+        template = _json_object(folder / "chat_template.json").get("chat_template")
     if isinstance(template, list):  # named templates: the default one
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default")
@@ -197,7 +225,37 @@ def from_hf_folder(folder: Path) -> TemplateSource:
         adds_bos=add_bos if isinstance(add_bos, bool) else None,
         origin=f"hf:{folder}",
         identity={"tokenizer_class": config.get("tokenizer_class")},
+        controls=_hf_added_tokens(folder, config),
     )
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` ({} when the file is absent); a one-line error when it is
+    not a JSON object."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot read {str(path)!r}: {exc}", hint="pass -o tokenizer=PATH"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{str(path)!r} is not a JSON object", hint="pass -o tokenizer=PATH")
+    return data
+
+
+def _hf_added_tokens(folder: Path, config: dict[str, Any]) -> tuple[str, ...] | None:
+    """Texts of a Hugging Face tokenizer's added tokens (special or not, transformers matches
+    all of them in text): ``tokenizer_config.json``'s ``added_tokens_decoder``, else
+    ``tokenizer.json``'s ``added_tokens``; None when neither lists them."""
+    decoder = config.get("added_tokens_decoder")
+    entries: Any = list(decoder.values()) if isinstance(decoder, dict) else None
+    if entries is None:
+        entries = _json_object(folder / "tokenizer.json").get("added_tokens")
+    if not isinstance(entries, list):
+        return None
+    return tuple(text for text in (_special(e) for e in entries) if text)
 
 
 def from_transformers(name: str) -> TemplateSource:
@@ -219,6 +277,7 @@ def from_transformers(name: str) -> TemplateSource:
     bos = tokenizer.bos_token_id
     probe = tokenizer.encode("a", add_special_tokens=True) if bos is not None else []
     template = tokenizer.chat_template
+    added = [str(t) for t in getattr(tokenizer, "added_tokens_decoder", {}).values()]
     return TemplateSource(
         template=template if isinstance(template, str) and template else None,
         bos_token=tokenizer.bos_token or "",
@@ -226,6 +285,7 @@ def from_transformers(name: str) -> TemplateSource:
         adds_bos=bool(probe) and probe[0] == bos,
         origin=f"hub:{name}",
         identity={"tokenizer_class": type(tokenizer).__name__},
+        controls=tuple(dict.fromkeys([*tokenizer.all_special_tokens, *added])),
     )
 
 
@@ -233,9 +293,7 @@ def from_path_or_hub(ref: str) -> TemplateSource:
     """A GGUF file, a ``.jinja`` template file, a folder, or else a hub id."""
     path = Path(ref).expanduser()
     if path.is_file():
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-        if magic == b"GGUF":
+        if _is_gguf(path):
             return from_gguf(path)
         if path.suffix in (".jinja", ".j2", ".txt"):
             return TemplateSource(template=path.read_text(encoding="utf-8"), origin=f"file:{path}")
@@ -269,17 +327,42 @@ def from_props(props: dict[str, Any], origin: str) -> TemplateSource | None:
 
 
 def from_served_id(model_id: str) -> TemplateSource | None:
-    """The template of a served model whose id is a local path, or a hub id transformers can
-    load; None when neither works."""
+    """The template of a served model whose id is a local GGUF file or model folder, or a hub
+    id transformers can load; None when neither works. The id is what the server reports, so
+    no other file is ever read from it: its text would be sent back inside every prompt."""
     path = Path(model_id).expanduser()
     if path.exists():
         try:
-            return from_path_or_hub(str(path))
+            if path.is_file() and _is_gguf(path):
+                return from_gguf(path)
+            if path.is_dir() and _is_model_folder(path):
+                return from_path_or_hub(str(path))
         except ModelLoadError:
             return None
-    if "/" in model_id and not model_id.startswith("/"):
+        return None
+    if "/" in model_id and not model_id.startswith(("/", ".", "~")):
         try:
             return from_transformers(model_id)
         except Exception:  # any loader failure (network, format): no template from here
             return None
     return None
+
+
+def _is_gguf(path: Path) -> bool:
+    """True for a regular file that starts with the GGUF magic (only 4 bytes are read)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+#: Files whose presence makes a folder a model folder whose template may be read.
+MODEL_FOLDER_MARKERS = ("tokenizer_config.json", "config.json")
+
+
+def _is_model_folder(folder: Path) -> bool:
+    """A Hugging Face model/tokenizer folder or a folder holding a GGUF file."""
+    return any((folder / name).is_file() for name in MODEL_FOLDER_MARKERS) or any(
+        _is_gguf(p) for p in folder.glob("*.gguf")
+    )
