@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +38,7 @@ __all__ = [
     "LossExtractor",
     "Method",
     "MethodOptions",
+    "OptionsT",
     "Proposer",
     "Reasoner",
     "Selector",
@@ -74,8 +75,15 @@ def operational(default: Any, **constraints: Any) -> Any:
     return Field(default, json_schema_extra={OPERATIONAL: True}, **constraints)
 
 
-class Component(ABC):
-    """Base of all components: a registry name, a kind and validated options."""
+#: A component's options class: ``class MyProposer(Proposer[MyOptions])`` types
+#: ``self.options`` as ``MyOptions``.
+OptionsT = TypeVar("OptionsT", bound=ComponentOptions)
+
+
+class Component(ABC, Generic[OptionsT]):
+    """Base of all components: a registry name, a kind and validated options. Subclass an
+    interface with the options class it declares, ``class MyProposer(Proposer[MyOptions])``
+    with ``Options = MyOptions``, and ``self.options`` has that type."""
 
     #: The name users select the component by (``--task folio``, ``selector = "greater"``).
     name: ClassVar[str] = ""
@@ -84,9 +92,15 @@ class Component(ABC):
     #: One line shown by ``promptopt plugins`` and friends.
     description: ClassVar[str] = ""
     Options: ClassVar[type[ComponentOptions]] = ComponentOptions
+    options: OptionsT
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
-        self.options = options if options is not None else self.Options()
+        chosen = options if options is not None else self.Options()
+        if not isinstance(chosen, self.Options):
+            raise TypeError(
+                f"{type(self).__name__} takes {self.Options.__name__}, not {type(chosen).__name__}"
+            )
+        self.options = cast(OptionsT, chosen)
 
     def state_dict(self) -> dict[str, Any]:
         """State to checkpoint between steps (JSON-serializable); stateless components keep {}."""
@@ -104,7 +118,7 @@ class Component(ABC):
 # --------------------------------------------------------------------------- tasks and models
 
 
-class Task(Component):
+class Task(Component[OptionsT]):
     """A benchmark: examples per split, the answer extractor, a parser and a scorer."""
 
     kind: ClassVar[str] = "task"
@@ -158,7 +172,7 @@ class Task(Component):
         return {split: len(self.examples(split)) for split in ("train", "dev", "test")}
 
 
-class Backend(Component):
+class Backend(Component[OptionsT]):
     """A model runtime: text in, text or log-probabilities out. Backends that also give logits
     and gradients subclass :class:`promptopt.whitebox.WhiteBoxBackend`."""
 
@@ -230,7 +244,7 @@ class Backend(Component):
 # --------------------------------------------------------------------------- the four components
 
 
-class Reasoner(Component):
+class Reasoner(Component[OptionsT]):
     """Generates reasoning chains for examples under a prompt."""
 
     kind: ClassVar[str] = "reasoner"
@@ -243,7 +257,7 @@ class Reasoner(Component):
         Taking several prompts at once lets a backend batch candidate evaluation."""
 
 
-class Proposer(Component):
+class Proposer(Component[OptionsT]):
     """Suggests candidate prompts for the next step."""
 
     kind: ClassVar[str] = "proposer"
@@ -255,7 +269,7 @@ class Proposer(Component):
         ``ctx.optimizer`` for a prompt-writing model when the method needs them."""
 
 
-class LossExtractor(Component):
+class LossExtractor(Component[OptionsT]):
     """Extracts answers from reasoning and turns them into losses."""
 
     kind: ClassVar[str] = "loss_extractor"
@@ -272,7 +286,7 @@ class LossExtractor(Component):
         """Exact losses of ``prompts`` on ``ctx.train`` (regenerating reasoning as needed)."""
 
 
-class Selector(Component):
+class Selector(Component[OptionsT]):
     """Chooses the next prompt (or population) from scored candidates."""
 
     kind: ClassVar[str] = "selector"
@@ -307,7 +321,10 @@ class MethodOptions(ComponentOptions):
     initial_prompt: str | None = None
 
 
-class Method(Component):
+MethodOptionsT = TypeVar("MethodOptionsT", bound=MethodOptions)
+
+
+class Method(Component[MethodOptionsT]):
     """A named preset: which components to use, their default options, and how a run starts
     and ends. ``promptopt run greater --task folio -o steps=2`` picks the ``greater`` preset."""
 
@@ -332,7 +349,7 @@ class Method(Component):
 
     @property
     def steps(self) -> int:
-        return int(getattr(self.options, "steps", 100))
+        return self.options.steps
 
     @abstractmethod
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:

@@ -15,13 +15,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptopt.components import Backend
+from promptopt.components import Backend, OptionsT
 
 if TYPE_CHECKING:
     from promptopt.progress import Progress
 
 
-class WhiteBoxBackend(Backend):
+class WhiteBoxBackend(Backend[OptionsT]):
     """A backend whose model can be run on token ids and differentiated.
 
     ``model`` is a transformers causal LM (``forward(input_ids | inputs_embeds, attention_mask,

@@ -102,16 +102,18 @@ def word_prompt(words: str, prefix: str = "Use", position: int = 0) -> Prompt:
 # --------------------------------------------------------------------------- backend
 
 
-class FakeBackend(Backend):
+class FakeBackendOptions(ComponentOptions):
+    fake_salt: str = ""  # change it to get a different (still deterministic) fake model
+    #: requests at once: changes nothing the fake outputs (operational, like a timeout)
+    fake_workers: int = operational(1, ge=1)
+
+
+class FakeBackend(Backend[FakeBackendOptions]):
     """Text in, deterministic text out: outputs and log-probabilities come from SHA-256 hashes."""
 
     name = "fake"
     description = "deterministic hash-based fake model, for tests (no weights)"
-
-    class Options(ComponentOptions):
-        fake_salt: str = ""  # change it to get a different (still deterministic) fake model
-        #: requests at once: changes nothing the fake outputs (operational, like a timeout)
-        fake_workers: int = operational(1, ge=1)
+    Options = FakeBackendOptions
 
     @property
     def model_id(self) -> str:
@@ -143,7 +145,7 @@ class FakeBackend(Backend):
 
     def _continue(self, text: str, max_new_tokens: int, stop: Sequence[str], salt: str) -> str:
         parts = (salt, text) if salt else (text,)  # greedy outputs stay what they always were
-        digest = _digest(self.options.fake_salt, *parts)  # type: ignore[attr-defined]
+        digest = _digest(self.options.fake_salt, *parts)
         vocabulary = WORDS + _ANSWER_WORDS
         count = min(max_new_tokens, 2 + digest[0] % 6)
         out = "".join(f" {vocabulary[b % len(vocabulary)]}" for b in digest[1 : 1 + count])
@@ -155,7 +157,7 @@ class FakeBackend(Backend):
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         values = []
         for text in continuations:
-            digest = _digest(self.options.fake_salt, prefix, text)  # type: ignore[attr-defined]
+            digest = _digest(self.options.fake_salt, prefix, text)
             per_word = 0.25 + int.from_bytes(digest[:4], "big") / 2**32 * 2.0
             values.append(-per_word * max(1, len(text.split())))
         return values
@@ -223,14 +225,16 @@ class ListTask(Task):
 # --------------------------------------------------------------------------- the four components
 
 
-class FakeWordProposer(Proposer):
+class FakeWordsOptions(ComponentOptions):
+    fake_candidates: int = 4
+
+
+class FakeWordProposer(Proposer[FakeWordsOptions]):
     """Candidates put random words (and the current one) at ``prompt.position``."""
 
     name = "fake-words"
     description = "random word substitutions at the current position (fake, for tests)"
-
-    class Options(ComponentOptions):
-        fake_candidates: int = 4
+    Options = FakeWordsOptions
 
     def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         tokens = prompt.tokens if prompt.tokens is not None else encode_words(prompt.text)
@@ -238,7 +242,7 @@ class FakeWordProposer(Proposer):
             return []
         pos = prompt.position % len(tokens)
         others = [i for i in range(len(WORDS)) if i != tokens[pos]]
-        count = min(self.options.fake_candidates, len(others))  # type: ignore[attr-defined]
+        count = min(self.options.fake_candidates, len(others))
         choices = [tokens[pos], *ctx.rng.sample(others, count)]
         candidates = []
         for word in choices:
@@ -297,15 +301,17 @@ def next_position(prompt: Prompt) -> Prompt:
     return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
 
 
-class FakeBestSelector(Selector):
+class FakeBestOptions(ComponentOptions):
+    fake_shortlist: int = 2
+    fake_keep: int = 3
+
+
+class FakeBestSelector(Selector[FakeBestOptions]):
     """Evaluates the best-scored candidates exactly, keeps the lowest loss, moves the position."""
 
     name = "fake-best"
     description = "exact evaluation of a shortlist, keeps the best prompts (fake, for tests)"
-
-    class Options(ComponentOptions):
-        fake_shortlist: int = 2
-        fake_keep: int = 3
+    Options = FakeBestOptions
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
@@ -321,7 +327,7 @@ class FakeBestSelector(Selector):
         if not candidates:
             return Selection(next_position(prompt), None, reason="no candidates")
         order = sorted(range(len(candidates)), key=lambda i: (scores[i], i))
-        shortlist = [candidates[i].prompt for i in order[: self.options.fake_shortlist]]  # type: ignore[attr-defined]
+        shortlist = [candidates[i].prompt for i in order[: self.options.fake_shortlist]]
         evaluated = ctx.loss_extractor.evaluate(ctx, shortlist)
         chosen = min(evaluated, key=lambda e: e.loss)
         self._remember(chosen)
@@ -329,7 +335,7 @@ class FakeBestSelector(Selector):
 
     def _remember(self, entry: PromptLoss) -> None:
         kept = [e for e in self.best if e.prompt.text != entry.prompt.text] + [entry]
-        self.best = sorted(kept, key=lambda e: e.loss)[: self.options.fake_keep]  # type: ignore[attr-defined]
+        self.best = sorted(kept, key=lambda e: e.loss)[: self.options.fake_keep]
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": [e.to_dict() for e in self.best]}
@@ -341,7 +347,11 @@ class FakeBestSelector(Selector):
 # --------------------------------------------------------------------------- method
 
 
-class FakeMethod(Method):
+class FakeMethodOptions(MethodOptions):
+    steps: int = 3
+
+
+class FakeMethod(Method[FakeMethodOptions]):
     """A preset of the fakes: word substitutions, chat reasoning, log-probability loss."""
 
     name = "fake"
@@ -352,12 +362,10 @@ class FakeMethod(Method):
     selector = "fake-best"
     backend = "fake"
     defaults: ClassVar[dict[str, dict[str, Any]]] = {"reasoner": {"max_new_tokens": 8}}
-
-    class Options(MethodOptions):
-        steps: int = 3
+    Options = FakeMethodOptions
 
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
-        text = self.options.initial_prompt or "think step by step ."  # type: ignore[attr-defined]
+        text = self.options.initial_prompt or "think step by step ."
         return word_prompt(text)
 
 

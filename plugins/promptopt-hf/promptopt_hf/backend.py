@@ -87,7 +87,7 @@ class HFBackend(WhiteBoxBackend):
 
         from promptopt_hf.loading import load_model, resolve_device, resolve_dtype
 
-        opts: HFOptions = self.options  # type: ignore[assignment]
+        opts: HFOptions = self.options
         self.opts = opts
         torch.manual_seed(opts.seed)
         torch.set_num_threads(opts.threads or _usable_cpus())
