@@ -23,9 +23,6 @@ from promptopt.kinds import PRESET_KINDS
 from promptopt.options import Setting, make_options, options_table, route_options
 from promptopt.registry import Registry
 
-#: Run settings that reach every component declaring an option of the same name.
-RUN_LEVEL_KEYS = ("seed", "data_dir")
-
 
 @dataclass
 class Components:
@@ -214,14 +211,3 @@ def build_options(cls: type[Component], values: dict[str, Any]) -> Any:
     return make_options(cls, mine, cls.kind)
 
 
-def check_unknown_options(values: dict[str, Any], classes: list[type[Component]]) -> None:
-    """Fail on option keys that none of ``classes`` declares, listing the valid ones."""
-    from promptopt.options import option_fields
-
-    known: set[str] = set().union(*(option_fields(cls) for cls in classes)) if classes else set()
-    unknown = sorted(set(values) - known - set(RUN_LEVEL_KEYS))
-    if unknown:
-        raise PromptoptError(
-            f"unknown option {unknown[0]!r}",
-            hint=f"options of this command: {', '.join(sorted(known))}",
-        )

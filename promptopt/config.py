@@ -16,6 +16,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+#: Settings of a run given by their own flags (``--seed``, ``--data-dir``), never by ``-o``: they
+#: reach every component declaring an option of the same name. Every command reads this list.
+RUN_LEVEL_KEYS = ("seed", "data_dir")
+
 #: The largest seed: every random generator a run seeds (torch, numpy, llama.cpp) takes 32 bits.
 MAX_SEED = 2**32 - 1
 
@@ -94,6 +98,19 @@ def load_toml(path: Path) -> dict[str, Any]:
     return values
 
 
+def refuse_run_level_options(
+    options: dict[str, Any], also: str | None = None, flags: dict[str, str] | None = None
+) -> None:
+    """A one-line error when ``-o`` sets a run-level setting (``seed``, ``data_dir``, scoped or
+    not): those have their own flags (``flags`` renames them, e.g. a study's ``--seeds``)."""
+    for raw in options:
+        key = raw.rpartition(":")[2].rpartition(".")[2]
+        if key in RUN_LEVEL_KEYS:
+            flag = (flags or {}).get(key, "--" + key.replace("_", "-"))
+            hint = f"pass {flag}" + (f" (or {also.replace('KEY', key)})" if also else "")
+            raise PromptoptError(f"{key!r} is a run setting, not an option", hint=hint)
+
+
 def check_remote_code(options: dict[str, Any], where: str) -> None:
     """Refuse ``trust_remote_code`` coming from a file (a config file or a resumed run's
     config.json): running a model folder's code must be asked for on the command line."""
@@ -117,13 +134,8 @@ def make_run_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> 
 
     for key in ("model", "optimizer_model"):  # they are written to config.json and logs
         refuse_credentials(merged.get(key), "--" + key.replace("_", "-"))
-    for key in ("seed", "data_dir"):  # run-level settings: as options they would be overridden
-        if key in merged.get("options", {}):
-            flag = "--" + key.replace("_", "-")
-            raise PromptoptError(
-                f"{key!r} is a run setting, not an option",
-                hint=f"pass {flag} (or a top-level `{key} = ...` in the config file)",
-            )
+    in_file = "a top-level `KEY = ...` in the config file"
+    refuse_run_level_options(merged.get("options", {}), in_file)
     try:
         return RunConfig(**merged)
     except ValidationError as exc:

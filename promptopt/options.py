@@ -45,30 +45,79 @@ def route_options(
     classes: Mapping[str, type[Component]],
     user: Mapping[str, Any],
     *,
-    method: type[Method],
-    own: Mapping[str, bool],
-    run_level: Mapping[str, Any],
+    method: type[Method] | None = None,
+    own: Mapping[str, bool] | None = None,
+    run_level: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Setting]]:
     """The explicit settings of every scope (``classes`` maps scope -> chosen class; ``own``
     says which scopes hold the method's own choice). Unknown keys, unknown scopes and bare keys
-    with several takers are one-line errors."""
+    with several takers are one-line errors. Every command routes its ``-o`` options here:
+    ``run`` and ``study`` with their method, ``eval`` and ``transfer`` without one. A key may
+    carry a method prefix (``greater:steps=2``): it must name ``method``."""
+    own = own or {}
     settings: dict[str, dict[str, Setting]] = {scope: {} for scope in classes}
-    for scope, values in method.defaults.items():
-        if scope in classes and (own.get(scope, False) or scope == "task"):
-            for key, value in values.items():
-                if key in option_fields(classes[scope]):
-                    settings[scope][key] = Setting(value, "method")
-    for key, value in run_level.items():
+    if method is not None:
+        for scope, values in method.defaults.items():
+            if scope in classes and (own.get(scope, False) or scope == "task"):
+                for key, value in values.items():
+                    if key in option_fields(classes[scope]):
+                        settings[scope][key] = Setting(value, "method")
+    for key, value in (run_level or {}).items():
         for scope, cls in classes.items():
             if key in option_fields(cls):
                 settings[scope][key] = Setting(value, "run")
-    for key, value in user.items():
+    for raw, value in user.items():
+        key = _without_method_prefix(raw, method)
         for scope in _targets(key, classes, method):
             settings[scope][key.rpartition(".")[2]] = Setting(value, "user")
     return settings
 
 
-def _targets(key: str, classes: Mapping[str, type[Component]], method: type[Method]) -> list[str]:
+def _without_method_prefix(key: str, method: type[Method] | None) -> str:
+    """``greater:steps`` -> ``steps`` when the run's method is ``greater``; another method's
+    prefix (or one on a command without a method) is an error."""
+    owner, colon, rest = key.partition(":")
+    if not colon:
+        return key
+    if method is None or owner != method.name:
+        where = f"method {method.name!r}" if method is not None else "this command"
+        raise PromptoptError(
+            f"option {key!r} is for method {owner!r}, not {where}",
+            hint=f"drop the prefix: -o {rest}=...",
+        )
+    return rest
+
+
+def for_method(options: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """A study's ``-o`` options for one method's runs: unprefixed keys apply to every method,
+    ``METHOD:key`` keys only to that method's runs (prefix kept off; the run's router checks
+    the rest exactly as for ``promptopt run``)."""
+    mine: dict[str, Any] = {}
+    for key, value in options.items():
+        owner, colon, rest = key.partition(":")
+        if not colon:
+            mine.setdefault(key, value)
+        elif owner == method:
+            mine[rest] = value
+    return mine
+
+
+def build_command_options(
+    classes: Mapping[str, type[Component]],
+    user: Mapping[str, Any],
+    run_level: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The options of the components a command builds itself (``eval``, ``transfer``: a task
+    and a backend), routed exactly as a run routes them: ``backend.n_ctx=2048`` reaches the
+    backend, a bare key the one component declaring it, a key declared by several is an error
+    asking for a scope; ``--seed``/``--data-dir`` values reach every component declaring them."""
+    settings = route_options(classes, user, run_level=run_level)
+    return {scope: make_options(cls, settings[scope], scope) for scope, cls in classes.items()}
+
+
+def _targets(
+    key: str, classes: Mapping[str, type[Component]], method: type[Method] | None
+) -> list[str]:
     """The scopes a user key reaches."""
     scope, dot, name = key.rpartition(".")
     if dot:
@@ -84,7 +133,7 @@ def _targets(key: str, classes: Mapping[str, type[Component]], method: type[Meth
                 hint=f"its options: {known}",
             )
         return [scope]
-    shared = [s for s in method.shared_options.get(key, ()) if s in classes]
+    shared = [s for s in (method.shared_options if method else {}).get(key, ()) if s in classes]
     shared = [s for s in shared if key in option_fields(classes[s])]
     if shared:
         return shared

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.assembly import build_options, check_unknown_options
+from promptopt.assembly import build_options
 from promptopt.config import make_run_config, parse_option, parse_options
 from promptopt.errors import PromptoptError
+from promptopt.options import build_command_options
 from promptopt.reasoners import ChatReasoner
 
 
@@ -46,8 +47,28 @@ def test_bad_option_value_names_key_and_component() -> None:
 
 def test_unknown_option_lists_valid_keys() -> None:
     with pytest.raises(PromptoptError, match="unknown option 'stepz'") as info:
-        check_unknown_options({"stepz": 2}, [ChatReasoner])
+        build_command_options({"reasoner": ChatReasoner}, {"stepz": 2})
     assert "max_new_tokens" in str(info.value)
+
+
+def test_command_options_route_as_a_runs_do() -> None:
+    """``eval`` and ``transfer`` route -o like ``run``: scoped keys reach their component,
+    a bare key declared by several components is an error asking for a scope."""
+    from promptopt.testing.fakes import FakeBackend, ListTask
+
+    class Both(ListTask):
+        class Options(ListTask.Options):
+            fake_salt: str = ""
+
+    built = build_command_options(
+        {"task": Both, "backend": FakeBackend}, {"backend.fake_salt": "x", "task.fake_salt": "y"}
+    )
+    assert (built["backend"].fake_salt, built["task"].fake_salt) == ("x", "y")
+    with pytest.raises(PromptoptError, match="declared by several components") as info:
+        build_command_options({"task": Both, "backend": FakeBackend}, {"fake_salt": "x"})
+    assert "-o task.fake_salt=" in str(info.value)
+    with pytest.raises(PromptoptError, match="is for method 'gpo', not this command"):
+        build_command_options({"task": Both, "backend": FakeBackend}, {"gpo:steps": 1})
 
 
 def test_cli_values_override_toml(tmp_path: Path) -> None:

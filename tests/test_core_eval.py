@@ -226,3 +226,21 @@ def test_limit_above_the_split_size_says_so(
     lines = [ln for ln in proc.stderr.splitlines() if "--limit" in ln]
     assert len(lines) == 1, proc.stderr
     assert "--limit 5" in lines[0] and "2 examples" in lines[0] and "test split" in lines[0]
+
+
+def test_eval_routes_scoped_options_as_a_run_does(
+    smollm2: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    """``-o backend.n_ctx=2048`` reaches the backend (it was refused as unknown); a key that
+    no component of the command declares is one line naming the valid ones."""
+    args = [
+        "--task", "bbh/navigate", "--backend", "llamacpp", "--model", "smollm2", "--limit", "2",
+        "--max-new-tokens", "8", "--prompt", "Think.", "--data-dir", str(shared_data_dir),
+    ]  # fmt: skip
+    proc = run_eval([*args, "-o", "backend.n_ctx=2048"], tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n"] == 2
+    proc = run_eval([*args, "-o", "backend.n_ctxx=2048"], tmp_path / "cache")
+    assert proc.returncode == 2 and "is not an option of backend 'llamacpp'" in proc.stderr
+    proc = run_eval([*args, "-o", "data_dir=/tmp"], tmp_path / "cache")
+    assert proc.returncode == 2 and "'data_dir' is a run setting" in proc.stderr

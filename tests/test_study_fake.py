@@ -143,7 +143,7 @@ def test_rerun_with_other_settings_is_refused_naming_the_difference(tmp_path: Pa
         (["--methods", "fake", "--tasks", "fake/yes-no", "--seeds", "0,a"], "'a' is not an int"),
         (["--methods", "fake", "--tasks", "fake/yes-no", "--seeds", ","], "names no seed"),
         (["--methods", "fake", "--tasks", "fake/yes-no", "-o", "stepz=1"], "option 'stepz'"),
-        (["--methods", "fake", "--tasks", "fake/yes-no", "-o", "seed=1"], "use --seeds"),
+        (["--methods", "fake", "--tasks", "fake/yes-no", "-o", "seed=1"], "pass --seeds"),
         (
             ["--methods", "fake", "--tasks", "fake/yes-no", "--eval-backend", "nope"],
             "unknown backend 'nope' in --eval-backend",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from promptopt.errors import PromptoptError
+
+if TYPE_CHECKING:
+    from promptopt.components import Backend, Task
 
 
 def register(app: typer.Typer) -> None:
@@ -103,7 +106,7 @@ def eval_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
-    from promptopt.config import parse_options
+    from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evaluation import evaluate, write_report
     from promptopt.outputs import check_writable_dir
     from promptopt.progress import Progress
@@ -130,9 +133,9 @@ def eval_command(
         check_writable_dir(out, "--out")
     separator = separator_from_run(run) if run is not None else None
     options: dict[str, Any] = parse_options(option)
-    if data_dir:
-        options["data_dir"] = data_dir
-    task_obj, backend_obj = build_task_and_backend(task, backend, model, options)
+    refuse_run_level_options(options)
+    run_level = {"data_dir": data_dir} if data_dir else {}
+    task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
     examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
     report = evaluate(
         backend_obj,
@@ -197,21 +200,24 @@ def apply_limit(examples: list[Any], limit: int | None, *, split: str, task: str
 
 
 def build_task_and_backend(
-    task: str, backend: str, model: str | None, options: dict[str, Any]
-) -> tuple[Any, Any]:
-    """Resolve and construct a task and a backend from flat options (unknown keys are errors)."""
-    from promptopt.assembly import build_options, check_unknown_options
-    from promptopt.components import Backend
+    task: str,
+    backend: str,
+    model: str | None,
+    options: dict[str, Any],
+    run_level: dict[str, Any] | None = None,
+) -> tuple[Task, Backend]:
+    """Resolve and construct a task and a backend, their ``-o`` options routed as a run's
+    (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope)."""
+    from promptopt.components import Backend, Task
+    from promptopt.options import build_command_options
     from promptopt.registry import get_registry
 
     registry = get_registry()
     task_cls = registry.get("task", task)
     backend_cls = registry.get("backend", backend)
-    check_unknown_options(options, [task_cls, backend_cls])
-    assert issubclass(backend_cls, Backend)
-    task_obj = task_cls(build_options(task_cls, options))
-    backend_obj = backend_cls(model, build_options(backend_cls, options))
-    return task_obj, backend_obj
+    assert issubclass(task_cls, Task) and issubclass(backend_cls, Backend)
+    built = build_command_options({"task": task_cls, "backend": backend_cls}, options, run_level)
+    return task_cls(built["task"]), backend_cls(model, built["backend"])
 
 
 def open_cache() -> Any:

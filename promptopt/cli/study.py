@@ -88,7 +88,7 @@ def study_command(
 
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
     resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
-    from promptopt.config import parse_options
+    from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.study.driver import run_study
     from promptopt.study.plan import StudySettings, parse_names, parse_seeds
@@ -97,10 +97,7 @@ def study_command(
     if scoring not in ("generate", "logprob"):
         raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
     options = parse_options(option)
-    for key in ("seed", "data_dir"):
-        if key in options:
-            flag = "--seeds" if key == "seed" else "--data-dir"
-            raise PromptoptError(f"{key!r} is a study setting, not an option", hint=f"use {flag}")
+    refuse_run_level_options(options, flags={"seed": "--seeds"})
     if data_dir is not None:
         data_path = Path(data_dir).expanduser()
         if not data_path.is_dir():

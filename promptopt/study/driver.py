@@ -68,8 +68,9 @@ def check_settings(settings: StudySettings) -> None:
     backend. The evaluation settings are checked by :func:`evaluation_targets`."""
     from promptopt.assembly import plan_run
     from promptopt.config import make_run_config
+    from promptopt.options import for_method
     from promptopt.registry import get_registry
-    from promptopt.study.runner import method_options, optimizer_values
+    from promptopt.study.runner import optimizer_values
     from promptopt.urls import refuse_credentials
 
     for flag in ("model", "optimizer_model", "eval_model"):
@@ -95,7 +96,7 @@ def check_settings(settings: StudySettings) -> None:
             "backend": settings.backend,
             **optimizer_values(settings, method),
             "data_dir": settings.data_dir,
-            "options": method_options(dict(settings.options), method),
+            "options": for_method(settings.options, method),
         }
         try:
             plan_run(make_run_config({}, values), get_registry())

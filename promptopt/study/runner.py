@@ -14,6 +14,7 @@ from typing import Any
 from promptopt.cli.run import RunWork
 from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
+from promptopt.options import for_method
 from promptopt.study.plan import LOG, RunSpec, StudySettings
 
 
@@ -126,19 +127,6 @@ def check_existing_runs(specs: Sequence[RunSpec], settings: StudySettings) -> No
             check_run_config(spec, RunDir(spec.path).read_config(), settings)
 
 
-def method_options(options: dict[str, Any], method: str) -> dict[str, Any]:
-    """The study's ``-o`` options for one method's runs: unprefixed keys apply to every method,
-    ``METHOD:key`` keys (``-o gpo:steps=4``) only to that method's runs."""
-    mine: dict[str, Any] = {}
-    for key, value in options.items():
-        owner, colon, rest = key.partition(":")
-        if not colon:
-            mine.setdefault(key, value)
-        elif owner == method:
-            mine[rest] = value
-    return mine
-
-
 def optimizer_values(settings: StudySettings, method: str) -> dict[str, Any]:
     """``--optimizer-model``/``--optimizer-backend`` for a method that writes prompts with a
     second model; nothing for the others."""
@@ -163,7 +151,7 @@ def run_config_values(spec: RunSpec, settings: StudySettings) -> dict[str, Any]:
         **optimizer_values(settings, spec.method),
         "seed": spec.seed,
         "data_dir": settings.data_dir,
-        "options": method_options(dict(settings.options), spec.method),
+        "options": for_method(settings.options, spec.method),
         "components": {},
     }
 

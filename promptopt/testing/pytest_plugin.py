@@ -132,11 +132,11 @@ class LoopRunner:
         A scoped option is a keyword with ``__`` for the dot (``selector__keep=5``).
         ``interrupt_after=k`` stops the run after k steps, as Ctrl-C would; ``loaded_backend``
         reuses a model already in memory as the task backend."""
-        from promptopt.config import make_run_config
+        from promptopt.config import RUN_LEVEL_KEYS, make_run_config
         from promptopt.kinds import PRESET_KINDS
 
         settings: dict[str, Any] = {"method": method, "task": task, "components": {}}
-        run_keys = ("backend", "model", "optimizer_backend", "optimizer_model", "seed", "data_dir")
+        run_keys = ("backend", "model", "optimizer_backend", "optimizer_model", *RUN_LEVEL_KEYS)
         for key in run_keys:
             if key in kwargs:
                 settings[key] = kwargs.pop(key)

@@ -13,6 +13,7 @@ from promptopt.errors import PromptoptError
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, Task
+    from promptopt_llamacpp.backend import LlamaCppOptions
     from promptopt_llamacpp.quantize import Variant
     from promptopt_llamacpp.transfer import Cell
 
@@ -31,7 +32,7 @@ class CellEvaluator:
         self,
         task: Task,
         examples: list[Any],
-        options: dict[str, Any],
+        options: LlamaCppOptions,
         *,
         split: str,
         scoring: str,
@@ -47,13 +48,12 @@ class CellEvaluator:
         self._loaded: tuple[Path, Backend] | None = None
 
     def backend(self, variant: Variant) -> Backend:
-        from promptopt.assembly import build_options
         from promptopt_llamacpp.backend import LlamaCppBackend
 
         if self._loaded is not None and self._loaded[0] == variant.path:
             return self._loaded[1]
         self.close()
-        backend = LlamaCppBackend(str(variant.path), build_options(LlamaCppBackend, self.options))
+        backend = LlamaCppBackend(str(variant.path), self.options)
         self._loaded = (variant.path, backend)
         return backend
 
@@ -131,10 +131,11 @@ def transfer_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
-    from promptopt.assembly import build_options, check_unknown_options
     from promptopt.cli.evaluate import apply_limit, check_split_and_scoring, separator_from_run
-    from promptopt.config import parse_options
+    from promptopt.components import Task
+    from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evalcache import EvalCache
+    from promptopt.options import build_command_options
     from promptopt.outputs import check_writable_dir
     from promptopt.registry import get_registry
     from promptopt_llamacpp.backend import LlamaCppBackend
@@ -150,19 +151,22 @@ def transfer_command(
     quant_names = parse_quants(quants)
     prompts = read_run_prompts(run)
     options: dict[str, Any] = parse_options(option)
-    if data_dir:
-        options["data_dir"] = data_dir
+    refuse_run_level_options(options)
     task_cls = get_registry().get("task", task)
-    check_unknown_options(options, [task_cls, LlamaCppBackend])
-    task_obj = task_cls(build_options(task_cls, options))
-    all_examples = task_obj.examples(split)  # type: ignore[attr-defined]
-    examples = apply_limit(all_examples, limit, split=split, task=task)
+    assert issubclass(task_cls, Task)
+    built = build_command_options(
+        {"task": task_cls, "backend": LlamaCppBackend},
+        options,
+        {"data_dir": data_dir} if data_dir else {},
+    )  # routed as a run's: -o backend.n_ctx=4096, -o task.train_size=8
+    task_obj = task_cls(built["task"])
+    examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
 
     variants = build_variants(model_refs, quant_names)
     evaluator = CellEvaluator(
-        task_obj,  # type: ignore[arg-type]
+        task_obj,
         examples,
-        options,
+        built["backend"],
         split=split,
         scoring=scoring,
         max_new_tokens=max_new_tokens,
