@@ -33,6 +33,11 @@ def load_examples(task_name: str, data_dir: Path, n: int) -> tuple[Any, list[Any
     return task, task.examples("test")[:n]  # type: ignore[attr-defined]
 
 
+def examples_for_throughput(task: Any, args: argparse.Namespace) -> list[Any]:
+    """Enough examples to fill the batched engine's slots several times over."""
+    return list(task.examples("test")[: args.throughput_examples])
+
+
 def count_tokens(llm: Any, texts: list[str]) -> int:
     return sum(len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=True)) for t in texts)
 
@@ -93,6 +98,53 @@ def bench_evaluation(
     }
 
 
+def bench_eval_vs_raw(
+    backend: Any, task: Any, examples: list[Any], prompt: str, max_new: int, rounds: int = 2
+) -> dict[str, Any]:
+    """``promptopt eval``'s throughput against raw batched llama.cpp generation on the same
+    model: the core evaluation (reasoning, extractor, answer; no cache) vs the batched token
+    generator alone decoding the same reasoning prompts, in generated tokens per second. The
+    arms alternate ``rounds`` times so load from elsewhere hits both alike."""
+    from promptopt_llamacpp.idgen import LlamaTokenGenerator
+
+    from promptopt.evaluation import evaluate
+    from promptopt.types import Prompt
+
+    opts = backend.options
+    raw = LlamaTokenGenerator(
+        backend.path,
+        n_threads=backend.n_threads,
+        n_threads_batch=backend.n_threads_batch,
+        n_ctx=opts.n_ctx,
+        n_parallel=opts.parallel,
+        n_batch=max(opts.n_batch, opts.parallel),
+        n_gpu_layers=backend.n_gpu_layers,
+        kv_cache_type=opts.kv_cache_type,
+        reuse_prefixes=False,
+    )
+    rows = [backend.tokenize(backend.chat(task.user_turn(ex, Prompt(prompt)))) for ex in examples]
+    totals = {"raw": [0.0, 0], "evaluation": [0.0, 0]}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        ids = raw.generate_ids(rows, max_new_tokens=max_new, eos_ids=raw.default_eos_ids)
+        totals["raw"][0] += time.perf_counter() - start
+        totals["raw"][1] += sum(len(r) for r in ids)
+        start = time.perf_counter()
+        report = evaluate(backend, task, Prompt(prompt), examples, max_new_tokens=max_new)
+        totals["evaluation"][0] += time.perf_counter() - start
+        texts = [o.reasoning for o in report.outcomes] + [o.answer_text for o in report.outcomes]
+        totals["evaluation"][1] += count_tokens(backend.llm, texts)
+    raw.close()
+    rates = {name: tokens / seconds for name, (seconds, tokens) in totals.items()}
+    return {
+        "rounds": rounds,
+        "parallel_width": backend.parallel_width,
+        "raw_batched_tokens_per_s": round(rates["raw"], 2),
+        "evaluation_tokens_per_s": round(rates["evaluation"], 2),
+        "eval_vs_raw": round(rates["evaluation"] / rates["raw"], 3),
+    }
+
+
 def bench_option_scoring(
     backend: Any, task: Any, examples: list[Any], prefixes: list[str]
 ) -> dict[str, Any]:
@@ -150,6 +202,9 @@ def main() -> None:
     parser.add_argument("--prompt", default="Let's think step by step.")
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument(
+        "--throughput-examples", type=int, default=32, help="examples of the eval_vs_raw arms"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench_llamacpp.json")
     args = parser.parse_args()
@@ -187,6 +242,9 @@ def main() -> None:
     evaluation = bench_evaluation(backend, task, examples, args.prompt, args.max_new_tokens)
     prefixes = [p + r for p, r in zip(prompts, evaluation.pop("reasonings"), strict=True)]
     scoring = bench_option_scoring(backend, task, examples, prefixes)
+    throughput = bench_eval_vs_raw(
+        backend, task, examples_for_throughput(task, args), args.prompt, args.max_new_tokens
+    )
     backend.close()
 
     result = {
@@ -207,6 +265,8 @@ def main() -> None:
         "greedy_text_identical": same_text,
         "evaluation": evaluation,
         "option_scoring": scoring,
+        "eval_throughput": throughput,
+        "eval_vs_raw": throughput["eval_vs_raw"],
         "total_s": round(time.perf_counter() - total_start, 2),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -188,6 +188,12 @@ class Backend(Component[OptionsT]):
         self.usage = Usage()
 
     @property
+    def parallel_width(self) -> int:
+        """How many inputs this backend works on at once (a batch, decoding slots, requests in
+        flight); callers such as evaluation hand it at least that many per call. Default 1."""
+        return 1
+
+    @property
     @abstractmethod
     def model_id(self) -> str:
         """A stable identifier of the loaded model (path or hub id), recorded in results."""

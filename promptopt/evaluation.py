@@ -115,12 +115,12 @@ def bootstrap_interval(
 
 
 def eval_chunk_size(backend: Backend) -> int:
-    """How many examples are evaluated together before the next ones start: four times the
-    backend's parallel width (its ``concurrency`` or ``batch_size`` attribute, else 1), at
-    least 4. Small enough that an interrupted evaluation keeps most finished examples in the
-    cache, large enough to keep a batching or concurrent backend busy."""
-    width = getattr(backend, "concurrency", None) or getattr(backend, "batch_size", None) or 1
-    return max(4, 4 * int(width))
+    """How many examples are evaluated together before the next ones start: the backend's
+    declared :attr:`~promptopt.components.Backend.parallel_width`, at least 4. One chunk fills
+    a batching or concurrent backend, and its rows' reasoning is still in the backend's cache
+    (llama.cpp's sequence slots) when their answers are read, so the answer step re-reads only
+    the extractor; an interrupted evaluation keeps every finished chunk in the cache."""
+    return max(4, backend.parallel_width)
 
 
 def evaluate(

@@ -244,3 +244,23 @@ def test_eval_routes_scoped_options_as_a_run_does(
     assert proc.returncode == 2 and "is not an option of backend 'llamacpp'" in proc.stderr
     proc = run_eval([*args, "-o", "data_dir=/tmp"], tmp_path / "cache")
     assert proc.returncode == 2 and "'data_dir' is a run setting" in proc.stderr
+
+
+def test_evaluation_feeds_a_backend_its_declared_parallel_width() -> None:
+    """Chunks are as wide as the backend says it works (no attribute probing): 13 examples on
+    a width-6 backend are 3 chunks, each one reasoning call and one answer call."""
+    from promptopt.evaluation import eval_chunk_size, evaluate
+    from promptopt.testing.fakes import FakeBackend, ListTask
+    from promptopt.types import Prompt
+
+    class SixWide(FakeBackend):
+        @property
+        def parallel_width(self) -> int:
+            return 6
+
+    task = ListTask()
+    examples = (task.examples("train") * 4)[:13]
+    backend = SixWide(None)
+    assert eval_chunk_size(backend) == 6 and eval_chunk_size(FakeBackend(None)) == 4
+    evaluate(backend, task, Prompt("Think."), examples, max_new_tokens=4, cache=None)
+    assert backend.usage.requests == 2 * 3

@@ -119,6 +119,11 @@ class HFBackend(WhiteBoxBackend):
     # ------------------------------------------------------------------ identity
 
     @property
+    def parallel_width(self) -> int:
+        """Rows per forward pass: ``batch_size`` (halved after a GPU out-of-memory)."""
+        return self.batch_size
+
+    @property
     def model_id(self) -> str:
         return self.source.model_id
 

@@ -164,6 +164,11 @@ class LlamaCppBackend(Backend):
     # ------------------------------------------------------------------ identity
 
     @property
+    def parallel_width(self) -> int:
+        """Sequences the batched engine decodes together (``parallel``); 1 for ``single``."""
+        return self.options.parallel if self.options.engine == "batched" else 1
+
+    @property
     def model_id(self) -> str:
         return str(self.path)
 

@@ -162,6 +162,11 @@ class OpenAIBackend(Backend):
     # ------------------------------------------------------------------ identity
 
     @property
+    def parallel_width(self) -> int:
+        """Requests in flight over every base URL (``concurrency`` per URL)."""
+        return self.concurrency
+
+    @property
     def model_id(self) -> str:
         return self.served.name
 
