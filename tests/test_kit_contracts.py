@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
@@ -156,7 +157,7 @@ class PositionOutOfRange(FakeBestSelector):
         candidates: Sequence[Candidate],
         scores: Sequence[float],
     ) -> Selection:
-        return Selection(Prompt(prompt.text, prompt.tokens, 99, prompt.prefix), None)
+        return Selection(replace(prompt, position=99), None)
 
 
 class NanEvaluated(FakeBestSelector):

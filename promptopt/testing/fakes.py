@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from promptopt import hookimpl
@@ -96,7 +97,7 @@ def decode_words(tokens: Sequence[int]) -> str:
 def word_prompt(words: str, prefix: str = "Use", position: int = 0) -> Prompt:
     """A token-level :class:`Prompt` over :data:`WORDS`: ``text == prefix + decode(tokens)``."""
     tokens = encode_words(words)
-    return Prompt(prefix + decode_words(tokens), tokens, position, prefix)
+    return Prompt(prefix + decode_words(tokens), tokens=tokens, position=position, prefix=prefix)
 
 
 # --------------------------------------------------------------------------- backend
@@ -248,7 +249,8 @@ class FakeWordProposer(Proposer[FakeWordsOptions]):
         for word in choices:
             new = (*tokens[:pos], word, *tokens[pos + 1 :])
             text = prompt.prefix + decode_words(new)
-            candidates.append(Candidate(Prompt(text, new, pos, prompt.prefix), WORDS[word]))
+            edited = replace(prompt, text=text, tokens=new, position=pos)  # keeps the separator
+            candidates.append(Candidate(edited, WORDS[word]))
         return candidates
 
 
@@ -298,7 +300,7 @@ def next_position(prompt: Prompt) -> Prompt:
     """``prompt`` with its edit position moved to the next token (back to 0 after the last)."""
     size = len(prompt.tokens) if prompt.tokens else 0
     position = (prompt.position + 1) % size if size else 0
-    return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
+    return replace(prompt, position=position)
 
 
 class FakeBestOptions(ComponentOptions):

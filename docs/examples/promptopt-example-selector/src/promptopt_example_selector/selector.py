@@ -10,6 +10,7 @@ the last.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
@@ -27,7 +28,7 @@ def move_position(prompt: Prompt) -> Prompt:
     if not prompt.tokens:
         return prompt
     position = (prompt.position + 1) % len(prompt.tokens)
-    return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
+    return replace(prompt, position=position)  # keeps text, tokens, prefix and separator
 
 
 class GreedyScoreOptions(ComponentOptions):
