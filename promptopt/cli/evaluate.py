@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 
@@ -12,6 +12,7 @@ from promptopt.errors import PromptoptError
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, Task
+    from promptopt.types import Split
 
 
 def register(app: typer.Typer) -> None:
@@ -58,9 +59,14 @@ def task_from_run(run_dir: Path) -> str | None:
     return str(task) if task else None
 
 
+def is_split(split: str) -> TypeGuard[Split]:
+    """Whether ``split`` names a split (train, dev or test)."""
+    return split in ("train", "dev", "test")
+
+
 def check_split_and_scoring(split: str, scoring: str) -> None:
     """One-line errors for a split or scoring mode that does not exist."""
-    if split not in ("train", "dev", "test"):
+    if not is_split(split):
         raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
     if scoring not in ("generate", "logprob"):
         raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
@@ -136,6 +142,7 @@ def eval_command(
     refuse_run_level_options(options)
     run_level = {"data_dir": data_dir} if data_dir else {}
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
+    assert is_split(split)  # checked above
     examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
     report = evaluate(
         backend_obj,

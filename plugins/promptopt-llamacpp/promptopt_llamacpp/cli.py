@@ -131,7 +131,12 @@ def transfer_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
-    from promptopt.cli.evaluate import apply_limit, check_split_and_scoring, separator_from_run
+    from promptopt.cli.evaluate import (
+        apply_limit,
+        check_split_and_scoring,
+        is_split,
+        separator_from_run,
+    )
     from promptopt.components import Task
     from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evalcache import EvalCache
@@ -160,6 +165,7 @@ def transfer_command(
         {"data_dir": data_dir} if data_dir else {},
     )  # routed as a run's: -o backend.n_ctx=4096, -o task.train_size=8
     task_obj = task_cls(built["task"])
+    assert is_split(split)  # checked above
     examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
 
     variants = build_variants(model_refs, quant_names)
