@@ -9,7 +9,6 @@ from typing import Any
 
 from promptopt.cli.run import RunWork
 from promptopt.errors import PromptoptError
-from promptopt.study.evaluate import Target
 from promptopt.study.executors import RayExecutor, RayOptions, run_grid_with
 from promptopt.study.plan import (
     STUDY_WRITE_HINT,
@@ -19,6 +18,7 @@ from promptopt.study.plan import (
     plan_runs,
 )
 from promptopt.study.runner import StudyLog, check_existing_runs
+from promptopt.study.targets import Target
 
 INVOCATION = "last_invocation.json"
 
@@ -110,7 +110,7 @@ def evaluation_targets(settings: StudySettings) -> list[Target]:
     """The main evaluation model and every ``--transfer`` variant, checked now (backend,
     ``--eval-option`` keys and values, the model reachable, transfer files), so a mistake in
     an evaluation setting fails before the first run instead of after the last."""
-    from promptopt.study.evaluate import main_target
+    from promptopt.study.targets import main_target
     from promptopt.study.transfer import transfer_targets
 
     return [main_target(settings), *transfer_targets(settings)]

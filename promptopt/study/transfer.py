@@ -9,8 +9,8 @@ from types import ModuleType
 
 from promptopt.errors import PromptoptError
 from promptopt.filehash import reference_identity as model_identity
-from promptopt.study.evaluate import Target, backend_options
 from promptopt.study.plan import StudySettings
+from promptopt.study.targets import Target, backend_options
 
 BACKEND = "llamacpp"
 
