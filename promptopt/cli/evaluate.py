@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from promptopt.errors import PromptoptError
+
+if TYPE_CHECKING:
+    from promptopt.components import Backend, Task
+    from promptopt.evaluation import Scoring
+    from promptopt.types import Split
 
 
 def register(app: typer.Typer) -> None:
@@ -55,12 +60,17 @@ def task_from_run(run_dir: Path) -> str | None:
     return str(task) if task else None
 
 
-def check_split_and_scoring(split: str, scoring: str) -> None:
-    """One-line errors for a split or scoring mode that does not exist."""
-    if split not in ("train", "dev", "test"):
+def check_split_and_scoring(split: str, scoring: str) -> tuple[Split, Scoring]:
+    """The split and the scoring mode these name; a one-line error for a split or scoring
+    mode that does not exist."""
+    from promptopt.evaluation import is_scoring
+    from promptopt.types import is_split
+
+    if not is_split(split):
         raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-    if scoring not in ("generate", "logprob"):
+    if not is_scoring(scoring):
         raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    return split, scoring
 
 
 def eval_command(
@@ -114,7 +124,7 @@ def eval_command(
             "give exactly one of --prompt and --run",
             hint="e.g. --prompt 'Use ...', or --prompt '' for the empty prompt",
         )
-    check_split_and_scoring(split, scoring)
+    split_name, mode = check_split_and_scoring(split, scoring)
     if run is not None:
         check_run_dir(run)
     if task is None:
@@ -133,13 +143,13 @@ def eval_command(
     if data_dir:
         options["data_dir"] = data_dir
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options)
-    examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
+    examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
     report = evaluate(
         backend_obj,
         task_obj,
         Prompt(text=text, separator=separator),
         examples,
-        scoring=scoring,  # type: ignore[arg-type]
+        scoring=mode,
         max_new_tokens=max_new_tokens,
         split=split,
         progress=Progress(enabled=None if progress else False),
@@ -198,17 +208,15 @@ def apply_limit(examples: list[Any], limit: int | None, *, split: str, task: str
 
 def build_task_and_backend(
     task: str, backend: str, model: str | None, options: dict[str, Any]
-) -> tuple[Any, Any]:
+) -> tuple[Task, Backend]:
     """Resolve and construct a task and a backend from flat options (unknown keys are errors)."""
     from promptopt.assembly import build_options, check_unknown_options
-    from promptopt.components import Backend
     from promptopt.registry import get_registry
 
     registry = get_registry()
-    task_cls = registry.get("task", task)
-    backend_cls = registry.get("backend", backend)
+    task_cls = registry.task(task)
+    backend_cls = registry.backend(backend)
     check_unknown_options(options, [task_cls, backend_cls])
-    assert issubclass(backend_cls, Backend)
     task_obj = task_cls(build_options(task_cls, options))
     backend_obj = backend_cls(model, build_options(backend_cls, options))
     return task_obj, backend_obj
@@ -217,7 +225,7 @@ def build_task_and_backend(
 def open_cache() -> Any:
     """The on-disk evaluation cache, when the cache module is installed."""
     try:
-        from promptopt.evalcache import EvalCache  # type: ignore[import-not-found,unused-ignore]
+        from promptopt.evalcache import EvalCache
     except ImportError:
         return None
     return EvalCache.default()

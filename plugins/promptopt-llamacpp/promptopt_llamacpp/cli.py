@@ -13,6 +13,7 @@ from promptopt.errors import PromptoptError
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, Task
+    from promptopt.evaluation import Scoring
     from promptopt_llamacpp.quantize import Variant
     from promptopt_llamacpp.transfer import Cell
 
@@ -34,7 +35,7 @@ class CellEvaluator:
         options: dict[str, Any],
         *,
         split: str,
-        scoring: str,
+        scoring: Scoring,
         max_new_tokens: int,
         cache: Any,
         progress: bool,
@@ -70,7 +71,7 @@ class CellEvaluator:
             self.task,
             Prompt(text=prompt, separator=self.separator),
             self.examples,
-            scoring=self.scoring,  # type: ignore[arg-type]
+            scoring=self.scoring,
             max_new_tokens=self.max_new_tokens,
             split=self.split,
             progress=Progress(enabled=None if self.progress else False),
@@ -142,7 +143,7 @@ def transfer_command(
     from promptopt_llamacpp.report import write_matrix
     from promptopt_llamacpp.transfer import build_variants, read_run_prompts, run_transfer
 
-    check_split_and_scoring(split, scoring)
+    split_name, mode = check_split_and_scoring(split, scoring)
     check_writable_dir(out, "--out")
     model_refs = [m.strip() for m in models.split(",") if m.strip()]
     if not model_refs:
@@ -152,19 +153,19 @@ def transfer_command(
     options: dict[str, Any] = parse_options(option)
     if data_dir:
         options["data_dir"] = data_dir
-    task_cls = get_registry().get("task", task)
+    task_cls = get_registry().task(task)
     check_unknown_options(options, [task_cls, LlamaCppBackend])
     task_obj = task_cls(build_options(task_cls, options))
-    all_examples = task_obj.examples(split)  # type: ignore[attr-defined]
+    all_examples = task_obj.examples(split_name)
     examples = apply_limit(all_examples, limit, split=split, task=task)
 
     variants = build_variants(model_refs, quant_names)
     evaluator = CellEvaluator(
-        task_obj,  # type: ignore[arg-type]
+        task_obj,
         examples,
         options,
         split=split,
-        scoring=scoring,
+        scoring=mode,
         max_new_tokens=max_new_tokens,
         cache=EvalCache.default() if cache else None,
         progress=progress,
