@@ -21,7 +21,7 @@ from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
 from promptopt.kinds import PRESET_KINDS
 from promptopt.options import Setting, make_options, options_table, route_options
-from promptopt.registry import Registry
+from promptopt.registry import Registry, not_a
 
 
 @dataclass
@@ -77,6 +77,22 @@ class RunPlan:
         """True when the optimizer is its own model (``--optimizer-model``)."""
         return "optimizer" in self.classes
 
+    @property
+    def task_cls(self) -> type[Task]:
+        """The task class."""
+        cls = self.classes["task"]
+        if issubclass(cls, Task):
+            return cls
+        raise not_a(cls, Task)
+
+    def backend_cls(self, scope: str = "backend") -> type[Backend]:
+        """The backend class of the task model (``scope`` "backend") or of the optimizer model
+        (``scope`` "optimizer", present when :attr:`optimizer_separate`)."""
+        cls = self.classes[scope]
+        if issubclass(cls, Backend):
+            return cls
+        raise not_a(cls, Backend)
+
     def describe(self, task: Task | None = None) -> dict[str, Any]:
         """Components and every option value with its source (``promptopt run --dry-run``)."""
         components = {scope: cls.name for scope, cls in self.classes.items()}
@@ -98,9 +114,7 @@ class RunPlan:
 
 
 def method_class(registry: Registry, name: str) -> type[Method]:
-    cls = registry.get("method", name)
-    assert issubclass(cls, Method)
-    return cls
+    return registry.method(name)
 
 
 def resolve_component_names(config: RunConfig, method_cls: type[Method]) -> dict[str, str]:
@@ -125,8 +139,8 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     backend_name = config.backend or method_cls.backend
     classes: dict[str, type[Component]] = {
         "method": method_cls,
-        "task": registry.get("task", config.task),
-        "backend": registry.get("backend", backend_name),
+        "task": registry.task(config.task),
+        "backend": registry.backend(backend_name),
         **{kind: registry.get(kind, name) for kind, name in names.items()},
     }
     own = {kind: names[kind] == getattr(method_cls, kind) for kind in PRESET_KINDS}
@@ -139,7 +153,7 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
                 hint="drop --optimizer-model/--optimizer-backend",
             )
         classes["optimizer"] = (
-            registry.get("backend", config.optimizer_backend, flag="--optimizer-backend")
+            registry.backend(config.optimizer_backend, flag="--optimizer-backend")
             if config.optimizer_backend
             else classes["backend"]
         )
@@ -187,12 +201,9 @@ def build_components(
     method: Method = built["method"]
     method.check_options(task)
     if backend is None:
-        backend_cls = plan.classes["backend"]
-        assert issubclass(backend_cls, Backend)
-        backend = backend_cls(plan.config.model, plan.options["backend"])
+        backend = plan.backend_cls()(plan.config.model, plan.options["backend"])
     if plan.optimizer_separate and optimizer is None:
-        optimizer_cls = plan.classes["optimizer"]
-        assert issubclass(optimizer_cls, Backend)
+        optimizer_cls = plan.backend_cls("optimizer")
         optimizer = optimizer_cls(plan.config.optimizer_model, plan.options["optimizer"])
     elif optimizer is None and plan.method_cls.uses_optimizer:
         optimizer = backend

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
 
 from promptopt.components import Backend, Task
 from promptopt.evalcache import CachedModel, OutcomeCache
@@ -38,10 +38,16 @@ __all__ = [
     "bootstrap_interval",
     "eval_chunk_size",
     "evaluate",
+    "is_scoring",
     "judge",
     "prompt_label",
     "write_report",
 ]
+
+
+def is_scoring(value: str) -> TypeGuard[Scoring]:
+    """True when ``value`` names a scoring mode (``generate`` or ``logprob``)."""
+    return value in get_args(Scoring)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from pluggy._manager import DistFacade
 
 from promptopt import hookspecs
 from promptopt.errors import PromptoptError
@@ -39,6 +40,24 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+class PromptoptPluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus the distributions of the entry-point plugins promptopt loads
+    itself: :meth:`list_plugin_distinfo` lists them like those of pluggy's own loader, without
+    writing pluggy's private bookkeeping (whose shape changed between pluggy releases)."""
+
+    def __init__(self) -> None:
+        super().__init__("promptopt")
+        self._distributions: list[tuple[object, metadata.Distribution]] = []
+
+    def add_distribution(self, plugin: object, dist: metadata.Distribution) -> None:
+        """Record that ``plugin`` was loaded from the installed distribution ``dist``."""
+        self._distributions.append((plugin, dist))
+
+    def list_plugin_distinfo(self) -> list[tuple[object, DistFacade]]:
+        own = [(plugin, DistFacade(dist)) for plugin, dist in self._distributions]
+        return [*super().list_plugin_distinfo(), *own]
+
+
 def new_plugin_manager(
     *,
     autoload: bool | None = None,
@@ -46,13 +65,13 @@ def new_plugin_manager(
     blocked: Iterable[str] = (),
     paths: Iterable[str | Path] = (),
     trace: bool | None = None,
-) -> pluggy.PluginManager:
+) -> PromptoptPluginManager:
     """A fresh plugin manager with the hookspecs added and plugins loaded.
 
     Arguments left as None fall back to the environment variables above; the core plugin is
     always registered (unless blocked) so a bare manager still has the built-in components.
     """
-    pm = pluggy.PluginManager("promptopt")
+    pm = PromptoptPluginManager()
     pm.add_hookspecs(hookspecs)
     blocked = set(blocked) | set(_split_env("PROMPTOPT_BLOCK_PLUGINS"))
     for name in blocked:
@@ -97,7 +116,7 @@ def check_hook_names(pm: pluggy.PluginManager) -> None:
         )
 
 
-def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[str]) -> None:
+def _load_entry_points(pm: PromptoptPluginManager, only: set[str], blocked: set[str]) -> None:
     entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     known = {ep.name for ep in entry_points} | {ep.dist.name for ep in entry_points if ep.dist}
     unknown = sorted(only - known)
@@ -121,10 +140,8 @@ def _load_entry_points(pm: pluggy.PluginManager, only: set[str], blocked: set[st
                 hint=f"reinstall or uninstall it, or set PROMPTOPT_BLOCK_PLUGINS={ep.name}",
             ) from exc
         pm.register(plugin, name=ep.name)
-        if ep.dist is not None:
-            # the bookkeeping pluggy's own load_setuptools_entrypoints does
-            facade = pluggy._manager.DistFacade(ep.dist)
-            pm._plugin_distinfo.append((plugin, facade))  # type: ignore[arg-type]
+        if ep.dist is not None:  # what pluggy's own load_setuptools_entrypoints records
+            pm.add_distribution(plugin, ep.dist)
 
 
 def register_plugin_file(pm: pluggy.PluginManager, path: str | Path) -> ModuleType:

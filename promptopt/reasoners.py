@@ -10,17 +10,21 @@ from promptopt.components import ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
 
 
-class ChatReasoner(Reasoner):
+class ChatReasonerOptions(ComponentOptions):
+    """Options of the ``chat`` reasoner."""
+
+    max_new_tokens: int = Field(default=1024, ge=1)
+    #: Generation ends at the first of these strings (not included in the chain).
+    stop: tuple[str, ...] = ()
+
+
+class ChatReasoner(Reasoner[ChatReasonerOptions]):
     """Greedy reasoning chains through the backend's chat template, all pairs in one batch;
     optional stop strings end a chain early so small models do not ramble to the limit."""
 
     name = "chat"
     description = "greedy chains via the backend's chat template, with stop strings (any backend)"
-
-    class Options(ComponentOptions):
-        max_new_tokens: int = Field(default=1024, ge=1)
-        #: Generation ends at the first of these strings (not included in the chain).
-        stop: tuple[str, ...] = ()
+    Options = ChatReasonerOptions
 
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
@@ -31,7 +35,6 @@ class ChatReasoner(Reasoner):
         ]
         flat = [text for row in contexts for text in row]
         options = self.options
-        assert isinstance(options, ChatReasoner.Options)
         outputs = ctx.backend.generate(
             flat, max_new_tokens=options.max_new_tokens, stop=options.stop, progress=ctx.progress
         )

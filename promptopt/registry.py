@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from promptopt.components import Component
+from promptopt.components import Backend, Component, Method, Task
 from promptopt.errors import DuplicateComponentError, PromptoptError, UnknownComponentError
 from promptopt.kinds import COMPONENT_KINDS, KINDS
 from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
+
+
+def not_a(cls: type[Component], base: type[Component]) -> TypeError:
+    """The error for a class found where a subclass of ``base`` belongs: the registry checks
+    every class it adds, so this is a bug, not a user error."""
+    return TypeError(f"{cls.__name__} does not subclass {base.__name__}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,27 @@ class Registry:
                 f"unknown {kind.replace('_', ' ')} {name!r} for {flag or KINDS[kind].flag}",
                 hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
             ) from None
+
+    def task(self, name: str) -> type[Task]:
+        """The task class registered as ``name`` (see :meth:`get`)."""
+        cls = self.get("task", name)
+        if issubclass(cls, Task):
+            return cls
+        raise not_a(cls, Task)
+
+    def backend(self, name: str, *, flag: str | None = None) -> type[Backend]:
+        """The backend class registered as ``name`` (see :meth:`get`)."""
+        cls = self.get("backend", name, flag=flag)
+        if issubclass(cls, Backend):
+            return cls
+        raise not_a(cls, Backend)
+
+    def method(self, name: str) -> type[Method]:
+        """The method class registered as ``name`` (see :meth:`get`)."""
+        cls = self.get("method", name)
+        if issubclass(cls, Method):
+            return cls
+        raise not_a(cls, Method)
 
     def registrations(self) -> list[Registration]:
         return [reg for kind in COMPONENT_KINDS for reg in self.entries[kind].values()]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
+
+
+def is_split(value: str) -> TypeGuard[Split]:
+    """True when ``value`` names a split (train, dev or test)."""
+    return value in SPLITS
 
 
 class AnswerType(str, Enum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import typer
 
@@ -28,6 +28,13 @@ def _classes(name: str) -> tuple[type[BaseException], ...]:
         if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
             found.append(cls)
     return tuple(found)
+
+
+@runtime_checkable
+class ShowsItself(Protocol):
+    """An error that prints its own message (click's ``ClickException.show``)."""
+
+    def show(self) -> None: ...
 
 
 CLICK_ERRORS = _classes("ClickException")
@@ -85,7 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     except CLICK_ERRORS as exc:
         if debug:
             raise
-        exc.show()  # type: ignore[attr-defined]
+        if isinstance(exc, ShowsItself):  # every ClickException does
+            exc.show()
+        else:
+            print(f"promptopt: error: {exc}", file=sys.stderr)
         sys.exit(_exit_code(exc))
     except INTERRUPTS:
         print("promptopt: interrupted", file=sys.stderr)

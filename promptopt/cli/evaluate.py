@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +12,7 @@ from promptopt.errors import PromptoptError
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, Task
+    from promptopt.evaluation import Scoring
     from promptopt.types import Split
 
 
@@ -59,17 +60,17 @@ def task_from_run(run_dir: Path) -> str | None:
     return str(task) if task else None
 
 
-def is_split(split: str) -> TypeGuard[Split]:
-    """Whether ``split`` names a split (train, dev or test)."""
-    return split in ("train", "dev", "test")
+def check_split_and_scoring(split: str, scoring: str) -> tuple[Split, Scoring]:
+    """The split and the scoring mode these name; a one-line error for a split or scoring
+    mode that does not exist."""
+    from promptopt.evaluation import is_scoring
+    from promptopt.types import is_split
 
-
-def check_split_and_scoring(split: str, scoring: str) -> None:
-    """One-line errors for a split or scoring mode that does not exist."""
     if not is_split(split):
         raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-    if scoring not in ("generate", "logprob"):
+    if not is_scoring(scoring):
         raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    return split, scoring
 
 
 def eval_command(
@@ -123,7 +124,7 @@ def eval_command(
             "give exactly one of --prompt and --run",
             hint="e.g. --prompt 'Use ...', or --prompt '' for the empty prompt",
         )
-    check_split_and_scoring(split, scoring)
+    split_name, mode = check_split_and_scoring(split, scoring)
     if run is not None:
         check_run_dir(run)
     if task is None:
@@ -142,14 +143,13 @@ def eval_command(
     refuse_run_level_options(options)
     run_level = {"data_dir": data_dir} if data_dir else {}
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
-    assert is_split(split)  # checked above
-    examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
+    examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
     report = evaluate(
         backend_obj,
         task_obj,
         Prompt(text=text, separator=separator),
         examples,
-        scoring=scoring,  # type: ignore[arg-type]
+        scoring=mode,
         max_new_tokens=max_new_tokens,
         split=split,
         progress=Progress(enabled=None if progress else False),
@@ -215,14 +215,12 @@ def build_task_and_backend(
 ) -> tuple[Task, Backend]:
     """Resolve and construct a task and a backend, their ``-o`` options routed as a run's
     (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope)."""
-    from promptopt.components import Backend, Task
     from promptopt.options import build_command_options
     from promptopt.registry import get_registry
 
     registry = get_registry()
-    task_cls = registry.get("task", task)
-    backend_cls = registry.get("backend", backend)
-    assert issubclass(task_cls, Task) and issubclass(backend_cls, Backend)
+    task_cls = registry.task(task)
+    backend_cls = registry.backend(backend)
     built = build_command_options({"task": task_cls, "backend": backend_cls}, options, run_level)
     return task_cls(built["task"]), backend_cls(model, built["backend"])
 
@@ -230,7 +228,7 @@ def build_task_and_backend(
 def open_cache() -> Any:
     """The on-disk evaluation cache, when the cache module is installed."""
     try:
-        from promptopt.evalcache import EvalCache  # type: ignore[import-not-found,unused-ignore]
+        from promptopt.evalcache import EvalCache
     except ImportError:
         return None
     return EvalCache.default()

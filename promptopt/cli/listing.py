@@ -83,14 +83,14 @@ def tasks_command(
     registry = get_registry()
     rows = []
     for name in registry.names("task"):
-        cls = registry.get("task", name)
+        cls = registry.task(name)
         values = (
             {"data_dir": data_dir} if data_dir and "data_dir" in cls.Options.model_fields else {}
         )
         row: dict[str, Any] = {"name": name, "answer_type": getattr(cls, "answer_type", "")}
         try:
             task = cls(cls.Options(**values))
-            row["splits"] = task.split_sizes()  # type: ignore[attr-defined]
+            row["splits"] = task.split_sizes()
         except PromptoptError as exc:
             row["error"] = exc.message
         row["answer_type"] = str(getattr(row["answer_type"], "value", row["answer_type"]))
@@ -112,13 +112,11 @@ def tasks_command(
 
 def methods_command() -> None:
     """List methods with their components, backend and default options."""
-    from promptopt.components import Method
     from promptopt.registry import get_registry
 
     registry = get_registry()
     for name in registry.names("method"):
-        cls = registry.get("method", name)
-        assert issubclass(cls, Method)
+        cls = registry.method(name)
         typer.echo(f"{name}: {cls.description}")
         typer.echo(
             f"  backend={cls.backend} proposer={cls.proposer} reasoner={cls.reasoner} "

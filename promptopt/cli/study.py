@@ -89,12 +89,13 @@ def study_command(
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
     resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
     from promptopt.config import parse_options, refuse_run_level_options
+    from promptopt.evaluation import is_scoring
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.study.driver import run_study
     from promptopt.study.plan import StudySettings, parse_names, parse_seeds
 
     load_plugin_files(plugin or [])
-    if scoring not in ("generate", "logprob"):
+    if not is_scoring(scoring):
         raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
     options = parse_options(option)
     refuse_run_level_options(options, flags={"seed": "--seeds"})
@@ -118,7 +119,7 @@ def study_command(
         eval_options=parse_options(eval_option),
         eval_max_new_tokens=eval_max_new_tokens,
         test_limit=test_limit,
-        scoring=scoring,  # type: ignore[arg-type]
+        scoring=scoring,
         transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
     )
     if executor not in ("local", "ray"):

@@ -177,7 +177,7 @@ def _yes_no_examples(split: str, count: int) -> tuple[Example, ...]:
     return tuple(examples)
 
 
-class ListTask(Task):
+class ListTask(Task[ComponentOptions]):
     """An in-memory Yes/No task; make your own with :meth:`with_examples`."""
 
     name = "fake/yes-no"
@@ -259,7 +259,7 @@ def _answer_prefix(ctx: StepContext, example: Example, prompt: Prompt, reasoning
     return f"{context}{reasoning.rstrip()} {ctx.task.extractor(example)}"
 
 
-class FakeLossExtractor(LossExtractor):
+class FakeLossExtractor(LossExtractor[ComponentOptions]):
     """Loss = mean negative log-probability of the gold continuation after the extractor."""
 
     name = "fake-logprob"

@@ -72,13 +72,13 @@ class HFOptions(ComponentOptions):
         return value
 
 
-class HFBackend(WhiteBoxBackend):
+class HFBackend(WhiteBoxBackend[HFOptions]):
     """Generation and scoring with a transformers causal LM; the white-box contract
     (:class:`~promptopt.whitebox.WhiteBoxBackend`) for gradient methods."""
 
     name = "hf"
     description = "transformers causal LM (white box; hub id, folder, .gguf or embedded SmolLM2)"
-    Options: ClassVar[type[ComponentOptions]] = HFOptions
+    Options = HFOptions
     loads_gguf: ClassVar[bool] = True
 
     def __init__(self, model: str | None = None, options: ComponentOptions | None = None) -> None:
@@ -87,8 +87,7 @@ class HFBackend(WhiteBoxBackend):
 
         from promptopt_hf.loading import load_model, resolve_device, resolve_dtype
 
-        opts: HFOptions = self.options
-        self.opts = opts
+        opts = self.options
         torch.manual_seed(opts.seed)
         torch.set_num_threads(opts.threads or _usable_cpus())
         self.source: ModelSource = resolve_model(model)
@@ -335,11 +334,11 @@ class HFBackend(WhiteBoxBackend):
 
     @property
     def _plain_template(self) -> str:
-        return self.opts.plain_template
+        return self.options.plain_template
 
     def _chat_template(self) -> str | None:
         """The chat template in use, or None for the plain template."""
-        if self.opts.template == "plain":
+        if self.options.template == "plain":
             return None
         return self.tokenizer.chat_template or None
 
@@ -371,7 +370,7 @@ class HFBackend(WhiteBoxBackend):
         inputs = [text for text in texts for _ in range(n)]
         seeds: list[int] = []
         if not is_greedy(temperature):
-            base = self.opts.seed if seed is None else seed
+            base = self.options.seed if seed is None else seed
             seeds = [sample_seed(base, i, j) for i in range(len(texts)) for j in range(n)]
         outputs = self._generate(inputs, max_new_tokens, stop, progress, temperature, top_p, seeds)
         return [_cut(self.decode(ids, skip_special_tokens=True), stop) for ids in outputs]

@@ -80,13 +80,12 @@ def gpu_layers_default() -> int:
     return -1 if bool(_llama_cpp().llama_supports_gpu_offload()) else 0
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(Backend[LlamaCppOptions]):
     """A GGUF model in llama.cpp: chat template, greedy generation, prefix-reusing scoring."""
 
     name = "llamacpp"
     description = "GGUF models via llama.cpp (black-box: generation and log-probabilities)"
     Options = LlamaCppOptions
-    options: LlamaCppOptions
     loads_gguf: ClassVar[bool] = True
 
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:

@@ -13,6 +13,7 @@ from promptopt.errors import PromptoptError
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, Task
+    from promptopt.evaluation import Scoring
     from promptopt_llamacpp.backend import LlamaCppOptions
     from promptopt_llamacpp.quantize import Variant
     from promptopt_llamacpp.transfer import Cell
@@ -35,7 +36,7 @@ class CellEvaluator:
         options: LlamaCppOptions,
         *,
         split: str,
-        scoring: str,
+        scoring: Scoring,
         max_new_tokens: int,
         cache: Any,
         progress: bool,
@@ -70,7 +71,7 @@ class CellEvaluator:
             self.task,
             Prompt(text=prompt, separator=self.separator),
             self.examples,
-            scoring=self.scoring,  # type: ignore[arg-type]
+            scoring=self.scoring,
             max_new_tokens=self.max_new_tokens,
             split=self.split,
             progress=Progress(enabled=None if self.progress else False),
@@ -134,10 +135,8 @@ def transfer_command(
     from promptopt.cli.evaluate import (
         apply_limit,
         check_split_and_scoring,
-        is_split,
         separator_from_run,
     )
-    from promptopt.components import Task
     from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evalcache import EvalCache
     from promptopt.options import build_command_options
@@ -148,7 +147,7 @@ def transfer_command(
     from promptopt_llamacpp.report import write_matrix
     from promptopt_llamacpp.transfer import build_variants, read_run_prompts, run_transfer
 
-    check_split_and_scoring(split, scoring)
+    split_name, mode = check_split_and_scoring(split, scoring)
     check_writable_dir(out, "--out")
     model_refs = [m.strip() for m in models.split(",") if m.strip()]
     if not model_refs:
@@ -157,16 +156,14 @@ def transfer_command(
     prompts = read_run_prompts(run)
     options: dict[str, Any] = parse_options(option)
     refuse_run_level_options(options)
-    task_cls = get_registry().get("task", task)
-    assert issubclass(task_cls, Task)
+    task_cls = get_registry().task(task)
     built = build_command_options(
         {"task": task_cls, "backend": LlamaCppBackend},
         options,
         {"data_dir": data_dir} if data_dir else {},
     )  # routed as a run's: -o backend.n_ctx=4096, -o task.train_size=8
     task_obj = task_cls(built["task"])
-    assert is_split(split)  # checked above
-    examples = apply_limit(task_obj.examples(split), limit, split=split, task=task)
+    examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
 
     variants = build_variants(model_refs, quant_names)
     evaluator = CellEvaluator(
@@ -174,7 +171,7 @@ def transfer_command(
         examples,
         built["backend"],
         split=split,
-        scoring=scoring,
+        scoring=mode,
         max_new_tokens=max_new_tokens,
         cache=EvalCache.default() if cache else None,
         progress=progress,

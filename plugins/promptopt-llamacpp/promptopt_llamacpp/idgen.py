@@ -111,6 +111,13 @@ class _Slot:
     span: tuple[int, int] | None = None  # the input positions to score, for the running row
     next_id: int = -1  # the greedy id after the input, once its prefill is done
 
+    @property
+    def running(self) -> int:
+        """The input this slot generates for; only asked of a slot that runs one."""
+        if self.row is None:
+            raise RuntimeError(f"slot {self.seq} runs no input")
+        return self.row
+
 
 @dataclass
 class _Piece:
@@ -431,9 +438,10 @@ class LlamaTokenGenerator:
     ) -> int:
         """Hand the slot's ids (and span scores) to its row and free the slot (its KV cells
         stay for reuse)."""
-        results[slot.row] = slot.out  # type: ignore[index]
+        row = slot.running
+        results[row] = slot.out
         if slot.span is not None:
-            scores[slot.row] = tuple(slot.scores[p] for p in range(*slot.span))  # type: ignore[index]
+            scores[row] = tuple(slot.scores[p] for p in range(*slot.span))
         slot.row, slot.out, slot.pending, slot.span = None, [], [], None
         return 1
 
@@ -572,7 +580,7 @@ class LlamaTokenGenerator:
                     reads.append(reads[0] - 1 if reads[0] > lo else lo + 1)
                 piece = _Piece(
                     slot,
-                    rows[slot.row],  # type: ignore[index]
+                    rows[slot.running],
                     pending[lo:hi],
                     keep + lo,
                     sorted(r - lo for r in reads),
@@ -707,7 +715,7 @@ class LlamaTokenGenerator:
         self.stats.generated_tokens += 1
         if len(slot.out) >= ending.max_new_tokens:
             return True
-        if ending.stop_check is not None and ending.stop_check(slot.row, slot.out):  # type: ignore[arg-type]
+        if ending.stop_check is not None and ending.stop_check(slot.running, slot.out):
             return True
         slot.pending = [token]
         return False

@@ -28,14 +28,15 @@ def templates_not_compiled(llama_cpp: Any) -> Iterator[None]:
     module = llama_cpp.llama_chat_format
     original = module.Jinja2ChatFormatter
 
-    class Uncompiled(original):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            try:
-                super().__init__(*args, **kwargs)
-            except Exception:  # a broken template: never rendered by this backend
-                self.template = ""
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            original.__init__(self, *args, **kwargs)
+        except Exception:  # a broken template: never rendered by this backend
+            self.template = ""
 
-    module.Jinja2ChatFormatter = Uncompiled
+    # a subclass of the class found at run time (type(): a class statement needs a static base)
+    namespace = {"__init__": __init__, "__module__": __name__}
+    module.Jinja2ChatFormatter = type("Uncompiled", (original,), namespace)
     try:
         yield
     finally:

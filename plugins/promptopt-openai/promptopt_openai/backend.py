@@ -119,7 +119,7 @@ def sampling_fields(kind: str, greedy: bool) -> dict[str, Any]:
     return {}
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(Backend[OpenAIOptions]):
     """A model behind an OpenAI-compatible server: client-side chat template, concurrent
     completions, prompt log-probabilities via ``echo``."""
 
@@ -127,7 +127,6 @@ class OpenAIBackend(Backend):
     description = "a model served over the OpenAI API (vLLM, SGLang, llama.cpp server, Ollama)"
     white_box: ClassVar[bool] = False
     Options = OpenAIOptions
-    options: OpenAIOptions
 
     def __init__(self, model: str | None, options: ComponentOptions | None = None) -> None:
         super().__init__(model, options)

@@ -56,11 +56,12 @@ def tail_logprob(answer: dict[str, Any], k: int) -> float:
     _, generated = usage_counts(answer)
     end = len(values) - generated
     picked = values[end - k : end] if end - k >= 0 else []
-    if len(picked) != k or any(not isinstance(v, (int, float)) for v in picked):
+    numbers = [v for v in picked if isinstance(v, (int, float))]
+    if len(picked) != k or len(numbers) != k:
         raise PromptLogprobsUnavailable(
             f"it returned {len(values)} token log-probabilities, too few for the last {k}"
         )
-    total = float(sum(picked))  # type: ignore[arg-type]
+    total = float(sum(numbers))
     if not math.isfinite(total):
         raise PromptLogprobsUnavailable("it returned a non-finite log-probability")
     return total

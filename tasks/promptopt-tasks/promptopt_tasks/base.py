@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import ClassVar, Literal, cast
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -42,7 +42,7 @@ class TaskOptions(ComponentOptions):
     skip_bad_rows: bool = False
 
 
-class BenchmarkTask(Task):
+class BenchmarkTask(Task[TaskOptions]):
     """A task whose splits come from local files or the hub; loaded once, then cached."""
 
     Options = TaskOptions
@@ -57,17 +57,13 @@ class BenchmarkTask(Task):
         super().__init__(options)
         self._splits: Splits | None = None
 
-    @property
-    def opts(self) -> TaskOptions:
-        return cast(TaskOptions, self.options)
-
     # ------------------------------------------------------------------ data
 
     def examples(self, split: Split) -> list[Example]:
         if split not in SPLITS:
             raise PromptoptError(f"unknown split {split!r}", hint=f"use one of {', '.join(SPLITS)}")
         if self._splits is None:
-            root = data_root(self.opts.data_dir)
+            root = data_root(self.options.data_dir)
             self._splits = self.load_local(root) if root is not None else self.load_hub()
         examples = self._splits[split]
         if not examples:
@@ -87,17 +83,17 @@ class BenchmarkTask(Task):
 
     def trim(self, splits: Splits, sources: dict[str, str]) -> Splits:
         """Apply ``train_size``/``dev_size``/``test_size`` to fixed splits (see ``take``)."""
-        test = self.opts.test_size
+        test = self.options.test_size
         sizes = {
-            "train": self.opts.train_size,
-            "dev": self.opts.dev_size,
+            "train": self.options.train_size,
+            "dev": self.options.dev_size,
             "test": None if test == "max" else test,  # fixed test files: "max" is all of it
         }
         return {
             split: take(
                 splits[split],
                 sizes[split],
-                self.opts.split_seed,
+                self.options.split_seed,
                 split=split,
                 source=sources[split],
             )
@@ -109,7 +105,7 @@ class BenchmarkTask(Task):
     ) -> Splits:
         """Train and dev drawn without overlap from a training ``pool`` (seeded by
         ``split_seed``, default 0; paper sizes by default); test as given, then trimmed."""
-        opts = self.opts
+        opts = self.options
         sizes = [opts.train_size or self.paper_sizes[0], opts.dev_size or self.paper_sizes[1]]
         seed = opts.split_seed if opts.split_seed is not None else 0
         train, dev = carve(pool, sizes, seed, source=pool_name)

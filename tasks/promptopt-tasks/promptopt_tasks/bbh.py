@@ -125,8 +125,8 @@ class BBHTask(BenchmarkTask):
     def _split(self, rows: list[Row], source: str) -> Splits:
         """The reference's splits: train = the first rows in file order, then dev, then test
         (``split_seed`` shuffles first instead); smaller tasks shrink dev and test."""
-        examples = convert_rows(rows, self._convert, skip_bad=self.opts.skip_bad_rows)
-        opts = self.opts
+        examples = convert_rows(rows, self._convert, skip_bad=self.options.skip_bad_rows)
+        opts = self.options
         test = opts.test_size
         if test == "max":  # every example train and dev leave
             train, dev = (

@@ -80,7 +80,7 @@ class Folio(BenchmarkTask):
 
     def load_local(self, root: Path) -> Splits:
         folder = root / "folio"
-        skip = self.opts.skip_bad_rows
+        skip = self.options.skip_bad_rows
         csvs = {split: folder / f"greater-{split}.csv" for split in ("train", "dev", "test")}
         if all(path.is_file() for path in csvs.values()):
             splits: Splits = {
@@ -104,7 +104,7 @@ class Folio(BenchmarkTask):
 
     def load_hub(self) -> Splits:
         layout = "folio/greater-{train,dev,test}.csv"
-        skip = self.opts.skip_bad_rows
+        skip = self.options.skip_bad_rows
         train = hub_rows(self.name, self.hub_id, None, "train", layout)
         test = hub_rows(self.name, self.hub_id, None, "validation", layout)
         pool = convert_rows(train, self._from_record("train"), skip_bad=skip)

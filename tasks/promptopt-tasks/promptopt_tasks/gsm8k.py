@@ -63,7 +63,7 @@ class GSM8K(BenchmarkTask):
 
     def load_local(self, root: Path) -> Splits:
         folder = root / "gsm8k"
-        skip = self.opts.skip_bad_rows
+        skip = self.options.skip_bad_rows
         test_path = _first(folder, "test.jsonl")
         if test_path is None:
             raise missing_file(self.name, "test.jsonl", folder)
@@ -89,7 +89,7 @@ class GSM8K(BenchmarkTask):
         return self.carve(pool, test, pool_path.name, test_path.name)
 
     def load_hub(self) -> Splits:
-        skip = self.opts.skip_bad_rows
+        skip = self.options.skip_bad_rows
         pool_rows = hub_rows(self.name, self.hub_id, "main", "train", LAYOUT)
         test_rows = hub_rows(self.name, self.hub_id, "main", "test", LAYOUT)
         pool = convert_rows(pool_rows, self._from_release("train"), skip_bad=skip)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, Selection
@@ -39,17 +38,13 @@ class GreedyScoreOptions(ComponentOptions):
     evaluate_winner: bool = True
 
 
-class GreedyScoreSelector(Selector):
+class GreedyScoreSelector(Selector[GreedyScoreOptions]):
     """The lowest-scored candidate wins; one exact evaluation per step instead of a shortlist."""
 
     name = "greedy-score"
     description = "lowest cheap score wins; evaluates only the winner, then moves the position"
 
     Options = GreedyScoreOptions
-
-    @property
-    def opts(self) -> GreedyScoreOptions:
-        return cast(GreedyScoreOptions, self.options)
 
     def select(
         self,
@@ -62,7 +57,7 @@ class GreedyScoreSelector(Selector):
             return Selection(move_position(prompt), None, reason="no candidates")
         winner = candidates[lowest(scores)]
         ctx.note("winner_score", scores[lowest(scores)])
-        if not self.opts.evaluate_winner:
+        if not self.options.evaluate_winner:
             return Selection(move_position(winner.prompt), None, reason=f"{winner.label!r}")
         (checked,) = ctx.loss_extractor.evaluate(ctx, [winner.prompt])
         return Selection(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import ClassVar, cast
+from typing import ClassVar
 
 from promptopt.components import ComponentOptions, Task
 from promptopt.errors import PromptoptError
@@ -40,7 +40,7 @@ def make_example(split: str, index: int, rng: random.Random) -> Example:
     return Example(id=f"{split}-{index}", question=question, answer=answer, options=ANSWERS)
 
 
-class CompareTask(Task):
+class CompareTask(Task[CompareOptions]):
     """Yes/No questions about sums, generated from ``split_seed`` (no data files)."""
 
     name = "example/compare"
@@ -51,7 +51,7 @@ class CompareTask(Task):
     def examples(self, split: Split) -> list[Example]:
         if split not in SPLITS:
             raise PromptoptError(f"unknown split {split!r}", hint="use train, dev or test")
-        opts = cast(CompareOptions, self.options)
+        opts = self.options
         size = {"train": opts.train_size, "dev": opts.dev_size, "test": opts.test_size}[split]
         rng = random.Random(f"example/compare:{opts.split_seed}:{split}")
         return [make_example(split, i, rng) for i in range(size)]
