@@ -27,27 +27,31 @@ from promptopt.registry import Registry, not_a
 @dataclass
 class Components:
     """The constructed components of one run; ``optimizer`` is the prompt-writing model (the
-    task backend itself when the method uses one and none was given; None when unused)."""
+    task backend itself when the method uses one and none was given; None when unused);
+    ``reasoner`` is None when the method names none (and the user chose none)."""
 
     method: Method
     task: Task
     backend: Backend
     proposer: Proposer
-    reasoner: Reasoner
+    reasoner: Reasoner | None
     loss_extractor: LossExtractor
     selector: Selector
     optimizer: Backend | None = None
 
     def names(self) -> dict[str, str]:
-        names = {kind: getattr(self, kind).name for kind in ("method", "task", "backend")}
-        names.update({kind: getattr(self, kind).name for kind in PRESET_KINDS})
-        if self.optimizer is not None:
-            names["optimizer"] = self.optimizer.name
-        return names
+        """The name of every component of the run (a kind without one is left out)."""
+        return {kind: component.name for kind, component in self._present().items()}
 
     def stateful(self) -> dict[str, Component]:
         """Components whose state is checkpointed."""
-        return {kind: getattr(self, kind) for kind in ("method", *PRESET_KINDS)}
+        present = self._present()
+        return {kind: present[kind] for kind in ("method", *PRESET_KINDS) if kind in present}
+
+    def _present(self) -> dict[str, Component]:
+        kinds = ("method", "task", "backend", *PRESET_KINDS, "optimizer")
+        found = {kind: getattr(self, kind) for kind in kinds}
+        return {kind: component for kind, component in found.items() if component is not None}
 
     def backends(self) -> dict[str, Backend]:
         """The models of the run by role: ``task`` and, when distinct, ``optimizer``."""
@@ -93,9 +97,20 @@ class RunPlan:
             return cls
         raise not_a(cls, Backend)
 
+    def reasoning_tokens(self) -> int | None:
+        """How long the run's reasoning is, for evaluating its prompts the way it ran them: the
+        reasoner's ``max_new_tokens``; without a reasoner (GPO generates the reasoning of its
+        dev evaluations in its loss extractor) the loss extractor's. None when not declared."""
+        scope = "reasoner" if "reasoner" in self.classes else "loss_extractor"
+        value = getattr(self.options.get(scope), "max_new_tokens", None)
+        return value if isinstance(value, int) and value > 0 else None
+
     def describe(self, task: Task | None = None) -> dict[str, Any]:
         """Components and every option value with its source (``promptopt run --dry-run``)."""
-        components = {scope: cls.name for scope, cls in self.classes.items()}
+        names = {scope: cls.name for scope, cls in self.classes.items()}
+        kinds = ("method", "task", "backend", *PRESET_KINDS)  # None: the method names none
+        components: dict[str, str | None] = {kind: names.get(kind) for kind in kinds}
+        components.update(names)
         out: dict[str, Any] = {
             "method": self.method_cls.name,
             "task": self.config.task,
@@ -118,16 +133,18 @@ def method_class(registry: Registry, name: str) -> type[Method]:
 
 
 def resolve_component_names(config: RunConfig, method_cls: type[Method]) -> dict[str, str]:
-    """Preset component names: the method's choices, overridden by ``config.components``."""
-    names = {kind: getattr(method_cls, kind) for kind in PRESET_KINDS}
+    """Preset component names: the method's choices, overridden by ``config.components``; a
+    kind the method leaves out (a reasoner, for a method that needs no reasoning) and the user
+    does not name is absent."""
+    chosen: dict[str, str | None] = {kind: getattr(method_cls, kind) for kind in PRESET_KINDS}
     for kind, name in config.components.items():
-        if kind not in names:
+        if kind not in chosen:
             raise PromptoptError(
                 f"cannot override component kind {kind!r}",
-                hint=f"overridable: {', '.join(names)}",
+                hint=f"overridable: {', '.join(chosen)}",
             )
-        names[kind] = name
-    return names
+        chosen[kind] = name
+    return {kind: name for kind, name in chosen.items() if name is not None}
 
 
 def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
@@ -143,7 +160,7 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
         "backend": registry.backend(backend_name),
         **{kind: registry.get(kind, name) for kind, name in names.items()},
     }
-    own = {kind: names[kind] == getattr(method_cls, kind) for kind in PRESET_KINDS}
+    own = {kind: name == getattr(method_cls, kind) for kind, name in names.items()}
     own["backend"] = backend_name == method_cls.backend
     own["method"] = True
     if config.optimizer_model is not None or config.optimizer_backend is not None:
@@ -198,6 +215,7 @@ def build_components(
     task: Task = built["task"]
     for split in ("train", "dev"):  # bad data fails now, not after the model has loaded
         task.examples(split)
+    built.setdefault("reasoner", None)  # the method needs no reasoning
     method: Method = built["method"]
     method.check_options(task)
     if backend is None:

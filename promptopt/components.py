@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptopt.accounting import Usage
 from promptopt.context import StepContext
+from promptopt.errors import PromptoptError
 from promptopt.history import History, Scored
 from promptopt.types import (
     AnswerType,
@@ -288,8 +289,13 @@ class LossExtractor(Component[OptionsT]):
         one-hot gradient over ``ctx.chains(prompt)``) or an exact loss."""
 
     @abstractmethod
-    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
-        """Exact losses of ``prompts`` on ``ctx.train`` (regenerating reasoning as needed)."""
+    def evaluate(
+        self, ctx: StepContext, prompts: Sequence[Prompt], *, split: Split = "train"
+    ) -> list[PromptLoss]:
+        """Exact losses of ``prompts`` on the examples of ``split`` (``ctx.examples(split)``:
+        the step's training examples for ``"train"``), regenerating reasoning as needed; each
+        :class:`PromptLoss` carries ``split``. Callers name the split they want (GReaTer's final
+        choice and GPO evaluate on ``"dev"``); nothing else redirects an evaluation."""
 
 
 class Selector(Component[OptionsT]):
@@ -323,7 +329,9 @@ class Selector(Component[OptionsT]):
 class MethodOptions(ComponentOptions):
     """Options every method understands."""
 
-    steps: int = Field(default=100, ge=1)
+    #: The step budget. None: the method counts its steps itself (GPO from the train size;
+    #: its ``steps`` property says how), else asking for them is an error.
+    steps: int | None = Field(default=100, ge=1)
     initial_prompt: str | None = None
 
 
@@ -337,7 +345,9 @@ class Method(Component[MethodOptionsT]):
     kind: ClassVar[str] = "method"
     Options: ClassVar[type[ComponentOptions]] = MethodOptions
     proposer: ClassVar[str]
-    reasoner: ClassVar[str]
+    #: None: the method needs no reasoning chains (GPO scores by evaluation); a component that
+    #: asks ``ctx.chains`` then gets a one-line error unless the user names one (``--reasoner``).
+    reasoner: ClassVar[str | None] = None
     loss_extractor: ClassVar[str]
     selector: ClassVar[str]
     backend: ClassVar[str] = "hf"
@@ -355,6 +365,12 @@ class Method(Component[MethodOptionsT]):
 
     @property
     def steps(self) -> int:
+        """The step budget (the ``steps`` option)."""
+        if self.options.steps is None:
+            raise PromptoptError(
+                f"method {self.name!r} has no step count (steps=None)",
+                hint="pass -o steps=N",
+            )
         return self.options.steps
 
     @abstractmethod

@@ -1,5 +1,7 @@
 """What one optimization step can see and how components report back to the loop: notes that
-land in ``steps.jsonl``, phase timings, and reasoning chains computed at most once per step."""
+land in ``steps.jsonl`` and in the step's :class:`~promptopt.records.StepReport` (which later
+steps and the method's final choice read back), phase timings, and reasoning chains computed at
+most once per step."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptopt.errors import PromptoptError
 from promptopt.history import History, prompt_key
-from promptopt.types import Chain, Example, Prompt
+from promptopt.records import StepReport
+from promptopt.types import Chain, Example, Prompt, Split
 
 if TYPE_CHECKING:
     from promptopt.components import Backend, LossExtractor, Reasoner, Task
@@ -29,15 +33,18 @@ class StepContext:
     """One step's view of the run.
 
     ``backend`` is the task model; ``optimizer`` the model that writes prompts (methods such as
-    GPO; None when the method uses none). ``population`` holds the step's current prompts, lead
-    first; ``history`` every exact evaluation so far. ``rng`` is seeded from (seed, step), so a
-    resumed run draws the same numbers. Components report through :meth:`note` and
-    :meth:`timed`; both end up in the step's record."""
+    GPO; None when the method uses none); ``reasoner`` the run's reasoner (None when the method
+    names none: :meth:`chains` and :meth:`reason` then raise). ``population`` holds the step's
+    current prompts, lead first; ``history`` every exact evaluation so far; ``reports`` what the
+    components reported in every finished step (:attr:`previous`, :meth:`last_note`). ``rng``
+    is seeded from (seed, step), so a resumed run draws the same numbers. Components report
+    through :meth:`note`, :meth:`count` and :meth:`timed`; all end up in the step's record, and
+    the notes in its report."""
 
     step: int
     task: Task
     backend: Backend
-    reasoner: Reasoner
+    reasoner: Reasoner | None
     loss_extractor: LossExtractor
     train: Sequence[Example]
     rng: random.Random
@@ -49,6 +56,8 @@ class StepContext:
     #: The run's step budget (the method's ``steps``).
     steps: int = 0
     run_dir: Path | None = None
+    #: The reports of the finished steps, in order (step -1: the method's ``start``).
+    reports: tuple[StepReport, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _chains: dict[Any, list[Chain]] = field(default_factory=dict, repr=False)
@@ -58,7 +67,8 @@ class StepContext:
 
     def note(self, key: str, value: Any) -> None:
         """Record a JSON-serializable fact about this step (e.g. the shortlist); it is written
-        to the step's line in ``steps.jsonl`` under ``notes``."""
+        to the step's line in ``steps.jsonl`` under ``notes`` and kept in the step's report,
+        which later steps and the method's final choice read (:meth:`last_note`)."""
         self.notes[key] = value
 
     def count(self, key: str, amount: float = 1) -> None:
@@ -83,6 +93,28 @@ class StepContext:
             if self._phases:
                 self._phases[-1][1] += elapsed
 
+    # ----------------------------------------------------------------- earlier steps
+
+    @property
+    def previous(self) -> StepReport | None:
+        """The report of the latest finished step (step -1: the method's ``start``); None
+        before any."""
+        return self.reports[-1] if self.reports else None
+
+    def last_note(self, key: str, default: Any = None) -> Any:
+        """The latest value an earlier step noted under ``key`` (``default`` when none did)."""
+        for report in reversed(self.reports):
+            if key in report.notes:
+                return report.notes[key]
+        return default
+
+    # ----------------------------------------------------------------- examples
+
+    def examples(self, split: Split) -> list[Example]:
+        """The examples of ``split``: the step's training examples for ``"train"``, else the
+        task's."""
+        return list(self.train) if split == "train" else self.task.examples(split)
+
     # ----------------------------------------------------------------- lazy reasoning
 
     def chains(self, prompt: Prompt, examples: Sequence[Example] | None = None) -> list[Chain]:
@@ -93,8 +125,24 @@ class StepContext:
         key = (prompt_key(prompt), tuple(e.id for e in examples))
         if key not in self._chains:
             with self.timed("reasoning"):
-                self._chains[key] = self.reasoner.reason(self, [prompt], examples)[0]
+                self._chains[key] = self.reason([prompt], examples)[0]
         return self._chains[key]
+
+    def reason(
+        self, prompts: Sequence[Prompt], examples: Sequence[Example] | None = None
+    ) -> list[list[Chain]]:
+        """Fresh chains of every prompt on ``examples`` (default: the training examples) from
+        the run's reasoner, ``result[i][j]`` for prompt i on example j (not cached: the exact
+        evaluation of several prompts at once). A run without a reasoner raises a one-line
+        error."""
+        if self.reasoner is None:
+            raise PromptoptError(
+                "a component asked for reasoning chains, but this run has no reasoner (its "
+                "method names none)",
+                hint="choose one with --reasoner NAME, e.g. --reasoner chat",
+            )
+        examples = list(examples if examples is not None else self.train)
+        return self.reasoner.reason(self, prompts, examples)
 
     @property
     def prompt(self) -> Prompt:

@@ -17,18 +17,20 @@ from promptopt.context import StepContext, step_rng
 from promptopt.errors import PromptoptError
 from promptopt.history import History
 from promptopt.progress import Progress
-from promptopt.records import RunInfo, StepRecord
+from promptopt.records import RunInfo, StepRecord, StepReport
 from promptopt.rundir import RunDir
 from promptopt.types import Candidate, Prompt, Selection
 
 #: Layout version of checkpoint.json; another version is refused, never half-read.
-CHECKPOINT_FORMAT = 2
+#: 3: the components' step reports (``reports``).
+CHECKPOINT_FORMAT = 3
 
 
 @dataclass
 class LoopState:
     """What a checkpoint holds: the next step, the current population, the initial prompts,
-    the scored history and (in the file) every stateful component's state."""
+    the scored history, what the components reported in every finished step and (in the file)
+    every stateful component's state."""
 
     step: int
     population: tuple[Prompt, ...]
@@ -36,8 +38,8 @@ class LoopState:
     history: History = field(default_factory=History)
     stopped: bool = False
     stop_reason: str = ""
-    #: Notes the method's ``start`` made (fresh runs only); they join step 0's notes.
-    start_notes: dict[str, Any] = field(default_factory=dict)
+    #: One report per finished step, led by the method's ``start`` (step -1, fresh runs).
+    reports: tuple[StepReport, ...] = ()
 
     @property
     def prompt(self) -> Prompt:
@@ -53,6 +55,7 @@ class LoopState:
             "history": self.history.to_dict(),
             "stopped": self.stopped,
             "stop_reason": self.stop_reason,
+            "reports": [report.to_dict() for report in self.reports],
             "components": {k: c.state_dict() for k, c in components.stateful().items()},
         }
 
@@ -68,6 +71,7 @@ class LoopState:
             history=History.from_dict(data["history"]),
             stopped=bool(data["stopped"]),
             stop_reason=str(data["stop_reason"]),
+            reports=tuple(StepReport.from_dict(r) for r in data["reports"]),
         )
 
 
@@ -84,10 +88,12 @@ def check_checkpoint_format(data: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What one step produced: its record (for ``steps.jsonl``) and the selection."""
+    """What one step produced: its record (for ``steps.jsonl``), the selection and what the
+    components reported (kept in the loop state)."""
 
     record: StepRecord
     selection: Selection
+    report: StepReport
 
 
 def make_context(
@@ -115,6 +121,7 @@ def make_context(
         optimizer=components.optimizer,
         seed=seed,
         run_dir=run.path if run else None,
+        reports=state.reports,
     )
 
 
@@ -141,6 +148,7 @@ def run_step(ctx: StepContext, components: Components) -> StepOutcome:
     with ctx.timed("selection"):
         selection = components.selector.select(ctx, lead, candidates, scores)
     ctx.timings["step"] = time.perf_counter() - started
+    report = StepReport.of(ctx.step, ctx.notes)
     record = StepRecord(
         step=ctx.step,
         position=lead.position,
@@ -156,10 +164,10 @@ def run_step(ctx: StepContext, components: Components) -> StepOutcome:
         stop=selection.stop,
         reason=selection.reason,
         timings={k: round(v, 4) for k, v in ctx.timings.items()},
-        notes=dict(ctx.notes),
+        notes=dict(report.notes),
         population=[p.text for p in ctx.population] if len(ctx.population) > 1 else [],
     )
-    return StepOutcome(record, selection)
+    return StepOutcome(record, selection, report)
 
 
 class _Meter:
@@ -210,7 +218,7 @@ def _start(
     started = time.perf_counter()
     ctx = make_context(components, state, seed=seed, progress=progress, run=run)
     state.history.record(method.start(ctx), step=-1)
-    state.start_notes = dict(ctx.notes)
+    state.reports = (StepReport.of(-1, ctx.notes),)
     run.logger.info("starting with prompt %r", state.prompt.text)
     return state, time.perf_counter() - started
 
@@ -240,7 +248,8 @@ def _thread_facts() -> dict[str, Any]:
     return facts
 
 
-def _advance(state: LoopState, selection: Selection) -> LoopState:
+def _advance(state: LoopState, outcome: StepOutcome) -> LoopState:
+    selection = outcome.selection
     state.history.record(selection.evaluated, step=state.step)
     state.history.mark_picked(selection.prompt, state.step)
     return LoopState(
@@ -250,6 +259,7 @@ def _advance(state: LoopState, selection: Selection) -> LoopState:
         history=state.history,
         stopped=selection.stop,
         stop_reason=selection.reason if selection.stop else "",
+        reports=(*state.reports, outcome.report),
     )
 
 
@@ -278,12 +288,13 @@ def optimize(
             ctx = make_context(components, state, seed=seed, progress=progress, run=run)
             if start_seconds:
                 ctx.timings["start"], start_seconds = start_seconds, 0.0
-            if state.start_notes:
-                ctx.note("start", state.start_notes)
+            start = state.reports[-1] if state.step == 0 and state.reports else None
+            if start is not None and start.notes:  # the method's start, with step 0
+                ctx.note("start", dict(start.notes))
             outcome = run_step(ctx, components)
             record = dataclasses.replace(outcome.record, compute=meter.compute())
             meter = _Meter(components)
-            state = _advance(state, outcome.selection)
+            state = _advance(state, outcome)
             run.append_step(record)
             run.write_checkpoint(state.to_dict(components))
             run.logger.info(

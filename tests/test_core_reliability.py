@@ -139,7 +139,7 @@ def test_a_checkpoint_of_another_format_is_a_one_line_error(tmp_path: Path) -> N
     checkpoint["format"] = 1
     (run / "checkpoint.json").write_text(json.dumps(checkpoint))
     line = one_line_error(promptopt("run", "--resume", str(run), "--plugin", str(FAKES)))
-    assert "format 1, not 2" in line and "another promptopt version" in line
+    assert "format 1, not 3" in line and "another promptopt version" in line
 
 
 # ----------------------------------------------------------------- 8. remote code

@@ -59,7 +59,7 @@ def test_dry_run_follows_the_shared_options_and_the_seed(
 def test_methods_lists_gpo_with_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     out = cli(["methods"], capsys)
     block = out[out.index("gpo:") :]
-    assert "backend=llamacpp proposer=gpo reasoner=chat loss_extractor=gpo selector=gpo" in block
+    assert "backend=llamacpp proposer=gpo reasoner=none loss_extractor=gpo selector=gpo" in block
     assert "budget_max=50" in block and "steps=None" in block  # None: T from the train size
     assert (
         "proposer defaults: k=3, optimizer_max_tokens=512, retrieval=relevance, samples=8" in block

@@ -119,7 +119,7 @@ def methods_command() -> None:
         cls = registry.method(name)
         typer.echo(f"{name}: {cls.description}")
         typer.echo(
-            f"  backend={cls.backend} proposer={cls.proposer} reasoner={cls.reasoner} "
+            f"  backend={cls.backend} proposer={cls.proposer} reasoner={cls.reasoner or 'none'} "
             f"loss_extractor={cls.loss_extractor} selector={cls.selector}"
         )
         options = {k: f.default for k, f in cls.Options.model_fields.items()}

@@ -60,8 +60,8 @@ def eval_flags(config: RunConfig) -> list[str]:
         flags += ["--data-dir", str(config.data_dir)]
     if plan is None:
         return flags
-    tokens = getattr(plan.options.get("reasoner"), "max_new_tokens", None)
-    if isinstance(tokens, int) and tokens > 0:
+    tokens = plan.reasoning_tokens()
+    if tokens is not None:
         flags += ["--max-new-tokens", str(tokens)]
     for key, value in repeated_options(plan).items():
         flags += ["-o", f"{key}={option_text(value)}"]

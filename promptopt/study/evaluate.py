@@ -43,12 +43,12 @@ def run_plan(config: dict[str, Any]) -> Any:
 
 
 def eval_max_new_tokens(settings: StudySettings, plan: Any) -> int:
-    """``--eval-max-new-tokens``, else the run's reasoning length (its reasoner's
-    ``max_new_tokens``), else 512."""
+    """``--eval-max-new-tokens``, else the run's reasoning length (``plan.reasoning_tokens()``:
+    its reasoner's ``max_new_tokens``), else 512."""
     if settings.eval_max_new_tokens is not None:
         return settings.eval_max_new_tokens
-    value = getattr(plan.options.get("reasoner"), "max_new_tokens", None)
-    return int(value) if isinstance(value, int) and value > 0 else 512
+    value = plan.reasoning_tokens()
+    return value if value is not None else 512
 
 
 def majority(examples: Sequence[Example]) -> tuple[str, Scored]:

@@ -268,32 +268,40 @@ class FakeLossExtractor(LossExtractor[ComponentOptions]):
     def score_candidates(
         self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
     ) -> list[float]:
-        return [self._nll(ctx, c.prompt, [""] * len(ctx.train)) for c in candidates]
+        return [self._nll(ctx, c.prompt, ctx.train, [""] * len(ctx.train)) for c in candidates]
 
-    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
-        chains = ctx.reasoner.reason(ctx, prompts, ctx.train)
+    def evaluate(
+        self, ctx: StepContext, prompts: Sequence[Prompt], *, split: Split = "train"
+    ) -> list[PromptLoss]:
+        examples = ctx.examples(split)
+        chains = ctx.reason(prompts, examples)
         losses = []
         for prompt, row in zip(prompts, chains, strict=True):
             reasonings = [chain.reasoning for chain in row]
             wrong = 0
-            for example, reasoning in zip(ctx.train, reasonings, strict=True):
+            for example, reasoning in zip(examples, reasonings, strict=True):
                 options = example.options or (example.answer,)
                 prefix = _answer_prefix(ctx, example, prompt, reasoning)
                 conts = [ctx.task.continuation(option) for option in options]
                 logprobs = ctx.backend.continuation_logprobs(prefix, conts)
                 predicted = options[max(range(len(options)), key=lambda j: logprobs[j])]
                 wrong += not ctx.task.is_correct(predicted, example)
-            loss = self._nll(ctx, prompt, reasonings)
-            losses.append(PromptLoss(prompt, loss, wrong / max(1, len(ctx.train))))
+            loss = self._nll(ctx, prompt, examples, reasonings)
+            losses.append(PromptLoss(prompt, loss, wrong / max(1, len(examples)), split=split))
         return losses
 
     @staticmethod
-    def _nll(ctx: StepContext, prompt: Prompt, reasonings: Sequence[str]) -> float:
+    def _nll(
+        ctx: StepContext,
+        prompt: Prompt,
+        examples: Sequence[Example],
+        reasonings: Sequence[str],
+    ) -> float:
         total = 0.0
-        for example, reasoning in zip(ctx.train, reasonings, strict=True):
+        for example, reasoning in zip(examples, reasonings, strict=True):
             prefix = _answer_prefix(ctx, example, prompt, reasoning)
             total -= ctx.backend.continuation_logprobs(prefix, [ctx.task.target(example)])[0]
-        return total / max(1, len(ctx.train))
+        return total / max(1, len(examples))
 
 
 def next_position(prompt: Prompt) -> Prompt:

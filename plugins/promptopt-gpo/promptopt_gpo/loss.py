@@ -5,41 +5,40 @@ never generated again on the same model); repeats reuse the run history's score.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import Field
 
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.history import PromptKey, prompt_key
-from promptopt.types import Candidate, Prompt, PromptLoss
+from promptopt.types import Candidate, Prompt, PromptLoss, Split
 from promptopt_gpo.retrieval import SCORE_SPLIT
 
 
-class GpoLossExtractor(LossExtractor):
+class GpoLossOptions(ComponentOptions):
+    """How a prompt's dev accuracy is measured."""
+
+    #: Reasoning tokens per example (the reference's task model: 256, greedy).
+    max_new_tokens: int = Field(default=256, ge=1)
+    #: Tokens generated after the task's extractor to read the answer.
+    answer_max_tokens: int = Field(default=12, ge=1)
+    #: "generate": parse the generated answer; "logprob": the most likely option.
+    scoring: Literal["generate", "logprob"] = "generate"
+    #: Reuse finished per-example outcomes from the evaluation cache on disk.
+    cache: bool = True
+
+
+class GpoLossExtractor(LossExtractor[GpoLossOptions]):
     """Exact dev-split accuracy of each new candidate (one greedy reasoning chain per example,
     then the task's extractor and answer)."""
 
     name = "gpo"
     description = "dev-split error rate via promptopt's evaluation and its cache (GPO)"
-
-    class Options(ComponentOptions):
-        #: Reasoning tokens per example (the reference's task model: 256, greedy).
-        max_new_tokens: int = Field(default=256, ge=1)
-        #: Tokens generated after the task's extractor to read the answer.
-        answer_max_tokens: int = Field(default=12, ge=1)
-        #: "generate": parse the generated answer; "logprob": the most likely option.
-        scoring: Literal["generate", "logprob"] = "generate"
-        #: Reuse finished per-example outcomes from the evaluation cache on disk.
-        cache: bool = True
+    Options = GpoLossOptions
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self._memo: dict[PromptKey, PromptLoss] = {}
-
-    @property
-    def opts(self) -> GpoLossExtractor.Options:
-        """The options, typed."""
-        return cast(GpoLossExtractor.Options, self.options)
+        self._memo: dict[tuple[PromptKey, Split], PromptLoss] = {}
 
     def score_candidates(
         self, ctx: StepContext, prompt: Prompt, candidates: Sequence[Candidate]
@@ -53,20 +52,24 @@ class GpoLossExtractor(LossExtractor):
                 ctx.count("scores_reused")
                 losses.append(earlier.loss)
             else:
-                losses.append(self.evaluate(ctx, [candidate.prompt])[0].loss)
+                losses.append(self.evaluate(ctx, [candidate.prompt], split=SCORE_SPLIT)[0].loss)
         return losses
 
-    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
-        """Exact losses on the dev split (GPO's eval split, whatever ``ctx.train`` holds);
-        each prompt is measured once per process."""
-        return [self._memo.get(prompt_key(p)) or self._measure(ctx, p) for p in prompts]
+    def evaluate(
+        self, ctx: StepContext, prompts: Sequence[Prompt], *, split: Split = "train"
+    ) -> list[PromptLoss]:
+        """Exact losses on ``split`` (GPO's components ask for its eval split, dev); each
+        prompt is measured once per split and process."""
+        return [
+            self._memo.get((prompt_key(p), split)) or self._measure(ctx, p, split) for p in prompts
+        ]
 
-    def _measure(self, ctx: StepContext, prompt: Prompt) -> PromptLoss:
+    def _measure(self, ctx: StepContext, prompt: Prompt, split: Split) -> PromptLoss:
         from promptopt.evalcache import EvalCache
         from promptopt.evaluation import evaluate
 
-        opts = self.opts
-        examples = ctx.task.examples(SCORE_SPLIT)
+        opts = self.options
+        examples = ctx.examples(split)
         with ctx.timed("evaluation"):
             report = evaluate(
                 ctx.backend,
@@ -76,7 +79,7 @@ class GpoLossExtractor(LossExtractor):
                 scoring=opts.scoring,
                 max_new_tokens=opts.max_new_tokens,
                 answer_max_tokens=opts.answer_max_tokens,
-                split=SCORE_SPLIT,
+                split=split,
                 progress=ctx.progress,
                 # keyed on the exact model input: the prompt's layout is part of it
                 cache=EvalCache.default() if opts.cache else None,
@@ -90,7 +93,7 @@ class GpoLossExtractor(LossExtractor):
             loss=error,
             error_rate=error,
             details={"correct": float(report.correct), "n": float(report.n)},
-            split=SCORE_SPLIT,
+            split=split,
         )
-        self._memo[prompt_key(prompt)] = loss
+        self._memo[(prompt_key(prompt), split)] = loss
         return loss

@@ -4,9 +4,7 @@ the best on the dev split among every prompt the run scored."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -25,14 +23,26 @@ INITIAL_PROMPT = "Let's think step by step."
 SEPARATOR = "\n"
 
 
-class GpoMethod(Method):
+class GpoMethodOptions(MethodOptions, TrajectorySettings):
+    """The method's options: the trajectory settings it shares with the proposer (T, budget,
+    exemplars, score scale), the initial prompt and the seed."""
+
+    #: None: T from the train size (3 epochs of ceil-ish n/8 steps, shared/GPO.md).
+    steps: int | None = Field(default=None, ge=1)
+    #: The run's seed (``--seed``): it draws the exemplars the dry run shows.
+    seed: int = 0
+
+
+class GpoMethod(Method[GpoMethodOptions]):
     """GPO (Tang et al., AAAI 2025): an optimizer model reads the scored trajectory of earlier
-    prompts and writes whole new prompts; black-box, so it runs on any backend."""
+    prompts and writes whole new prompts; black-box, so it runs on any backend. It names no
+    reasoner: candidates are scored through promptopt.evaluation, which generates their
+    reasoning."""
 
     name = "gpo"
     description = "GPO: an optimizer model rewrites the prompt from its scored trajectory"
+    Options = GpoMethodOptions
     proposer = "gpo"
-    reasoner = "chat"  # unused: candidates are scored through promptopt.evaluation
     loss_extractor = "gpo"
     selector = "gpo"
     backend = "llamacpp"
@@ -47,32 +57,20 @@ class GpoMethod(Method):
             "optimizer_max_tokens": 512,
         },
         "loss_extractor": {"max_new_tokens": 256},
-        "reasoner": {"max_new_tokens": 256},
     }
     shared_options: ClassVar[dict[str, tuple[str, ...]]] = {
-        **{key: ("method", "proposer") for key in SHARED_KEYS},
-        "max_new_tokens": ("reasoner", "loss_extractor"),
+        key: ("method", "proposer") for key in SHARED_KEYS
     }
-
-    class Options(MethodOptions, TrajectorySettings):
-        #: None: T from the train size (3 epochs of ceil-ish n/8 steps, shared/GPO.md).
-        steps: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
-        #: The run's seed (``--seed``): it draws the exemplars the dry run shows.
-        seed: int = 0
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self._total: int | None = None
 
     @property
-    def opts(self) -> GpoMethod.Options:
-        """The options, typed."""
-        return cast(GpoMethod.Options, self.options)
-
-    @property
     def steps(self) -> int:
-        if self.opts.steps is not None:
-            return self.opts.steps
+        """The ``steps`` option, else T from the train size (counted by ``check_options``)."""
+        if self.options.steps is not None:
+            return self.options.steps
         if self._total is None:
             raise PromptoptError(
                 "the gpo method counts its steps from the task's train split",
@@ -81,12 +79,12 @@ class GpoMethod(Method):
         return self._total
 
     def _initial_text(self) -> str:
-        text = self.opts.initial_prompt
+        text = self.options.initial_prompt
         return INITIAL_PROMPT if text is None else " ".join(text.split())
 
     def check_options(self, task: Task) -> None:
         """T from the train size; a consistent budget."""
-        opts = self.opts
+        opts = self.options
         if opts.budget_min > opts.budget_max:
             raise PromptoptError(
                 f"budget_min={opts.budget_min} is larger than budget_max={opts.budget_max}",
@@ -103,7 +101,7 @@ class GpoMethod(Method):
         log = run_logger(ctx)
         log.info("gpo: %d steps, initial prompt scored on %d dev examples", self.steps,
                  len(ctx.task.examples(SCORE_SPLIT)))  # fmt: skip
-        scored = ctx.loss_extractor.evaluate(ctx, [ctx.population[0]])
+        scored = ctx.loss_extractor.evaluate(ctx, [ctx.population[0]], split=SCORE_SPLIT)
         log.info("gpo: initial prompt %r: dev accuracy %.4f", scored[0].prompt.text,
                  1.0 - scored[0].error_rate)  # fmt: skip
         return list(scored)
@@ -129,14 +127,15 @@ class GpoMethod(Method):
                 {"step": p.step, "prompt": p.prompt.text, "dev_accuracy": p.accuracy}
                 for p in points
             ],
-            "embedding": _last_note(ctx.run_dir, "embedding"),
-            "score_scale": self.opts.score_scale,
+            # what the proposer's retrieval used, from the steps' reports (None: no step ran)
+            "embedding": ctx.last_note("embedding"),
+            "score_scale": self.options.score_scale,
         }
 
     def describe(self, task: Task) -> dict[str, Any]:
         """T, the budget schedule, the exemplars and the first meta-prompt (the initial prompt's
         score is unknown before a model runs)."""
-        opts = self.opts
+        opts = self.options
         train = task.examples("train")
         total = steps_of(opts, len(train))
         exemplars = draw_exemplars(train, opts.exemplars, opts.seed)
@@ -152,21 +151,3 @@ class GpoMethod(Method):
             "initial_score": UNKNOWN_SCORE,
             "first_meta_prompt": meta.splitlines(),
         }
-
-
-def _last_note(run_dir: Path | None, key: str) -> Any:
-    """``notes[key]`` of the last step in ``steps.jsonl`` that has it (None outside a run)."""
-    if run_dir is None:
-        return None
-    try:
-        lines = (run_dir / "steps.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            notes = json.loads(line).get("notes", {})
-        except (ValueError, AttributeError):
-            continue
-        if key in notes:
-            return notes[key]
-    return None

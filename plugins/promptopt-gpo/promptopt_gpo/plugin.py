@@ -1,6 +1,7 @@
 """Entry point of the promptopt-gpo distribution: registers the ``gpo`` method and its proposer,
-loss extractor and selector (the reasoner is the core's ``chat``). Component modules load when
-registered; torch only when MiniLM embeds its first text."""
+loss extractor and selector (the method names no reasoner: its loss extractor generates the
+reasoning of the prompts it scores). Component modules load when registered; torch only when
+MiniLM embeds its first text."""
 
 from __future__ import annotations
 

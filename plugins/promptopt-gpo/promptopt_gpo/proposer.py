@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from pydantic import Field
 
@@ -37,35 +37,39 @@ def steps_of(options: TrajectorySettings, n_train: int) -> int:
     return options.steps or total_steps(n_train, options.epochs, options.train_batch)
 
 
-class GpoProposer(Proposer):
+class GpoProposerOptions(TrajectorySettings):
+    """Retrieval, sampling and the guards, with the trajectory settings shared with the method."""
+
+    #: Trajectory entries shown: the current prompt and the k-1 most similar earlier ones.
+    k: int = Field(default=3, ge=1)
+    retrieval: Retrieval = "relevance"
+    #: Sentence embeddings for relevance: "auto" = minilm when installed, else tfidf.
+    embedding: EmbeddingChoice = "auto"
+    samples: int = Field(default=8, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    optimizer_max_tokens: int = Field(default=512, ge=1)
+    #: Guard: an output without both <START> and <END> is dropped and resampled (False:
+    #: the reference's fallback to the output's start/end).
+    require_tags: bool = True
+    #: Extra sampling rounds (each with its own seed) for outputs without tags, or when no
+    #: output of the step survived the guards.
+    retries: int = Field(default=2, ge=0)
+    #: Guard: longer candidates are rejected.
+    max_words: int = Field(default=100, ge=1)
+    #: Guard: reject candidates containing an exemplar's answer ("open": only answers that
+    #: are not a closed option, "all", "off").
+    leakage: Leakage = "open"
+    #: Optional guard: reject candidates that change more words than the budget N_t.
+    enforce_budget: bool = False
+
+
+class GpoProposer(Proposer[GpoProposerOptions]):
     """Writes ``samples`` new prompts per step with the optimizer model from GPO's meta-prompt."""
 
     name = "gpo"
     description = "optimizer model rewrites the prompt from its scored trajectory (GPO)"
-
-    class Options(TrajectorySettings):
-        #: Trajectory entries shown: the current prompt and the k-1 most similar earlier ones.
-        k: int = Field(default=3, ge=1)
-        retrieval: Retrieval = "relevance"
-        #: Sentence embeddings for relevance: "auto" = minilm when installed, else tfidf.
-        embedding: EmbeddingChoice = "auto"
-        samples: int = Field(default=8, ge=1)
-        temperature: float = Field(default=1.0, ge=0.0)
-        top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-        optimizer_max_tokens: int = Field(default=512, ge=1)
-        #: Guard: an output without both <START> and <END> is dropped and resampled (False:
-        #: the reference's fallback to the output's start/end).
-        require_tags: bool = True
-        #: Extra sampling rounds (each with its own seed) for outputs without tags, or when no
-        #: output of the step survived the guards.
-        retries: int = Field(default=2, ge=0)
-        #: Guard: longer candidates are rejected.
-        max_words: int = Field(default=100, ge=1)
-        #: Guard: reject candidates containing an exemplar's answer ("open": only answers that
-        #: are not a closed option, "all", "off").
-        leakage: Leakage = "open"
-        #: Optional guard: reject candidates that change more words than the budget N_t.
-        enforce_budget: bool = False
+    Options = GpoProposerOptions
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -73,18 +77,13 @@ class GpoProposer(Proposer):
         self.embedding: str | None = None
         self._embedder: Embedder | None = None
 
-    @property
-    def opts(self) -> GpoProposer.Options:
-        """The options, typed."""
-        return cast(GpoProposer.Options, self.options)
-
     # ----------------------------------------------------------------- embeddings
 
     def _resolve_embedding(self, ctx: StepContext) -> str:
         """The embedder's description; chosen once per run (a resumed run keeps its choice)
         and logged each time a process sets it up."""
         if self.embedding is None:
-            self.embedding = resolve_embedding(self.opts.embedding)
+            self.embedding = resolve_embedding(self.options.embedding)
         if self._embedder is None:
             self._embedder = make_embedder(self.embedding)
             run_logger(ctx).info("gpo retrieval embeddings: %s", self._embedder.describe())
@@ -101,7 +100,7 @@ class GpoProposer(Proposer):
     ) -> tuple[str, dict[str, Any], list[Example]]:
         """This step's meta-prompt, the facts behind it (budget, entries shown) and the
         exemplars it shows."""
-        opts = self.opts
+        opts = self.options
         points = trajectory(ctx.history)
         total = steps_of(opts, len(ctx.train))
         t = max(1, len(points))
@@ -136,7 +135,7 @@ class GpoProposer(Proposer):
         return text, facts, exemplars
 
     def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
-        opts = self.opts
+        opts = self.options
         meta, facts, exemplars = self.meta_prompt(ctx, prompt)
         for key, value in facts.items():
             ctx.note(key, value)
@@ -186,7 +185,7 @@ class GpoProposer(Proposer):
     ) -> tuple[str | None, str]:
         """One output through the guards: (cleaned text or None without tags, rejection
         reason or "")."""
-        opts = self.opts
+        opts = self.options
         parsed = between_tags(raw, require_tags=opts.require_tags)
         if parsed.text is None:
             return None, parsed.reason
@@ -201,7 +200,7 @@ class GpoProposer(Proposer):
         )
 
     def _sample(self, optimizer: Backend, chat: str, n: int, seed: int) -> list[str]:
-        opts = self.opts
+        opts = self.options
         return optimizer.generate(
             [chat],
             max_new_tokens=opts.optimizer_max_tokens,

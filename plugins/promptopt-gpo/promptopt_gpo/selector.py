@@ -40,7 +40,9 @@ class GpoSelector(Selector):
         fresh = [
             c.prompt for c in candidates if ctx.history.lookup(c.prompt, split=SCORE_SPLIT) is None
         ]
-        evaluated = tuple(ctx.loss_extractor.evaluate(ctx, fresh)) if fresh else ()
+        evaluated = (
+            tuple(ctx.loss_extractor.evaluate(ctx, fresh, split=SCORE_SPLIT)) if fresh else ()
+        )
         taken: set[object] = {prompt_key(p.prompt) for p in trajectory(ctx.history)}
         taken |= {prompt_key(p) for p in ctx.history.picked_prompts()}
         taken.add(prompt_key(prompt))

@@ -5,14 +5,15 @@ prompts scored exactly by the training error rate plus a small fluency term."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import Field
 
 from promptopt.components import ComponentOptions, LossExtractor, StepContext
 from promptopt.errors import PromptoptError
-from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss
+from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss, Split
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
+from promptopt_greater.scoring import ChainScorer
 from promptopt_greater.whitebox import WhiteBox, eval_mode, prefix_cache, white_box
 
 
@@ -44,45 +45,45 @@ def chain_rows(
     return rows
 
 
-class GreaterLossExtractor(LossExtractor):
+class GreaterLossOptions(ComponentOptions):
+    """The gradient's temperature and fluency weight, the exact check's loss and where it runs."""
+
+    temperature: float = Field(default=0.2, gt=0)
+    fluency_weight: float = Field(default=0.2, ge=0)
+    eval_fluency_weight: float = Field(default=0.02, ge=0)
+    #: What the exact check ranks prompts by: the training error rate (the reference) or
+    #: the mean cross-entropy of the gold answer tokens.
+    exact_loss: Literal["error_rate", "answer_ce"] = "error_rate"
+    #: Where the exact check runs: ``auto`` = in the reasoner's runtime when it can (a
+    #: :class:`~promptopt_greater.scoring.ChainScorer`; llama.cpp scores only the extractor and
+    #: answer after the KV its chains left), else torch.
+    exact_check: Literal["auto", "torch"] = "auto"
+    batch_size: int = Field(default=8, ge=1)
+    prefix_cache: bool = True
+    reference_mode: bool = False
+
+
+class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
     """One-hot gradient through the reasoning (candidate scores) and exact error rate (evaluate)."""
 
     name = "greater"
     description = "answer CE/0.2 + fluency gradient over a candidate one-hot; exact error rate"
-
-    class Options(ComponentOptions):
-        temperature: float = Field(default=0.2, gt=0)
-        fluency_weight: float = Field(default=0.2, ge=0)
-        eval_fluency_weight: float = Field(default=0.02, ge=0)
-        #: What the exact check ranks prompts by: the training error rate (the reference) or
-        #: the mean cross-entropy of the gold answer tokens.
-        exact_loss: Literal["error_rate", "answer_ce"] = "error_rate"
-        #: Where the exact check runs: ``auto`` = in the generator's runtime when it can (llama.cpp
-        #: scores only the extractor and answer after the KV its chains left), else torch.
-        exact_check: Literal["auto", "torch"] = "auto"
-        batch_size: int = Field(default=8, ge=1)
-        prefix_cache: bool = True
-        reference_mode: bool = False
+    Options = GreaterLossOptions
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
         from promptopt_greater.batching import BatchSize
 
-        size = 1 if self.opts.reference_mode else self.opts.batch_size
+        size = 1 if self.options.reference_mode else self.options.batch_size
         self.grad_batch = BatchSize(size)
         self.eval_batch = BatchSize(size)
-
-    @property
-    def opts(self) -> GreaterLossExtractor.Options:
-        """The options, typed."""
-        return cast(GreaterLossExtractor.Options, self.options)
 
     def _cache(self, wb: WhiteBox) -> Any:
         from promptopt_greater.prefix import supports_prefix_cache
 
         if (
-            self.opts.prefix_cache
-            and not self.opts.reference_mode
+            self.options.prefix_cache
+            and not self.options.reference_mode
             and supports_prefix_cache(wb.model)
         ):
             return prefix_cache(wb)
@@ -142,8 +143,8 @@ class GreaterLossExtractor(LossExtractor):
                         position=position,
                         candidates=token_ids,
                         current=current,
-                        temperature=self.opts.temperature,
-                        fluency_weight=self.opts.fluency_weight,
+                        temperature=self.options.temperature,
+                        fluency_weight=self.options.fluency_weight,
                         pad_id=wb.pad_id,
                         device=wb.device,
                         cache=cache,
@@ -156,13 +157,16 @@ class GreaterLossExtractor(LossExtractor):
 
     # ----------------------------------------------------------------- exact evaluation
 
-    def evaluate(self, ctx: StepContext, prompts: Sequence[Prompt]) -> list[PromptLoss]:
-        """Regenerate reasoning for every prompt (one batched generation), append extractor and
-        gold answer, one forward: error rate + ``eval_fluency_weight`` x prompt NLL."""
+    def evaluate(
+        self, ctx: StepContext, prompts: Sequence[Prompt], *, split: Split = "train"
+    ) -> list[PromptLoss]:
+        """Regenerate reasoning for every prompt on the examples of ``split`` (one batched
+        generation), append extractor and gold answer, one forward: error rate +
+        ``eval_fluency_weight`` x prompt NLL."""
         wb = white_box(ctx.backend)
-        examples = list(ctx.train)
+        examples = ctx.examples(split)
         with ctx.timed("reasoning"):
-            all_chains = ctx.reasoner.reason(ctx, prompts, examples)
+            all_chains = ctx.reason(prompts, examples)
         with ctx.timed("exact_check"):
             rows = [
                 row
@@ -182,37 +186,37 @@ class GreaterLossExtractor(LossExtractor):
             ce = sum(s.answer_ce for s in part) / max(n, 1)
             # the reference ranks by error rate; answer_ce ranks by the gold answer's
             # cross-entropy, a smoother signal when few training examples make rates coarse
-            primary = error if self.opts.exact_loss == "error_rate" else ce
+            primary = error if self.options.exact_loss == "error_rate" else ce
             losses.append(
                 PromptLoss(
                     prompt=prompt,
-                    loss=primary + self.opts.eval_fluency_weight * nll,
+                    loss=primary + self.options.eval_fluency_weight * nll,
                     error_rate=error,
                     details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
+                    split=split,
                 )
             )
         return losses
 
     def _engine_scores(self, ctx: StepContext, wb: WhiteBox, rows: Sequence[Row]) -> Any:
-        """The exact check by the generator that just produced the chains, when it can score
-        (llama.cpp: only the tokens after what its KV holds, the prompt NLL from the logits of
-        its prefill); None: score in torch. Prompt NLLs the generator lacks (chains reused
-        from before it scored prompts) come from one torch forward."""
-        from promptopt_greater.reasoner import GreaterReasoner
-
-        if self.opts.exact_check == "torch" or self.opts.reference_mode:
+        """The exact check by the reasoner that just produced the chains, when it declares it
+        can score them (a :class:`ChainScorer`; llama.cpp: only the tokens after what its KV
+        holds, the prompt NLL from the logits of its prefill); None: score in torch. Prompt
+        NLLs the reasoner lacks (chains reused from before it scored prompts) come from one
+        torch forward."""
+        if self.options.exact_check == "torch" or self.options.reference_mode:
             return None
-        if not isinstance(ctx.reasoner, GreaterReasoner):
+        scorer = ctx.reasoner
+        if not isinstance(scorer, ChainScorer):
             return None
-        generator = ctx.reasoner.generator(wb)
-        answers = generator.score(rows)
+        answers = scorer.score_rows(wb, rows)
         if answers is None:
             return None
         import dataclasses
 
         from promptopt_greater.tensors import prompt_nlls
 
-        nlls = generator.prompt_nlls(rows)
+        nlls = scorer.prompt_nlls(wb, rows)
         missing = [i for i, nll in enumerate(nlls) if nll is None]
         ctx.count("prompt_nlls_from_generator", len(rows) - len(missing))
         if missing:

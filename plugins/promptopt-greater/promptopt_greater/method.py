@@ -4,7 +4,7 @@ the reference's initial prompt, and the final choice among the best prompts on t
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -23,12 +23,22 @@ INITIAL_SUFFIX = (
 MAX_INITIAL_CHARS = 2000
 
 
-class GreaterMethod(Method):
+class GreaterMethodOptions(MethodOptions):
+    """The step budget, the fixed prefix and whether the final choice is made on dev."""
+
+    #: The paper's runs used 125 steps (run_gemma2_mcq.sh).
+    steps: int = Field(default=125, ge=1)
+    prefix: str = "Use"
+    final_selection: bool = True
+
+
+class GreaterMethod(Method[GreaterMethodOptions]):
     """GReaTer (Das et al., ICLR 2025): token-level prompt edits guided by gradients over
     reasoning."""
 
     name = "greater"
     description = "GReaTer: gradients over reasoning, one prompt token per step (white-box)"
+    Options = GreaterMethodOptions
     proposer = "greater"
     reasoner = "greater"
     loss_extractor = "greater"
@@ -54,26 +64,16 @@ class GreaterMethod(Method):
         "prefix_cache": ("proposer", "loss_extractor"),
     }
 
-    class Options(MethodOptions):
-        #: The paper's runs used 125 steps (run_gemma2_mcq.sh).
-        steps: int = Field(default=125, ge=1)
-        prefix: str = "Use"
-        final_selection: bool = True
-
-    @property
-    def opts(self) -> GreaterMethod.Options:
-        """The options, typed."""
-        return cast(GreaterMethod.Options, self.options)
-
     def _initial_text(self) -> str:
         """The editable text after the prefix, joined with a space ("Use" + " think ...")."""
-        text = self.opts.initial_prompt if self.opts.initial_prompt is not None else INITIAL_SUFFIX
-        prefix = self.opts.prefix
+        given = self.options.initial_prompt
+        text = given if given is not None else INITIAL_SUFFIX
+        prefix = self.options.prefix
         if prefix and text.startswith(prefix):
             text = text[len(prefix) :]
         if not text.strip():
             raise PromptoptError(
-                f"initial_prompt={quote(self.opts.initial_prompt or '')} leaves nothing to edit "
+                f"initial_prompt={quote(self.options.initial_prompt or '')} leaves nothing to edit "
                 f"after the prefix {prefix!r}",
                 hint="GReaTer edits the prompt's tokens: give at least one word",
             )
@@ -94,7 +94,7 @@ class GreaterMethod(Method):
     def initial_prompt(self, task: Task, backend: Backend) -> Prompt:
         """``prefix`` + the reference's initial instruction (or ``initial_prompt``), as ids."""
         wb = white_box(backend)
-        prefix = self.opts.prefix
+        prefix = self.options.prefix
         text = self._initial_text()
         head = wb.encode(prefix) if prefix else []
         full = wb.encode(prefix + text)
@@ -110,14 +110,14 @@ class GreaterMethod(Method):
         return make_prompt(wb, prefix, tokens, 0)
 
     def describe(self, task: Task) -> dict[str, Any]:
-        return {"initial_prompt": self.opts.prefix + self._initial_text()}
+        return {"initial_prompt": self.options.prefix + self._initial_text()}
 
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
         """Evaluate the initial prompt and the selector's finalists (the ``keep`` lowest-loss
         prompts of the run) on the dev split (one batched generation) with the exact
         answer-slot check; the best dev accuracy wins (ties: lower train loss)."""
         kept = selector.finalists(ctx.history)
-        if not self.opts.final_selection or not kept:
+        if not self.options.final_selection or not kept:
             chosen = kept[0].prompt if kept else initial
             return {
                 "best_prompt": chosen.text,
@@ -125,11 +125,10 @@ class GreaterMethod(Method):
                 "kept_prompts": [_kept_row(k, None) for k in kept],
             }
         start = time.perf_counter()
-        dev = ctx.task.examples("dev")
-        ctx.train = dev  # this context is the final choice's own: evaluate on the dev split
+        dev = ctx.examples("dev")
         prompts = [initial, *(k.prompt for k in kept)]
-        reports = ctx.loss_extractor.evaluate(ctx, prompts)
-        accuracies = [1.0 - r.error_rate for r in reports]
+        losses = ctx.loss_extractor.evaluate(ctx, prompts, split="dev")
+        accuracies = [1.0 - r.error_rate for r in losses]
         order = sorted(range(len(kept)), key=lambda i: (-accuracies[i + 1], kept[i].loss, i))
         best = kept[order[0]]
         return {

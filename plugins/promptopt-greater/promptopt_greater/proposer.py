@@ -4,7 +4,7 @@ next-token distribution, agreed on by random subsets of training examples."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from pydantic import Field
 
@@ -16,27 +16,26 @@ from promptopt_greater.layout import build_context, prompt_tokens, round_trips, 
 from promptopt_greater.whitebox import WhiteBox, eval_mode, prefix_cache, white_box
 
 
-class GreaterProposer(Proposer):
+class GreaterProposerOptions(ComponentOptions):
+    """Top-k, subset sampling and batching of the proposal."""
+
+    topk: int = Field(default=40, ge=1)
+    topq: int = Field(default=6, ge=1)
+    subset: int = Field(default=5, ge=1)
+    min_candidates: int = Field(default=6, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    prefix_cache: bool = True
+    reference_mode: bool = False
+
+
+class GreaterProposer(Proposer[GreaterProposerOptions]):
     """Top-k next tokens per example at ``prompt.position``, intersected over ``topq`` random
     subsets of ``subset`` examples, unioned, plus the current token; k grows by 2 while fewer
     than ``min_candidates`` survive."""
 
     name = "greater"
     description = "per-example top-k next tokens, intersected over random example subsets"
-
-    class Options(ComponentOptions):
-        topk: int = Field(default=40, ge=1)
-        topq: int = Field(default=6, ge=1)
-        subset: int = Field(default=5, ge=1)
-        min_candidates: int = Field(default=6, ge=1)
-        batch_size: int = Field(default=8, ge=1)
-        prefix_cache: bool = True
-        reference_mode: bool = False
-
-    @property
-    def opts(self) -> GreaterProposer.Options:
-        """The options, typed."""
-        return cast(GreaterProposer.Options, self.options)
+    Options = GreaterProposerOptions
 
     def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         wb = white_box(ctx.backend)
@@ -73,12 +72,12 @@ class GreaterProposer(Proposer):
         seqs = [[*c.head, *c.prompt[:pos]] for c in contexts]
         cache = None
         if (
-            self.opts.prefix_cache
-            and not self.opts.reference_mode
+            self.options.prefix_cache
+            and not self.options.reference_mode
             and supports_prefix_cache(wb.model)
         ):
             cache = prefix_cache(wb)
-        size = 1 if self.opts.reference_mode else self.opts.batch_size
+        size = 1 if self.options.reference_mode else self.options.batch_size
 
         def run(chunk: Sequence[int]) -> list[Any]:
             wb.usage.record(forward_passes=1, prompt_tokens=sum(len(seqs[i]) for i in chunk))
@@ -108,18 +107,19 @@ class GreaterProposer(Proposer):
 
         from promptopt_greater.vocab import allowed_mask
 
+        opts = self.options
         mask = allowed_mask(wb)
         if previous is not None:
             mask[previous] = False  # no immediate repeat
         masked = logprobs.masked_fill(~mask, float("-inf"))
         available = int(mask.sum())
         tokens = prompt_tokens(wb, prompt)
-        k = min(self.opts.topk, available)
+        k = min(opts.topk, available)
         checked: dict[int, bool] = {}
         while True:
             top = torch.topk(masked, k, dim=-1).indices.tolist()
             sets = [frozenset(int(t) for t in row) for row in top]
-            union = intersect_union(sets, ctx.rng, topq=self.opts.topq, subset=self.opts.subset)
+            union = intersect_union(sets, ctx.rng, topq=opts.topq, subset=opts.subset)
             survivors = set()
             for token in union:
                 if token not in checked:
@@ -129,7 +129,7 @@ class GreaterProposer(Proposer):
                 if checked[token]:
                     survivors.add(token)
             # as the reference: count the union before the current token is added to it
-            if len(survivors) >= self.opts.min_candidates or k >= available:
+            if len(survivors) >= opts.min_candidates or k >= available:
                 break
             k = min(k + 2, available)
         ctx.note("proposal_k", k)

@@ -1,21 +1,26 @@
 """The ``greater`` reasoner: greedy chains generated from exact token ids, batched, returned with
 their ids so the gradient and the exact check see the very same tokens; the latest call's
-chains are kept so the next step reuses them instead of generating again."""
+chains are kept so the next step reuses them instead of generating again. It is a
+:class:`~promptopt_greater.scoring.ChainScorer`: the exact check of its latest chains can run
+in the runtime that generated them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from promptopt.components import Backend, ComponentOptions, Reasoner, StepContext
 from promptopt.types import Chain, Example, Prompt
 from promptopt_greater.layout import Context, build_context, prompt_tokens
+from promptopt_greater.scoring import ChainScorer
 from promptopt_greater.whitebox import WhiteBox, white_box
 
 if TYPE_CHECKING:
     from promptopt_greater.generators import Generator
+    from promptopt_greater.layout import Row
+    from promptopt_greater.tensors import ExactScore
 
 Key = tuple[str, tuple[int, ...], str]
 
@@ -23,47 +28,46 @@ Key = tuple[str, tuple[int, ...], str]
 REFERENCE_GENERATION_BATCH = 9
 
 
-class GreaterReasoner(Reasoner):
+class GreaterReasonerOptions(ComponentOptions):
+    """Reasoning length, batching and where greedy generation runs."""
+
+    max_new_tokens: int = Field(default=1024, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    reference_mode: bool = False
+    #: Where greedy generation runs: ``auto`` = llama.cpp for a CPU model when installed
+    #: (proposals and gradients stay in torch), else torch.
+    generator: Literal["auto", "torch", "llamacpp"] = "auto"
+    #: Which GGUF llama.cpp runs: the file the model came from (``orig``) or an export.
+    generator_weights: Literal["orig", "f32", "f16"] = "f32"
+    #: llama.cpp threads; None = every core of this process.
+    generator_threads: int | None = Field(default=None, ge=1)
+    #: Sequences llama.cpp decodes together.
+    generator_parallel: int = Field(default=32, ge=1)
+    #: Chains regenerated in torch at the first call to measure how many agree token for
+    #: token with llama.cpp's (0 = no check).
+    agreement_check: int = Field(default=4, ge=0)
+
+
+class GreaterReasoner(Reasoner[GreaterReasonerOptions], ChainScorer):
     """Greedy reasoning per (prompt, example), all pairs in one batched generation."""
 
     name = "greater"
     description = "greedy chains from exact prompt token ids, batched, kept as ids (GReaTer)"
-
-    class Options(ComponentOptions):
-        max_new_tokens: int = Field(default=1024, ge=1)
-        batch_size: int = Field(default=8, ge=1)
-        reference_mode: bool = False
-        #: Where greedy generation runs: ``auto`` = llama.cpp for a CPU model when installed
-        #: (proposals and gradients stay in torch), else torch.
-        generator: Literal["auto", "torch", "llamacpp"] = "auto"
-        #: Which GGUF llama.cpp runs: the file the model came from (``orig``) or an export.
-        generator_weights: Literal["orig", "f32", "f16"] = "f32"
-        #: llama.cpp threads; None = every core of this process.
-        generator_threads: int | None = Field(default=None, ge=1)
-        #: Sequences llama.cpp decodes together.
-        generator_parallel: int = Field(default=32, ge=1)
-        #: Chains regenerated in torch at the first call to measure how many agree token for
-        #: token with llama.cpp's (0 = no check).
-        agreement_check: int = Field(default=4, ge=0)
+    Options = GreaterReasonerOptions
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
         from promptopt_greater.batching import BatchSize
 
-        size = self.opts.batch_size
-        if self.opts.reference_mode:
+        size = self.options.batch_size
+        if self.options.reference_mode:
             size = REFERENCE_GENERATION_BATCH
         self.batch = BatchSize(size)
         # Chains of the latest call, as ids; the next step's first call usually hits them
         # (the chosen prompt was just evaluated), saving one full generation per step.
         self._ids: dict[Key, list[int]] = {}
         self._generator: Generator | None = None
-        self._checked = self.opts.agreement_check == 0
-
-    @property
-    def opts(self) -> GreaterReasoner.Options:
-        """The options, typed."""
-        return cast(GreaterReasoner.Options, self.options)
+        self._checked = self.options.agreement_check == 0
 
     def prepare(self, backend: Backend) -> dict[str, Any]:
         """Choose and start the generator (llama.cpp or torch); returns what was chosen."""
@@ -79,7 +83,7 @@ class GreaterReasoner(Reasoner):
                 default_threads,
             )
 
-            opts = self.opts
+            opts = self.options
             if choose(opts.generator, wb, opts.reference_mode) == "llamacpp":
                 self._generator = LlamaCppGenerator(
                     wb,
@@ -92,10 +96,22 @@ class GreaterReasoner(Reasoner):
                 self._generator = TorchGenerator(wb, self.batch)
         return self._generator
 
+    # ----------------------------------------------------------------- ChainScorer
+
+    def score_rows(self, wb: WhiteBox, rows: Sequence[Row]) -> list[ExactScore] | None:
+        """The generator's exact check of rows of its latest chains (None: torch scores)."""
+        return self.generator(wb).score(rows)
+
+    def prompt_nlls(self, wb: WhiteBox, rows: Sequence[Row]) -> list[float | None]:
+        """Prompt NLLs the generator read from its prefill logits (None where it did not)."""
+        return self.generator(wb).prompt_nlls(rows)
+
+    # ----------------------------------------------------------------- reasoning
+
     def reason(
         self, ctx: StepContext, prompts: Sequence[Prompt], examples: Sequence[Example]
     ) -> list[list[Chain]]:
-        if self.opts.reference_mode:
+        if self.options.reference_mode:
             # the reference: one prompt after another, every chain generated again when it is
             # needed (the current prompt's at every step too), nothing reused
             chains: list[list[Chain]] = []
@@ -124,7 +140,7 @@ class GreaterReasoner(Reasoner):
             with ctx.progress.bar(len(todo), "reasoning", unit="chain") as bar:
                 generated = generator.generate_ids(
                     inputs,
-                    max_new_tokens=self.opts.max_new_tokens,
+                    max_new_tokens=self.options.max_new_tokens,
                     on_done=bar.update,
                     spans=spans,
                 )
@@ -162,10 +178,10 @@ class GreaterReasoner(Reasoner):
             return
         from promptopt_greater.generators import TorchGenerator
 
-        n = min(self.opts.agreement_check, len(inputs))
+        n = min(self.options.agreement_check, len(inputs))
         with ctx.timed("agreement_check"):
             reference = TorchGenerator(wb, self.batch).generate_ids(
-                inputs[:n], max_new_tokens=self.opts.max_new_tokens
+                inputs[:n], max_new_tokens=self.options.max_new_tokens
             )
         diverged = [_first_difference(a, b) for a, b in zip(generated[:n], reference, strict=True)]
         same = sum(d is None for d in diverged)

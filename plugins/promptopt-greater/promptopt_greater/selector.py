@@ -6,7 +6,7 @@ position 0 when the loss falls below the threshold. Only the step budget and pat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from pydantic import Field
 
@@ -55,24 +55,28 @@ def next_position(wb: WhiteBox, prompt: Prompt, filler: str) -> tuple[Prompt, st
     return make_prompt(wb, prompt.prefix, tokens, 0), "wrap"
 
 
-class GreaterSelector(Selector):
+class GreaterSelectorOptions(ComponentOptions):
+    """Shortlist size, the prompts kept for the final choice, sweeps and patience."""
+
+    shortlist: int = Field(default=3, ge=1)
+    #: How many of the run's lowest-loss prompts the final dev-split choice considers.
+    keep: int = Field(default=10, ge=1)
+    #: A chosen loss below this ends the sweep: the next step edits position 0 again.
+    loss_threshold: float = Field(default=0.12, ge=0)
+    #: Steps without a new best loss before the run ends.
+    patience: int = Field(default=150, ge=1)
+    #: Take a shortlisted "." at or past half the initial length, whatever its loss.
+    force_period: bool = True
+    #: The token appended when the prompt grows ("_" in the reference).
+    filler: str = "_"
+
+
+class GreaterSelector(Selector[GreaterSelectorOptions]):
     """Exact check of the gradient shortlist; every step is accepted (as in the reference)."""
 
     name = "greater"
     description = "exact check of the 3 best gradient candidates, position sweeps, patience"
-
-    class Options(ComponentOptions):
-        shortlist: int = Field(default=3, ge=1)
-        #: How many of the run's lowest-loss prompts the final dev-split choice considers.
-        keep: int = Field(default=10, ge=1)
-        #: A chosen loss below this ends the sweep: the next step edits position 0 again.
-        loss_threshold: float = Field(default=0.12, ge=0)
-        #: Steps without a new best loss before the run ends.
-        patience: int = Field(default=150, ge=1)
-        #: Take a shortlisted "." at or past half the initial length, whatever its loss.
-        force_period: bool = True
-        #: The token appended when the prompt grows ("_" in the reference).
-        filler: str = "_"
+    Options = GreaterSelectorOptions
 
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
@@ -80,11 +84,6 @@ class GreaterSelector(Selector):
         self.since_improvement = 0
         self.initial_length: int | None = None
         self.sweep = 0
-
-    @property
-    def opts(self) -> GreaterSelector.Options:
-        """The options, typed."""
-        return cast(GreaterSelector.Options, self.options)
 
     def select(
         self,
@@ -96,7 +95,7 @@ class GreaterSelector(Selector):
         wb = white_box(ctx.backend)
         if self.initial_length is None:
             self.initial_length = len(prompt_tokens(wb, prompt))
-        shortlisted = [candidates[i] for i in shortlist(scores, self.opts.shortlist)]
+        shortlisted = [candidates[i] for i in shortlist(scores, self.options.shortlist)]
         forced = self._forced_period(wb, prompt.position, shortlisted)
         # The reference evaluates the shortlist in gradient order and stops at a forced ".".
         to_evaluate = shortlisted if forced is None else shortlisted[: forced + 1]
@@ -107,13 +106,13 @@ class GreaterSelector(Selector):
             self.best_loss, self.since_improvement = result.loss, 0
         else:
             self.since_improvement += 1
-        if result.loss < self.opts.loss_threshold:
+        if result.loss < self.options.loss_threshold:
             self.sweep += 1
             tokens = prompt_tokens(wb, winner.prompt)
             moved, how = make_prompt(wb, winner.prompt.prefix, tokens, 0), "new sweep"
         else:
-            moved, how = next_position(wb, winner.prompt, self.opts.filler)
-        stop = self.since_improvement > self.opts.patience
+            moved, how = next_position(wb, winner.prompt, self.options.filler)
+        stop = self.since_improvement > self.options.patience
         ctx.note("shortlist", [c.label for c in shortlisted])
         ctx.note("shortlist_losses", [e.loss for e in evaluated])
         ctx.note("chosen", winner.label)
@@ -133,7 +132,7 @@ class GreaterSelector(Selector):
     ) -> int | None:
         """Index of the first shortlisted "." candidate when the rule applies, else None."""
         half = (self.initial_length or 0) / 2
-        if not self.opts.force_period or position < half:
+        if not self.options.force_period or position < half:
             return None
         for i, candidate in enumerate(shortlisted):
             if is_period(wb, candidate_token(candidate, position)):
@@ -142,7 +141,7 @@ class GreaterSelector(Selector):
 
     def finalists(self, history: History) -> list[Scored]:
         """The ``keep`` lowest-loss prompts of the whole run (every sweep), best first."""
-        return history.best(self.opts.keep, split="train")
+        return history.best(self.options.keep, split="train")
 
     # ----------------------------------------------------------------- checkpointing
 
