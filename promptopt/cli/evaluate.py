@@ -104,6 +104,7 @@ def eval_command(
 ) -> None:
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
     from promptopt.config import parse_options
+    from promptopt.evalcache import EvalCache
     from promptopt.evaluation import evaluate, write_report
     from promptopt.outputs import check_writable_dir
     from promptopt.progress import Progress
@@ -143,7 +144,7 @@ def eval_command(
         max_new_tokens=max_new_tokens,
         split=split,
         progress=Progress(enabled=None if progress else False),
-        cache=open_cache() if cache else None,
+        cache=EvalCache.default() if cache else None,
     )
     backend_obj.close()
     if report.prompt_label is not None:
@@ -212,12 +213,3 @@ def build_task_and_backend(
     task_obj = task_cls(build_options(task_cls, options))
     backend_obj = backend_cls(model, build_options(backend_cls, options))
     return task_obj, backend_obj
-
-
-def open_cache() -> Any:
-    """The on-disk evaluation cache, when the cache module is installed."""
-    try:
-        from promptopt.evalcache import EvalCache  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return EvalCache.default()
