@@ -37,7 +37,8 @@ class GpoMethod(Method):
     selector = "gpo"
     backend = "llamacpp"
     uses_optimizer = True
-    #: The reference's hyperparameters (shared/GPO.md), per component.
+    #: The hyperparameters of the authors' final configuration (RUCAIBox/GPO: GPO.sh and
+    #: src/optimization/optimize.py), per component.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "proposer": {
             "k": 3,
@@ -55,7 +56,8 @@ class GpoMethod(Method):
     }
 
     class Options(MethodOptions, TrajectorySettings):
-        #: None: T from the train size (3 epochs of ceil-ish n/8 steps, shared/GPO.md).
+        #: None: T from the train size (3 epochs of ceil-ish n/8 steps, as RUCAIBox/GPO's
+        #: src/optimization/optimize.py counts them).
         steps: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
         #: The run's seed (``--seed``): it draws the exemplars the dry run shows.
         seed: int = 0
