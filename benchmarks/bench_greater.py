@@ -84,8 +84,8 @@ def load_backend(model: str, device: str = "auto", dtype: str = "auto") -> Any:
 
 def run_mode(backend: Any, args: argparse.Namespace, name: str, **options: Any) -> dict[str, Any]:
     """One run of ``promptopt run greater`` in a fresh directory, with ``backend`` loaded once."""
-    from promptopt.cli.run import execute
     from promptopt.config import make_run_config
+    from promptopt.runs import start_run
 
     out = Path(tempfile.mkdtemp(prefix=f"bench-greater-{name}-")) / "run"
     config = make_run_config(
@@ -108,7 +108,7 @@ def run_mode(backend: Any, args: argparse.Namespace, name: str, **options: Any) 
     )
     started = time.perf_counter()
     cpu_started = time.process_time()
-    result = execute(config, out=out, progress=False, backend=backend)
+    result = start_run(config, out=out, progress=False, backend=backend).to_dict()
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]

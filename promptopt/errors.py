@@ -28,10 +28,6 @@ class ModelLoadError(PromptoptError):
     """A model that cannot be found or loaded."""
 
 
-class RunInterrupted(Exception):
-    """Raised to stop a run cleanly after its latest checkpoint (for example on Ctrl-C)."""
-
-
 def quote(text: str, limit: int = 80) -> str:
     """``text`` as a short repr for an error message: at most ``limit`` characters of it, with
     the full length named when cut, so a pasted 100 KB prompt never floods the terminal."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         Task,
     )
     from promptopt.records import RunInfo, StepRecord
+    from promptopt.tokengen import TokenGeneratorProvider
+    from promptopt.variants import VariantProvider
 
 hookspec = pluggy.HookspecMarker("promptopt")
 
@@ -106,6 +108,34 @@ def register_commands(app: typer.Typer) -> None:
     :param app: the root :class:`typer.Typer` application; add commands with
         ``@app.command()`` or sub-groups with ``app.add_typer``. Keep heavy imports (torch,
         llama_cpp) inside the command functions so ``promptopt --help`` stays fast.
+    """
+
+
+# --------------------------------------------------------------------------- providers
+# What a backend plugin offers other parts of promptopt besides its backend class, found by name
+# so that neither the core nor another plugin imports it. Each hook receives ``register``: call it
+# once per provider. A name registered twice (by any two plugins) is an error naming both.
+
+
+@hookspec
+def register_model_variants(register: Callable[[VariantProvider], None]) -> None:
+    """Offer variants of a model (quantizations, other model files) for ``promptopt study
+    --transfer``.
+
+    :param register: call ``register(provider)`` with a
+        :class:`~promptopt.variants.VariantProvider`; its ``backend`` (a registered backend's
+        name) runs the variants and names the provider.
+    """
+
+
+@hookspec
+def register_token_generators(register: Callable[[TokenGeneratorProvider], None]) -> None:
+    """Offer a runtime that generates greedily from exact token ids on a white-box model's
+    weights (GReaTer's ``-o generator=NAME``).
+
+    :param register: call ``register(provider)`` with a
+        :class:`~promptopt.tokengen.TokenGeneratorProvider`; its ``name`` is what methods
+        choose it by.
     """
 
 

@@ -18,9 +18,6 @@ from pydantic import ValidationError
 from promptopt.components import Component, ComponentOptions, Method
 from promptopt.errors import PromptoptError
 
-#: Where a value came from, from weakest to strongest.
-SOURCES = ("default", "method", "run", "user")
-
 
 @dataclass(frozen=True)
 class Setting:

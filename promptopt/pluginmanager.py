@@ -24,7 +24,7 @@ import pluggy
 from pluggy._manager import DistFacade
 
 from promptopt import hookspecs
-from promptopt.errors import PromptoptError
+from promptopt.errors import DuplicateComponentError, PromptoptError
 
 ENTRY_POINT_GROUP = "promptopt"
 CORE_PLUGIN_NAME = "promptopt-core"
@@ -222,3 +222,28 @@ def load_plugin_files(paths: Sequence[str | Path]) -> None:
         register_plugin_file(pm, path)
     check_hook_names(pm)
     reset_registry()
+
+
+def registered_providers(
+    hook: str, key: str, pm: pluggy.PluginManager | None = None
+) -> dict[str, Any]:
+    """What the plugins register through the provider hook ``hook`` (each implementation gets
+    ``register`` and calls it once per provider), by each provider's ``key`` attribute; a name
+    registered twice is a one-line error naming both plugins' distributions."""
+    pm = pm or get_plugin_manager()
+    found: dict[str, tuple[Any, str]] = {}
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        source = plugin_distribution(pm, impl.plugin)[0] or impl.plugin_name
+
+        def register(provider: Any, source: str = source) -> None:
+            name = str(getattr(provider, key))
+            if name in found:
+                raise DuplicateComponentError(
+                    f"{hook}: {key} {name!r} is registered twice: by {found[name][1]} and by "
+                    f"{source}",
+                    hint="uninstall one of them or block it with PROMPTOPT_BLOCK_PLUGINS",
+                )
+            found[name] = (provider, source)
+
+        impl.function(register=register)
+    return {name: provider for name, (provider, _) in sorted(found.items())}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import pluggy
 
@@ -151,3 +152,30 @@ def reset_registry() -> None:
     """Forget the cached registry (after plugins change)."""
     global _registry
     _registry = None
+
+
+def plugin_rows() -> list[dict[str, Any]]:
+    """One row per registered plugin: distribution, version, hooks and components."""
+    pm = get_plugin_manager()
+    registry = get_registry()
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        dist, version = plugin_distribution(pm, plugin)
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        components = [
+            {"kind": reg.kind, "name": reg.name}
+            for reg in registry.registrations()
+            if reg.plugin == name
+        ]
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist,
+                "version": version,
+                "hooks": hooks,
+                "components": components,
+            }
+        )
+    return rows

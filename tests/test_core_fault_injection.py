@@ -1,6 +1,6 @@
 """Fault injection through the real CLI: SIGKILL a run at seeded random moments, resume each,
 and get exactly the uninterrupted run's steps, checkpoint and result; two processes on one run
-directory and on one evaluation cache (issue 15). Fake components keep it fast."""
+directory and on one evaluation cache. Fake components keep it fast."""
 
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ def test_two_processes_on_one_run_directory(straight: dict, tmp_path: Path) -> N
         first.send_signal(signal.SIGCONT)
     first.wait(timeout=300)
     assert second.returncode == 2 and "is in use by process" in second.stderr
-    # refused at start-up, not after the first run: an idle machine answers in ~1 s (the issue's
-    # 5 s is measured by hand); the bound leaves room for a loaded CI machine
+    # refused at start-up, not after the first run: an idle machine answers in ~1 s (within 5 s
+    # when measured by hand); the bound leaves room for a loaded CI machine
     assert time.perf_counter() - started < 30
     assert first.returncode == 0
     assert comparable(out) == straight  # the loser changed nothing

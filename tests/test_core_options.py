@@ -125,9 +125,9 @@ def test_an_optimizer_model_for_a_method_without_one_is_an_error(shared_data_dir
 
 def test_every_task_has_a_dry_run_with_the_paper_splits(shared_data_dir: Path) -> None:
     """``promptopt run greater --task T --dry-run`` for every task ``promptopt tasks`` lists."""
-    from promptopt.cli.run import describe_run
     from promptopt.config import RunConfig
     from promptopt.registry import get_registry
+    from promptopt.runs import describe_run
 
     names = get_registry().names("task")
     assert len(names) == 29

@@ -110,3 +110,38 @@ def test_a_misspelled_hook_is_a_one_line_error_naming_the_closest_hook(
     assert len(lines) == 1, proc.stderr
     assert "'register_task', which is not a promptopt hook" in lines[0]
     assert "did you mean 'register_tasks'?" in lines[0]
+
+
+VARIANT_PLUGIN = """
+import promptopt
+
+
+class Variants:
+    backend = "llamacpp"
+
+
+@promptopt.hookimpl
+def register_model_variants(register):
+    register(Variants())
+"""
+
+
+def test_providers_are_found_by_name_and_a_name_registered_twice_is_an_error(
+    tmp_path: Path,
+) -> None:
+    from promptopt.errors import DuplicateComponentError
+    from promptopt.pluginmanager import registered_providers
+    from promptopt.tokengen import HOOK as TOKEN_HOOK
+    from promptopt.variants import HOOK as VARIANT_HOOK
+
+    pm = new_plugin_manager(autoload=True)
+    assert list(registered_providers(VARIANT_HOOK, "backend", pm)) == ["llamacpp"]
+    assert list(registered_providers(TOKEN_HOOK, "name", pm)) == ["llamacpp"]
+    bare = new_plugin_manager(autoload=False)
+    assert registered_providers(VARIANT_HOOK, "backend", bare) == {}
+    file = tmp_path / "other_variants.py"
+    file.write_text(VARIANT_PLUGIN)
+    pm = new_plugin_manager(autoload=True, paths=[file])
+    with pytest.raises(DuplicateComponentError, match="'llamacpp' is registered twice") as exc:
+        registered_providers(VARIANT_HOOK, "backend", pm)
+    assert "promptopt-llamacpp" in exc.value.message and "other_variants" in exc.value.message

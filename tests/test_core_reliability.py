@@ -1,5 +1,5 @@
-"""Runs and resume under crashes, concurrent processes and careless input (issue 15, items 1-4,
-8, 11, 13, 14): each case through the real CLI or the real loop, on the kit's fake components."""
+"""Runs and resume under crashes, concurrent processes and careless input: each case through the
+real CLI or the real loop, on the kit's fake components."""
 
 from __future__ import annotations
 

@@ -137,8 +137,8 @@ def test_existing_run_directory_is_not_overwritten(
 def test_lifecycle_hooks_fire_in_order(
     tiny_model_dir: Path, shared_data_dir: Path, tmp_path: Path, promptopt_hook_recorder: Any
 ) -> None:
-    from promptopt.cli.run import execute
     from promptopt.config import make_run_config
+    from promptopt.runs import start_run
 
     config = make_run_config(
         {
@@ -150,7 +150,7 @@ def test_lifecycle_hooks_fire_in_order(
         },
         {},
     )
-    result = execute(config, out=tmp_path / "hooks", progress=False)
+    result = start_run(config, out=tmp_path / "hooks", progress=False).to_dict()
     lifecycle = [
         n for n in promptopt_hook_recorder.names() if n in ("run_start", "step_end", "run_end")
     ]

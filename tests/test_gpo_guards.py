@@ -1,4 +1,4 @@
-"""The guards a small optimizer model needs (shared/GPO.md, last section): tags, cleaning, and
+"""The guards a small optimizer model needs (the authors' code has none): tags, cleaning, and
 the rejection of empty, over-long, leaking and copied candidates."""
 
 from __future__ import annotations

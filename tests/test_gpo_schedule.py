@@ -1,4 +1,5 @@
-"""GPO's step count, cosine edit budget, meta-prompt and exemplars against shared/GPO.md."""
+"""GPO's step count, cosine edit budget, meta-prompt and exemplars against the numbers and text
+of the authors' code (RUCAIBox/GPO)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from promptopt_gpo.schedule import budget_schedule, edit_budget, steps_per_epoch
 
 from promptopt.types import Example
 
-#: shared/GPO.md, "Edit budget": BBH with T = 18.
+#: N_t of RUCAIBox/GPO's cosine schedule (learning_rate_scheduler/consine.py) for BBH, T = 18.
 BBH_BUDGETS = [49, 48, 47, 45, 42, 40, 36, 33, 30, 26, 23, 20, 17, 14, 12, 11, 10, 10]
 
 

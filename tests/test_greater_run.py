@@ -157,7 +157,7 @@ def test_final_choice_is_made_among_the_kept_prompts_on_the_dev_split(
 
 def test_a_period_chosen_mid_prompt_does_not_end_the_run(promptopt_fakes, promptopt_run, backend):
     """The reference takes a shortlisted "." at or past half the prompt whatever its loss, and
-    carries on; at the end of the prompt a "." wraps the sweep to position 0 (issue 9)."""
+    carries on; at the end of the prompt a "." wraps the sweep to position 0."""
     outcome = run(
         promptopt_run,
         backend,

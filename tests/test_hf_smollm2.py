@@ -77,7 +77,7 @@ def test_control_text_in_questions_is_plain_on_both_backends(hf: Any, llama: Any
 def test_prompt_longer_than_the_context_fails_before_generating(
     hf: Any, cache_dir: Path, shared_data_dir: Path
 ) -> None:
-    """Issue 15's done-when: 45,000 characters of prompt on hf/smollm2 exit 2 with one line."""
+    """45,000 characters of prompt on hf/smollm2: exit 2 with one line, before generating."""
     prompt = ("Think step by step. " * 2250)[:45_000]
     env = {**os.environ, "PROMPTOPT_CACHE_DIR": str(cache_dir)}
     args = ["eval", "--backend", "hf", "--model", "smollm2", "--task", "bbh/navigate"]

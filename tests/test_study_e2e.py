@@ -1,5 +1,5 @@
-"""Issue 13's done-when command: a real study of GReaTer on the embedded SmolLM2-135M (real
-transformers, real BBH data), then the same command again, which must do no model work."""
+"""A real study of GReaTer on the embedded SmolLM2-135M (real transformers, real BBH data), then
+the same command again, which must do no model work."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def cache_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_done_when_study_on_the_embedded_model(
+def test_a_study_on_the_embedded_model_then_the_same_command_again(
     shared_data_dir: Path, tmp_path: Path, cache_env: dict[str, str]
 ) -> None:
     out = tmp_path / "study"

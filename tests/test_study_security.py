@@ -121,8 +121,9 @@ def test_credentials_in_a_model_url_are_refused_before_anything_is_written(
     assert not (tmp_path / "run").exists()
 
 
-def test_the_done_when_study_on_the_openai_backend(tmp_path: Path) -> None:
-    """The issue's command: exit 2, and the password is nowhere (stderr, DIR)."""
+def test_a_study_on_an_unreachable_openai_url_with_a_password(tmp_path: Path) -> None:
+    """A study on an openai URL with a password that cannot be reached: exit 2, and the
+    password is nowhere (stderr, DIR)."""
     out = tmp_path / "DIR"
     proc = subprocess.run(
         [sys.executable, "-m", "promptopt", "study", "--methods", "gpo", "--tasks",

@@ -49,6 +49,16 @@ def test_evaluation_mistakes_fail_before_the_first_run(
     assert not out.exists(), "something was written before the mistake was found"
 
 
+def test_transfer_without_a_variant_provider_is_a_one_line_error(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    args = [*ARGS, "--eval-backend", "fake", "--transfer", "q8_0"]
+    proc = study(tmp_path, out, *args, env={"PROMPTOPT_BLOCK_PLUGINS": "promptopt-llamacpp"})
+    line = one_line(proc)
+    assert "--transfer needs a plugin that provides model variants" in line, line
+    assert "promptopt-llamacpp" in line
+    assert not out.exists()
+
+
 def test_operational_options_and_seed_order_do_not_change_the_study(tmp_path: Path) -> None:
     out = tmp_path / "s"
     first = [*ARGS, "-o", "fake_workers=1", "--eval-option", "fake_workers=2"]

@@ -114,6 +114,7 @@ def eval_command(
 ) -> None:
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
     from promptopt.config import parse_options, refuse_run_level_options
+    from promptopt.evalcache import EvalCache
     from promptopt.evaluation import evaluate, write_report
     from promptopt.outputs import check_writable_dir
     from promptopt.progress import Progress
@@ -153,7 +154,7 @@ def eval_command(
         max_new_tokens=max_new_tokens,
         split=split,
         progress=Progress(enabled=None if progress else False),
-        cache=open_cache() if cache else None,
+        cache=EvalCache.default() if cache else None,
     )
     backend_obj.close()
     if report.prompt_label is not None:
@@ -223,12 +224,3 @@ def build_task_and_backend(
     backend_cls = registry.backend(backend)
     built = build_command_options({"task": task_cls, "backend": backend_cls}, options, run_level)
     return task_cls(built["task"]), backend_cls(model, built["backend"])
-
-
-def open_cache() -> Any:
-    """The on-disk evaluation cache, when the cache module is installed."""
-    try:
-        from promptopt.evalcache import EvalCache
-    except ImportError:
-        return None
-    return EvalCache.default()

@@ -19,40 +19,12 @@ def register(app: typer.Typer) -> None:
     )
 
 
-def plugin_rows() -> list[dict[str, Any]]:
-    """One row per registered plugin: distribution, version, hooks and components."""
-    from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
-    from promptopt.registry import get_registry
-
-    pm = get_plugin_manager()
-    registry = get_registry()
-    rows = []
-    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
-        if plugin is None:
-            continue
-        dist, version = plugin_distribution(pm, plugin)
-        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        components = [
-            {"kind": reg.kind, "name": reg.name}
-            for reg in registry.registrations()
-            if reg.plugin == name
-        ]
-        rows.append(
-            {
-                "name": name,
-                "distribution": dist,
-                "version": version,
-                "hooks": hooks,
-                "components": components,
-            }
-        )
-    return rows
-
-
 def plugins_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List installed plugins with versions, hooks and the components each contributes."""
+    from promptopt.registry import plugin_rows
+
     rows = plugin_rows()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -1,10 +1,10 @@
-"""``promptopt run``: start or resume an optimization run."""
+"""``promptopt run``: start or resume an optimization run (flags and printing; the run itself is
+:mod:`promptopt.runs`)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,6 +81,7 @@ def run_command(
     from promptopt.config import check_remote_code, load_toml, make_run_config, parse_options
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.rundir import RunDir, default_run_dir
+    from promptopt.runs import describe_run, resume_run, saved_run_config, start_run
 
     load_plugin_files(plugin or [])
     if resume is not None:
@@ -161,13 +162,16 @@ def run_command(
         print(json.dumps(describe_run(run_config), indent=2))
         return
     path = run_dir.path if run_dir is not None else out
-    if path is None:  # named here, not in execute, so the closing line can name it
+    if path is None:  # named here, not by start_run, so the closing line can name it
         path = default_run_dir(run_config.method, run_config.task)
     try:
-        result = execute(run_config, out=path, resume_dir=run_dir, progress=progress)
+        if run_dir is not None:
+            result = resume_run(run_dir, run_config, progress=progress)
+        else:
+            result = start_run(run_config, out=path, progress=progress)
     except PromptoptError as exc:
         raise (_for_resume(exc) if run_dir is not None else exc) from None
-    _print_result(result)
+    _print_result(result.to_dict())
     _print_next_step(path, run_config, plugin or [])
 
 
@@ -181,128 +185,6 @@ def _for_resume(exc: PromptoptError) -> PromptoptError:
         hint="a resumed run keeps the options saved in its config.json; start a new run "
         f"with the same settings and this change instead: {exc.hint}",
     )
-
-
-def saved_run_config(run_dir: Any) -> Any:
-    """A finished run's saved configuration, or None when this version cannot read it (the
-    closing line then gives the bare `promptopt eval --run DIR`)."""
-    from promptopt.config import make_run_config
-
-    try:
-        return make_run_config(run_dir.read_config(), {})
-    except PromptoptError:
-        return None
-
-
-def describe_run(run_config: Any) -> dict[str, Any]:
-    """What a run would use, without loading a model: components, every option with its value
-    and source, split sizes read from the data, and what the method adds."""
-    from promptopt.assembly import plan_run
-    from promptopt.registry import get_registry
-
-    plan = plan_run(run_config, get_registry())
-    task = plan.task_cls(plan.options["task"])
-    description = plan.describe(task)
-    method = plan.method_cls(plan.options["method"])
-    description.update(method.describe(task))
-    return description
-
-
-@dataclass
-class RunWork:
-    """What one :func:`execute` call did in this process (a study's summary line adds it up):
-    the models it loaded and the tokens they generated."""
-
-    models_loaded: int = 0
-    generated_tokens: int = 0
-
-
-def execute(
-    run_config: Any,
-    *,
-    out: Path | None,
-    resume_dir: Any = None,
-    progress: bool = True,
-    backend: Any = None,
-    work: RunWork | None = None,
-) -> dict[str, Any]:
-    """Build the components and run the loop in a new or resumed run directory. ``backend``
-    reuses an already loaded task model (tests, benchmarks, studies); it is not closed.
-    ``work``, when given, receives what this call loaded and generated."""
-    from promptopt.assembly import build_components, plan_run
-    from promptopt.loop import optimize
-    from promptopt.pluginmanager import get_plugin_manager
-    from promptopt.progress import Progress
-    from promptopt.records import RunInfo
-    from promptopt.registry import get_registry
-    from promptopt.rundir import RunDir, default_run_dir
-    from promptopt.runlock import RunLock
-
-    registry = get_registry()
-    path = (
-        resume_dir.path
-        if resume_dir is not None
-        else out or default_run_dir(run_config.method, run_config.task)
-    )
-    if resume_dir is None:
-        RunDir.ensure_free(path)  # before the model loads
-    plan = plan_run(run_config, registry)
-    lock = RunLock(path).acquire()  # one process per run directory, before any model loads
-    try:
-        components = build_components(plan, backend=backend)
-    except BaseException:
-        lock.release(remove_if_empty=resume_dir is None)
-        raise
-    config_dict = run_config.model_dump()
-    initial = None
-    try:
-        if resume_dir is None:  # a bad initial prompt fails before the run directory exists
-            initial = components.method.initial_population(components.task, components.backend)
-        run_dir = resume_dir or RunDir.create(path, config_dict, installed_plugins())
-    except BaseException:
-        if backend is None:
-            components.close()
-        lock.release(remove_if_empty=True)
-        raise
-    info = RunInfo(
-        run_dir=run_dir.path,
-        config=config_dict,
-        components=components.names(),
-        resumed=resume_dir is not None,
-    )
-    print(f"run directory: {run_dir.path}", file=sys.stderr)
-    try:
-        return optimize(
-            components,
-            run_dir,
-            get_plugin_manager(),
-            info,
-            seed=run_config.seed,
-            progress=Progress(enabled=None if progress else False),
-            initial=initial,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"promptopt: interrupted; resume with `promptopt run --resume {run_dir.path}`",
-            file=sys.stderr,
-        )
-        raise
-    finally:
-        if work is not None:
-            models = components.backends()
-            work.models_loaded += len(models) - (backend is not None)
-            work.generated_tokens += sum(m.usage.generated_tokens for m in models.values())
-        run_dir.close()
-        if backend is None:
-            components.close()
-        lock.release()
-
-
-def installed_plugins() -> list[dict[str, Any]]:
-    """Plugin names, distributions, versions, hooks and components (for plugins.json)."""
-    from promptopt.cli.listing import plugin_rows
-
-    return plugin_rows()
 
 
 def _print_next_step(run_dir: Path, run_config: Any | None, plugin_files: list[Path]) -> None:

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from promptopt.cli.run import RunWork
 from promptopt.errors import PromptoptError
+from promptopt.runs import RunWork
 from promptopt.study.executors import RayExecutor, RayOptions, run_grid_with
 from promptopt.study.plan import (
     STUDY_WRITE_HINT,

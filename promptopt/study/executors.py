@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptopt.cli.run import RunWork
 from promptopt.errors import PromptoptError
 from promptopt.pluginmanager import load_plugin_files
+from promptopt.runs import RunWork
 from promptopt.study.plan import RunSpec, StudySettings
 from promptopt.study.runner import StudyLog, in_study, run_grid
 
@@ -40,7 +40,6 @@ def _run_one(
     import os
     from dataclasses import asdict
 
-    from promptopt.cli.run import RunWork
     from promptopt.study.runner import ensure_run
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")

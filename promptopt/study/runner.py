@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptopt.cli.run import RunWork
 from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
 from promptopt.options import for_method
+from promptopt.runs import RunWork
 from promptopt.study.plan import LOG, RunSpec, StudySettings
 
 
@@ -162,8 +162,8 @@ def ensure_run(
     """Finish one cell: skip it when finished, resume it when started, else start it.
     True when model work was done (the run was started or resumed); ``work`` receives the
     models it loaded and the tokens they generated."""
-    from promptopt.cli.run import execute
     from promptopt.rundir import RunDir
+    from promptopt.runs import resume_run, start_run
 
     state = run_state(spec.path)
     if state == "finished":
@@ -175,9 +175,9 @@ def ensure_run(
         check_run_config(spec, run_dir.read_config(), settings)
         run_dir.read_checkpoint()  # an unreadable checkpoint fails now, before a model loads
         # resumed with the study's own configuration, never with what the folder says
-        execute(config, out=None, resume_dir=run_dir, progress=progress, work=work)
+        resume_run(run_dir, config, progress=progress, work=work)
         return True
-    execute(config, out=spec.path, resume_dir=None, progress=progress, work=work)
+    start_run(config, out=spec.path, progress=progress, work=work)
     return True
 
 

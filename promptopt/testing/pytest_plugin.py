@@ -170,16 +170,18 @@ class LoopRunner:
         interrupt_after: int | None,
         loaded_backend: Any = None,
     ) -> RunOutcome:
-        from promptopt.cli.run import execute
         from promptopt.rundir import RunDir
+        from promptopt.runs import resume_run, start_run
 
         stopper = _Interrupt(interrupt_after) if interrupt_after is not None else None
         if stopper is not None:
             self.pm.register(stopper)
         try:
-            result = execute(
-                config, out=out, resume_dir=resume_dir, progress=False, backend=loaded_backend
-            )
+            if resume_dir is not None:
+                done = resume_run(resume_dir, config, progress=False, backend=loaded_backend)
+            else:
+                done = start_run(config, out=out, progress=False, backend=loaded_backend)
+            result = done.to_dict()
         except KeyboardInterrupt:
             result = {}
         finally:

@@ -1,4 +1,6 @@
-"""The reference's meta-prompt, verbatim (shared/GPO.md), and the fixed exemplars it shows."""
+"""The meta-prompt of the authors' final configuration, verbatim (RUCAIBox/GPO,
+src/optimization/utilize_gradient/generate_without_gradient.py), and the fixed exemplars it
+shows."""
 
 from __future__ import annotations
 

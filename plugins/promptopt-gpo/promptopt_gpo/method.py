@@ -47,7 +47,8 @@ class GpoMethod(Method[GpoMethodOptions]):
     selector = "gpo"
     backend = "llamacpp"
     uses_optimizer = True
-    #: The reference's hyperparameters (shared/GPO.md), per component.
+    #: The hyperparameters of the authors' final configuration (RUCAIBox/GPO: GPO.sh and
+    #: src/optimization/optimize.py), per component.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "proposer": {
             "k": 3,

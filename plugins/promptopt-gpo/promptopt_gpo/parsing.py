@@ -1,5 +1,6 @@
 """From an optimizer output to a candidate prompt: the text between the tags, cleaned, and the
-guards a small local optimizer needs (shared/GPO.md, last section)."""
+guards a small local optimizer needs (RUCAIBox/GPO has none: it takes the text between the tags,
+or the output's start or end where a tag is missing)."""
 
 from __future__ import annotations
 

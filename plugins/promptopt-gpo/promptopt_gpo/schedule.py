@@ -1,4 +1,5 @@
-"""GPO's step count and cosine edit budget (shared/GPO.md "The loop", steps 2 and 3)."""
+"""GPO's step count and cosine edit budget, computed as the authors' code does (RUCAIBox/GPO:
+src/optimization/optimize.py for the steps, learning_rate_scheduler/consine.py for the budget)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ SHARED_KEYS = (
 class TrajectorySettings(ComponentOptions):
     """Step count, edit budget, exemplars and score scale (reference values by default)."""
 
-    #: None: T = epochs x steps per epoch, from the train size (shared/GPO.md).
+    #: None: T = epochs x steps per epoch, from the train size (as RUCAIBox/GPO counts them).
     steps: int | None = Field(default=None, ge=1)
     epochs: int = Field(default=EPOCHS, ge=1)
     #: Training examples per step when counting steps per epoch.

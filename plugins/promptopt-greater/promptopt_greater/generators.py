@@ -2,7 +2,10 @@
 on the same weights (the GGUF the model came from, or an export of it), while proposals and
 gradients stay in torch. On a CPU llama.cpp generates several times faster; its chains can differ
 from torch's in rare tokens, so the first call cross-checks a few chains and records the share
-that agree token for token."""
+that agree token for token.
+
+llama.cpp is reached through the core's token-generator interface (:mod:`promptopt.tokengen`),
+which the llamacpp plugin provides under the name ``llamacpp``; nothing here imports it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from promptopt.errors import PromptoptError
+from promptopt.tokengen import TokenGeneratorProvider, token_generator_provider
 from promptopt_greater.batching import BatchSize
 from promptopt_greater.generation import greedy_generate
 from promptopt_greater.whitebox import WhiteBox
@@ -101,14 +105,11 @@ class LlamaCppGenerator:
     def __init__(
         self, wb: WhiteBox, *, weights: str, threads: int, n_ctx: int, parallel: int
     ) -> None:
-        from promptopt_llamacpp.idgen import LlamaTokenGenerator
-
+        provider = runtime(self.name)
         self.wb = wb
         self.weights = weights
-        self.path = gguf_of(wb, weights)
-        self.engine = LlamaTokenGenerator(
-            self.path, n_threads=threads, n_ctx=n_ctx, n_parallel=parallel
-        )
+        self.path = gguf_of(wb, weights, provider)
+        self.engine = provider.open(self.path, n_threads=threads, n_ctx=n_ctx, n_parallel=parallel)
         self._span_logprobs: list[dict[tuple[tuple[int, ...], Span], tuple[float, ...]]] = []
 
     def generate_ids(
@@ -177,13 +178,26 @@ def prompt_span(head: Sequence[int], prompt: Sequence[int]) -> Span:
     return (len(head), len(head) + len(prompt)) if prompt else None
 
 
-def gguf_of(wb: WhiteBox, weights: str) -> Path:
+def runtime(name: str) -> TokenGeneratorProvider:
+    """The token-generator provider ``name`` (``-o generator=NAME``); a one-line error when no
+    installed plugin provides it."""
+    provider = token_generator_provider(name)
+    if provider is None:
+        raise PromptoptError(
+            f"generator={name} needs a plugin that provides the {name!r} token generator, "
+            "and none is installed",
+            hint="install plugins/promptopt-llamacpp (with llama-cpp-python), "
+            "or use -o generator=torch",
+        )
+    return provider
+
+
+def gguf_of(wb: WhiteBox, weights: str, provider: TokenGeneratorProvider) -> Path:
     """The GGUF llama.cpp runs for ``wb``: ``orig`` is the file the model was loaded from (the
     embedded SmolLM2 is one); ``f32``/``f16`` hold the loaded weights in floats (a GGUF source
-    dequantized, a folder exported), cached by content. Only float weights make llama.cpp
-    compute like torch: on quantized weights it also quantizes activations."""
-    from promptopt_llamacpp.modelfiles import gguf_for
-
+    dequantized, a folder exported), made by ``provider`` and cached by content. Only float
+    weights make llama.cpp compute like torch: on quantized weights it also quantizes
+    activations."""
     source = wb.weights_file()
     if weights == "orig":
         if source is None or source.suffix != ".gguf":
@@ -198,7 +212,7 @@ def gguf_of(wb: WhiteBox, weights: str) -> Path:
             f"cannot make a GGUF of {wb.model_id} for llama.cpp: no local weights",
             hint="use -o generator=torch",
         )
-    return gguf_for(local, dtype="f16" if weights == "f16" else "f32")
+    return provider.weights_file(local, "f16" if weights == "f16" else "f32")
 
 
 def default_threads() -> int:
@@ -211,17 +225,16 @@ def default_threads() -> int:
 
 
 def choose(requested: str, wb: WhiteBox, reference_mode: bool) -> str:
-    """``auto``: llama.cpp for a CPU model when llama-cpp-python and the llamacpp plugin are
-    installed, else torch; reference mode always generates in torch, as the authors' code does."""
+    """``auto``: llama.cpp for a CPU model when a plugin provides the ``llamacpp`` token
+    generator and its runtime imports (llama-cpp-python), else torch; reference mode always
+    generates in torch, as the authors' code does."""
     if reference_mode or requested == "torch":
         return "torch"
     if requested == "llamacpp":
         return "llamacpp"
     if getattr(wb.device, "type", "cpu") != "cpu":
         return "torch"
-    try:
-        import llama_cpp  # noqa: F401
-        import promptopt_llamacpp.idgen  # noqa: F401
-    except ImportError:
+    provider = token_generator_provider(LlamaCppGenerator.name)
+    if provider is None or not provider.available():
         return "torch"
     return "llamacpp"

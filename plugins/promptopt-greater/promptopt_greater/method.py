@@ -45,8 +45,8 @@ class GreaterMethod(Method[GreaterMethodOptions]):
     selector = "greater"
     backend = "hf"
     needs_white_box = True
-    #: The reference's hyperparameters (shared/GREATER.md), per component. Split sizes are the
-    #: task's own (the paper's splits), never pushed from here.
+    #: The hyperparameters of the authors' code (psunlpgroup/GreaTer), per component. Split
+    #: sizes are the task's own (the paper's splits), never pushed from here.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "proposer": {"topk": 40, "topq": 6, "subset": 5, "min_candidates": 6},
         "reasoner": {"max_new_tokens": 1024},

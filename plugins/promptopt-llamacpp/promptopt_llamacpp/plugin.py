@@ -1,5 +1,6 @@
-"""Entry-point module: registers the ``llamacpp`` backend and the ``transfer``
-command. Imports neither llama_cpp nor torch (they load when a model does)."""
+"""Entry-point module: registers the ``llamacpp`` backend, the ``transfer`` command, and the
+providers of model variants (``study --transfer``) and token-id generation (GReaTer's
+``-o generator=llamacpp``). Imports neither llama_cpp nor torch (they load when a model does)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     import typer
 
     from promptopt.components import Backend
+    from promptopt.tokengen import TokenGeneratorProvider
+    from promptopt.variants import VariantProvider
 
 
 @hookimpl
@@ -26,3 +29,17 @@ def register_commands(app: typer.Typer) -> None:
     from promptopt_llamacpp.cli import add_transfer_command
 
     add_transfer_command(app)
+
+
+@hookimpl
+def register_model_variants(register: Callable[[VariantProvider], None]) -> None:
+    from promptopt_llamacpp.providers import LlamaCppVariants
+
+    register(LlamaCppVariants())
+
+
+@hookimpl
+def register_token_generators(register: Callable[[TokenGeneratorProvider], None]) -> None:
+    from promptopt_llamacpp.providers import LlamaCppTokenGenerators
+
+    register(LlamaCppTokenGenerators())

@@ -1,4 +1,4 @@
-"""Answer extractor wording per answer type, after the GReaTer reference (shared/GREATER.md).
+"""Answer extractor wording per answer type, after the authors' GReaTer code (psunlpgroup/GreaTer).
 
 The extractor is appended after the reasoning; every variant ends in "is $" so that the answer
 comes next. The reference's yes/no extractor ends in "is $ " followed by "Yes"; here the space

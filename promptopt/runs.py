@@ -1,0 +1,232 @@
+"""Runs as a library: start or resume an optimization run in a run directory and get its typed
+result. ``promptopt run``, studies, benchmarks and the testing kit all go through here; the
+command line (:mod:`promptopt.cli.run`) only parses flags and prints.
+
+The building blocks: :func:`start_run` and :func:`resume_run` (the loop in a new or a resumed
+run directory), :class:`RunResult` (``result.json``, typed), :class:`RunWork` (what one call
+loaded and generated), :func:`describe_run` (what a run would use, no model loaded) and
+:func:`saved_run_config` (a run directory's configuration).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptopt.errors import PromptoptError
+
+if TYPE_CHECKING:
+    from promptopt.components import Backend
+    from promptopt.config import RunConfig
+    from promptopt.rundir import RunDir
+
+#: Where :func:`start_run` and :func:`resume_run` say what they do by default: one line each on
+#: stderr (the run directory, and how to resume after an interruption).
+Notify = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: the fields of its ``result.json`` every method writes, typed, with the
+    run directory; :meth:`to_dict` gives the whole file, the method's own fields included.
+
+    ``dev_accuracy_initial`` / ``dev_accuracy_final``: the initial and the best prompt's
+    accuracy on the dev split, None when the method does not measure them; ``compute``: the
+    run's totals (seconds, seconds per phase, usage per model role, peak memory)."""
+
+    run_dir: Path
+    best_prompt: str
+    initial_prompt: str
+    steps_run: int
+    dev_accuracy_initial: float | None = None
+    dev_accuracy_final: float | None = None
+    compute: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contents of ``result.json`` (a copy)."""
+        return dict(self.data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], run_dir: Path) -> RunResult:
+        """The result of the run in ``run_dir`` from the contents of its ``result.json``; a
+        one-line error when a field every run writes is missing or of the wrong type."""
+        where = f"{str(Path(run_dir) / 'result.json')!r}"
+        for key, kind in (("best_prompt", str), ("initial_prompt", str), ("steps_run", int)):
+            if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+                raise PromptoptError(
+                    f"{where} has no {kind.__name__} {key!r}",
+                    hint="was it written by promptopt run?",
+                )
+        return cls(
+            run_dir=Path(run_dir),
+            best_prompt=data["best_prompt"],
+            initial_prompt=data["initial_prompt"],
+            steps_run=data["steps_run"],
+            dev_accuracy_initial=_accuracy(data.get("dev_accuracy_initial")),
+            dev_accuracy_final=_accuracy(data.get("dev_accuracy_final")),
+            compute=dict(data.get("compute") or {}),
+            data=dict(data),
+        )
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunResult | None:
+        """The result of the run in ``run_dir``, or None while it is unfinished."""
+        from promptopt.rundir import RunDir
+
+        path = Path(run_dir)
+        data = RunDir.open(path).read_result()
+        return None if data is None else cls.from_dict(data, path)
+
+
+def _accuracy(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass
+class RunWork:
+    """What one :func:`start_run` or :func:`resume_run` call did in this process (a study's
+    summary line adds it up): the models it loaded and the tokens they generated."""
+
+    models_loaded: int = 0
+    generated_tokens: int = 0
+
+
+def start_run(
+    config: RunConfig,
+    *,
+    out: Path | None = None,
+    progress: bool = True,
+    backend: Backend | None = None,
+    work: RunWork | None = None,
+    notify: Notify | None = _stderr,
+) -> RunResult:
+    """Build the components and run the loop in a new run directory ``out`` (default
+    ``runs/<method>-<task>-<UTC time>``; it must not hold a run). ``backend`` reuses an already
+    loaded task model (tests, benchmarks, studies); it is not closed. ``work``, when given,
+    receives what this call loaded and generated; ``notify`` gets the run directory's line
+    (None: nothing is printed)."""
+    from promptopt.rundir import default_run_dir
+
+    path = out or default_run_dir(config.method, config.task)
+    return _run(config, path, None, progress, backend, work, notify)
+
+
+def resume_run(
+    run_dir: RunDir,
+    config: RunConfig | None = None,
+    *,
+    progress: bool = True,
+    backend: Backend | None = None,
+    work: RunWork | None = None,
+    notify: Notify | None = _stderr,
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its checkpoint, with ``config`` (default: the
+    configuration saved in it). The other arguments are :func:`start_run`'s."""
+    from promptopt.config import make_run_config
+
+    if config is None:
+        config = make_run_config(run_dir.read_config(), {})
+    return _run(config, run_dir.path, run_dir, progress, backend, work, notify)
+
+
+def _run(
+    config: RunConfig,
+    path: Path,
+    resume_dir: RunDir | None,
+    progress: bool,
+    backend: Backend | None,
+    work: RunWork | None,
+    notify: Notify | None,
+) -> RunResult:
+    from promptopt.assembly import build_components, plan_run
+    from promptopt.loop import optimize
+    from promptopt.pluginmanager import get_plugin_manager
+    from promptopt.progress import Progress
+    from promptopt.records import RunInfo
+    from promptopt.registry import get_registry, plugin_rows
+    from promptopt.rundir import RunDir
+    from promptopt.runlock import RunLock
+
+    say = notify or (lambda line: None)
+    if resume_dir is None:
+        RunDir.ensure_free(path)  # before the model loads
+    plan = plan_run(config, get_registry())
+    lock = RunLock(path).acquire()  # one process per run directory, before any model loads
+    try:
+        components = build_components(plan, backend=backend)
+    except BaseException:
+        lock.release(remove_if_empty=resume_dir is None)
+        raise
+    config_dict = config.model_dump()
+    initial = None
+    try:
+        if resume_dir is None:  # a bad initial prompt fails before the run directory exists
+            initial = components.method.initial_population(components.task, components.backend)
+        run_dir = resume_dir or RunDir.create(path, config_dict, plugin_rows())
+    except BaseException:
+        if backend is None:
+            components.close()
+        lock.release(remove_if_empty=True)
+        raise
+    info = RunInfo(
+        run_dir=run_dir.path,
+        config=config_dict,
+        components=components.names(),
+        resumed=resume_dir is not None,
+    )
+    say(f"run directory: {run_dir.path}")
+    try:
+        result = optimize(
+            components,
+            run_dir,
+            get_plugin_manager(),
+            info,
+            seed=config.seed,
+            progress=Progress(enabled=None if progress else False),
+            initial=initial,
+        )
+    except KeyboardInterrupt:
+        say(f"promptopt: interrupted; resume with `promptopt run --resume {run_dir.path}`")
+        raise
+    finally:
+        if work is not None:
+            models = components.backends()
+            work.models_loaded += len(models) - (backend is not None)
+            work.generated_tokens += sum(m.usage.generated_tokens for m in models.values())
+        run_dir.close()
+        if backend is None:
+            components.close()
+        lock.release()
+    return RunResult.from_dict(result, run_dir.path)
+
+
+def describe_run(config: RunConfig) -> dict[str, Any]:
+    """What a run would use, without loading a model: components, every option with its value
+    and source, split sizes read from the data, and what the method adds."""
+    from promptopt.assembly import plan_run
+    from promptopt.registry import get_registry
+
+    plan = plan_run(config, get_registry())
+    task = plan.classes["task"](plan.options["task"])
+    description = plan.describe(task)  # type: ignore[arg-type]
+    method = plan.classes["method"](plan.options["method"])
+    description.update(method.describe(task))  # type: ignore[attr-defined]
+    return description
+
+
+def saved_run_config(run_dir: RunDir) -> RunConfig | None:
+    """A run directory's saved configuration, or None when this version cannot read it."""
+    from promptopt.config import make_run_config
+
+    try:
+        return make_run_config(run_dir.read_config(), {})
+    except PromptoptError:
+        return None
