@@ -99,7 +99,13 @@ def eval_command(
     out: Annotated[
         Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
     ] = None,
-    cache: Annotated[bool, typer.Option(help="Reuse cached per-example outcomes.")] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the model's cached outputs (generations, option scores); verdicts are "
+            "always derived again."
+        ),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
@@ -215,9 +221,7 @@ def build_task_and_backend(
 
 
 def open_cache() -> Any:
-    """The on-disk evaluation cache, when the cache module is installed."""
-    try:
-        from promptopt.evalcache import EvalCache  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    """The on-disk evaluation cache of the core (:mod:`promptopt.evalcache`)."""
+    from promptopt.evalcache import EvalCache
+
     return EvalCache.default()

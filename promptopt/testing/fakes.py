@@ -12,6 +12,7 @@ proposer ``fake-words``, loss extractor ``fake-logprob``, selector ``fake-best``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -155,8 +156,13 @@ class FakeBackend(Backend[FakeBackendOptions]):
         return out
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
+        read = len(prefix.split()) * len(continuations) + sum(len(c.split()) for c in continuations)
+        self.usage.record(requests=1, forward_passes=1, prompt_tokens=read)
         values = []
         for text in continuations:
+            if not text:
+                values.append(0.0)  # nothing to score: log 1
+                continue
             digest = _digest(self.options.fake_salt, prefix, text)
             per_word = 0.25 + int.from_bytes(digest[:4], "big") / 2**32 * 2.0
             values.append(-per_word * max(1, len(text.split())))
@@ -298,7 +304,7 @@ def next_position(prompt: Prompt) -> Prompt:
     """``prompt`` with its edit position moved to the next token (back to 0 after the last)."""
     size = len(prompt.tokens) if prompt.tokens else 0
     position = (prompt.position + 1) % size if size else 0
-    return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
+    return dataclasses.replace(prompt, position=position)
 
 
 class FakeBestOptions(ComponentOptions):

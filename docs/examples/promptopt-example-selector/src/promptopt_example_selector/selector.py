@@ -9,8 +9,8 @@ the last.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import cast
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, Selection
@@ -22,12 +22,11 @@ def lowest(scores: Sequence[float]) -> int:
 
 
 def move_position(prompt: Prompt) -> Prompt:
-    """``prompt`` set to edit its next token, wrapping to 0 after the last one.
-    Text-only prompts (no tokens) keep their position."""
+    """``prompt`` set to edit its next token, wrapping to 0 after the last one; everything
+    else (text, tokens, prefix, separator) unchanged. Text-only prompts keep their position."""
     if not prompt.tokens:
         return prompt
-    position = (prompt.position + 1) % len(prompt.tokens)
-    return Prompt(prompt.text, prompt.tokens, position, prompt.prefix)
+    return dataclasses.replace(prompt, position=(prompt.position + 1) % len(prompt.tokens))
 
 
 class GreedyScoreOptions(ComponentOptions):
@@ -38,17 +37,12 @@ class GreedyScoreOptions(ComponentOptions):
     evaluate_winner: bool = True
 
 
-class GreedyScoreSelector(Selector):
+class GreedyScoreSelector(Selector[GreedyScoreOptions]):
     """The lowest-scored candidate wins; one exact evaluation per step instead of a shortlist."""
 
     name = "greedy-score"
     description = "lowest cheap score wins; evaluates only the winner, then moves the position"
-
-    Options = GreedyScoreOptions
-
-    @property
-    def opts(self) -> GreedyScoreOptions:
-        return cast(GreedyScoreOptions, self.options)
+    Options = GreedyScoreOptions  # Selector[GreedyScoreOptions]: self.options is one
 
     def select(
         self,
@@ -61,7 +55,7 @@ class GreedyScoreSelector(Selector):
             return Selection(move_position(prompt), None, reason="no candidates")
         winner = candidates[lowest(scores)]
         ctx.note("winner_score", scores[lowest(scores)])
-        if not self.opts.evaluate_winner:
+        if not self.options.evaluate_winner:
             return Selection(move_position(winner.prompt), None, reason=f"{winner.label!r}")
         (checked,) = ctx.loss_extractor.evaluate(ctx, [winner.prompt])
         return Selection(
