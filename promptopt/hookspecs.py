@@ -158,7 +158,8 @@ def step_end(run: RunInfo, record: StepRecord) -> None:
 
     :param run: the run being executed.
     :param record: what the step proposed, scored and chose. Raising
-        :class:`KeyboardInterrupt` here stops the run; it can be resumed from this step.
+        :class:`KeyboardInterrupt` here stops the run; this step is already checkpointed, so
+        ``--resume`` continues with the next one.
     """
 
 

@@ -1,12 +1,18 @@
-"""Shared fixtures: a tiny random Llama built once per session, and the shared real data."""
+"""Shared fixtures: a tiny random Llama built once per session (as safetensors, as a GGUF file
+and behind a real llama_cpp.server), and the shared real data."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from llama_server import LlamaServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -32,6 +38,25 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from promptopt.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Llama (ChatML template) as an F32 GGUF file, by our GGUF writer."""
+    from promptopt_llamacpp.gguf_export import export_hf_llama
+
+    return export_hf_llama(tiny_model_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """``python -m llama_cpp.server`` serving :func:`tiny_gguf` (key: ``llama_server.API_KEY``)."""
+    pytest.importorskip("llama_cpp.server.app")  # protection only: CI installs the [server] extra
+    from llama_server import LlamaServer
+
+    server = LlamaServer(tiny_gguf, tmp_path_factory.mktemp("tiny-server") / "server.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """The docs' example packages: shown verbatim in the docs, installable with pip, their own test
-suites pass, and a real ``promptopt run`` selects the example selector by name.
+suites pass, and real ``promptopt run`` and ``promptopt eval`` commands select each example by
+name: the selector in a GReaTer run, the task and the method on the kit's fakes, the backend in
+an evaluation and in a run of the example method.
 
 The packages are pip-installed (no deps, no build isolation, no index) into a temporary
 ``--target`` folder that the subprocesses get on PYTHONPATH, so other test sessions sharing the
@@ -26,6 +28,8 @@ EXAMPLES = DOCS / "examples"
 PACKAGES = {
     "promptopt-example-task": "promptopt_example_task",
     "promptopt-example-selector": "promptopt_example_selector",
+    "promptopt-example-method": "promptopt_example_method",
+    "promptopt-example-backend": "promptopt_example_backend",
 }
 #: A docs code block that shows a file: the marker line, then a fenced block.
 FILE_BLOCK = re.compile(
@@ -51,7 +55,7 @@ def doc_blocks() -> list[tuple[str, str, str]]:
 
 def test_docs_show_the_example_files_verbatim() -> None:
     blocks = doc_blocks()
-    assert len(blocks) >= 8
+    assert len(blocks) >= 20
     for doc, path, body in blocks:
         file = REPO / path
         assert file.is_file(), f"{doc} shows {path}, which does not exist"
@@ -153,6 +157,14 @@ def test_installed_examples_are_listed_as_plugins(installed: dict[str, str]) -> 
     assert rows["example-selector"]["distribution"] == "promptopt-example-selector"
     assert rows["example-selector"]["components"] == [{"kind": "selector", "name": "greedy-score"}]
     assert rows["example-task"]["components"] == [{"kind": "task", "name": "example/compare"}]
+    assert rows["example-backend"]["components"] == [{"kind": "backend", "name": "ngram"}]
+    method = {(c["kind"], c["name"]) for c in rows["example-method"]["components"]}
+    assert method == {
+        ("method", "phrase-search"),
+        ("proposer", "phrase-edits"),
+        ("loss_extractor", "answer-logprob"),
+        ("selector", "climb"),
+    }
 
 
 def test_a_real_run_selects_the_example_selector_by_name(
@@ -231,3 +243,66 @@ def test_the_example_task_runs_from_the_command_line(installed: dict[str, str], 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert (result["task"], result["steps_run"]) == ("example/compare", 2)
+
+
+def promptopt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``promptopt`` command with the examples on its path."""
+    return subprocess.run([*PROMPTOPT, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_example_method_runs_by_name_on_the_fakes(
+    installed: dict[str, str], tmp_path: Path
+) -> None:
+    plugin = tmp_path / "fakes_plugin.py"  # the kit's fakes, loaded with --plugin
+    plugin.write_text("from promptopt.testing.fakes import *  # noqa: F403\n")
+    out = tmp_path / "run"
+    done = promptopt(
+        installed, "run", "phrase-search", "--task", "fake/yes-no", "--backend", "fake",
+        "--plugin", str(plugin), "--out", str(out), "-o", "steps=3", "-o", "patience=5",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["method"], config["backend"]) == ("phrase-search", "fake")
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == [0, 1, 2]
+    for step in steps:  # phrase-edits labels, climb's reasons and shortlist note
+        assert all(c.startswith(("+ ", "- ")) or " -> " in c for c in step["candidates"])
+        assert step["reason"].startswith(("better:", "no better prompt"))
+        assert step["notes"]["shortlist"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["initial_prompt"] == "Let's think step by step."
+    assert result["dev_size"] == 3 and result["steps_run"] == 3
+
+
+def test_the_example_backend_evaluates_and_runs_by_name(
+    installed: dict[str, str], shared_data_dir: Path, tmp_path: Path
+) -> None:
+    env = {**installed, "PROMPTOPT_CACHE_DIR": str(tmp_path / "cache")}
+    corpus = tmp_path / "corpus.txt"  # a model of its own: --model names the corpus file
+    corpus.write_text("### User:\nIs it true?\n### Assistant:\nYes, it is True.\n")
+    for scoring in ("generate", "logprob"):
+        done = promptopt(
+            env, "eval", "--task", "bbh/boolean_expressions", "--backend", "ngram",
+            "--model", str(corpus), "--data-dir", str(shared_data_dir), "--limit", "4",
+            "--max-new-tokens", "24", "--scoring", scoring, "--prompt", "Think step by step.",
+            "--out", str(tmp_path / scoring),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads((tmp_path / scoring / "summary.json").read_text())
+        assert (summary["backend"], summary["n"], summary["scoring"]) == ("ngram", 4, scoring)
+        assert summary["model"] == str(corpus.resolve())
+    # the example method on the example backend and the example task: three plugins, no model
+    out = tmp_path / "run"
+    done = promptopt(
+        env, "run", "phrase-search", "--task", "example/compare", "--backend", "ngram",
+        "--out", str(out), "-o", "steps=2", "-o", "train_size=3", "-o", "dev_size=2",
+        "-o", "max_new_tokens=16",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    assert (result["backend"], result["model"], result["task"]) == (
+        "ngram",
+        "builtin",
+        "example/compare",
+    )
+    assert result["compute"]["models"]["task"]["generated_tokens"] > 0

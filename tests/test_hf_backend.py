@@ -1,4 +1,5 @@
-"""The hf backend on the tiny random Llama: loading, templates, batched greedy, scoring."""
+"""The hf backend on the tiny random Llama: loading, templates, batched greedy, scoring. The
+Backend contract every backend keeps is checked by tests/test_kit_backends.py."""
 
 from __future__ import annotations
 
@@ -67,15 +68,6 @@ def test_continuation_logprobs_match_manual_forward(backend: HFBackend) -> None:
         manual = sum(logprobs[len(p_ids) - 1 + j, tok].item() for j, tok in enumerate(c_ids))
         assert value == pytest.approx(manual, abs=1e-4)
     assert got[-1] == 0.0 and got[2] < got[0]
-
-
-def test_stop_strings_cut_text(backend: HFBackend) -> None:
-    text = backend.chat(QUESTIONS[1])
-    full = backend.generate([text], max_new_tokens=12)[0]
-    assert len(full) > 3
-    stop = full[2:4]
-    cut = backend.generate([text], max_new_tokens=12, stop=[stop])[0]
-    assert cut == full[: full.find(stop)]
 
 
 def test_missing_path_is_a_model_load_error(tmp_path: Path) -> None:
@@ -206,21 +198,13 @@ def test_chat_parts_with_templates_that_change_the_content(tiny_model_dir: Path)
         other.chat_parts("xx")
 
 
-def test_sampling_is_seeded_per_sample_and_independent_of_batching(
-    backend: HFBackend, tiny_model_dir: Path
-) -> None:
+def test_samples_do_not_depend_on_the_batch_size(backend: HFBackend, tiny_model_dir: Path) -> None:
+    """The seeded-sampling contract itself is checked by tests/test_kit_backends.py; here: the
+    backend's own batches (``batch_size``) change no sample either."""
     texts = [backend.chat(q) for q in QUESTIONS[:3]]
     kwargs = {"max_new_tokens": 10, "temperature": 1.0, "top_p": 0.95, "seed": 7, "n": 2}
-    first = backend.generate(texts, **kwargs)
-    assert len(first) == 6
-    assert backend.generate(texts, **kwargs) == first  # same seed, same samples
     alone = HFBackend(str(tiny_model_dir), HFOptions(batch_size=1))
-    assert alone.generate(texts, **kwargs) == first  # batching does not change a sample
-    assert backend.generate([texts[0]], **kwargs) == first[:2]  # later texts change nothing
-    assert len(set(first)) > 1  # random weights + temperature 1: samples differ
-    assert backend.generate(texts, **{**kwargs, "seed": 8}) != first
-    greedy = backend.generate(texts, max_new_tokens=10, n=2)
-    assert greedy[0::2] == greedy[1::2] == backend.generate(texts, max_new_tokens=10)
+    assert alone.generate(texts, **kwargs) == backend.generate(texts, **kwargs)
 
 
 def test_usage_counts_tokens_requests_and_passes(backend: HFBackend) -> None:

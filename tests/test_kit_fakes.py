@@ -20,30 +20,24 @@ from promptopt.testing.fakes import (
 from promptopt.types import Example
 
 
-def test_backend_is_deterministic_and_depends_on_its_input() -> None:
+def test_backend_depends_on_its_input_and_salt() -> None:
+    """The Backend contract: tests/test_kit_backends.py."""
     backend = FakeBackend(None)
     texts = [f"question {i}" for i in range(20)]
     first = backend.generate(texts, max_new_tokens=6)
-    assert first == FakeBackend(None).generate(texts, max_new_tokens=6)
     assert len(set(first)) > 10
     salted = FakeBackend(None, FakeBackend.Options(fake_salt="x")).generate(texts, max_new_tokens=6)
     assert salted != first
 
 
-def test_backend_respects_max_new_tokens_and_stop() -> None:
-    backend = FakeBackend(None)
-    outputs = backend.generate([f"t{i}" for i in range(30)], max_new_tokens=3)
+def test_backend_respects_max_new_tokens() -> None:
+    outputs = FakeBackend(None).generate([f"t{i}" for i in range(30)], max_new_tokens=3)
     assert all(1 <= len(out.split()) <= 3 for out in outputs)
-    word = outputs[0].split()[1] if len(outputs[0].split()) > 1 else outputs[0].split()[0]
-    stopped = backend.generate(["t0"], max_new_tokens=3, stop=[word])[0]
-    assert word not in stopped
 
 
-def test_backend_logprobs_are_negative_deterministic_and_prefix_dependent() -> None:
+def test_backend_logprobs_depend_on_the_prefix() -> None:
     backend = FakeBackend(None)
     values = backend.continuation_logprobs("prefix A", [" Yes", " No", " Yes please"])
-    assert all(v < 0 for v in values)
-    assert values == backend.continuation_logprobs("prefix A", [" Yes", " No", " Yes please"])
     assert values != backend.continuation_logprobs("prefix B", [" Yes", " No", " Yes please"])
 
 

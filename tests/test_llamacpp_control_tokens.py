@@ -14,7 +14,6 @@ pytest.importorskip("transformers")
 
 from promptopt_hf.backend import HFBackend
 from promptopt_llamacpp.backend import LlamaCppBackend
-from promptopt_llamacpp.gguf_export import export_hf_llama
 
 #: A question that tries to close the user turn and open a system turn.
 INJECTED = (
@@ -34,9 +33,8 @@ def hf(tiny_model_dir: Path) -> HFBackend:
 
 
 @pytest.fixture(scope="module")
-def llama(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = export_hf_llama(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
-    backend = LlamaCppBackend(str(path), LlamaCppBackend.Options(kv_cache_type="f32"))
+def llama(tiny_gguf: Path) -> Any:
+    backend = LlamaCppBackend(str(tiny_gguf), LlamaCppBackend.Options(kv_cache_type="f32"))
     yield backend
     backend.close()
 

@@ -109,7 +109,13 @@ def eval_command(
     out: Annotated[
         Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
     ] = None,
-    cache: Annotated[bool, typer.Option(help="Reuse cached per-example outcomes.")] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the model's cached outputs (generations, option scores); verdicts are "
+            "always derived again."
+        ),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""

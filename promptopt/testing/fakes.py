@@ -12,10 +12,10 @@ proposer ``fake-words``, loss extractor ``fake-logprob``, selector ``fake-best``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from promptopt import hookimpl
@@ -156,8 +156,13 @@ class FakeBackend(Backend[FakeBackendOptions]):
         return out
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
+        read = len(prefix.split()) * len(continuations) + sum(len(c.split()) for c in continuations)
+        self.usage.record(requests=1, forward_passes=1, prompt_tokens=read)
         values = []
         for text in continuations:
+            if not text:
+                values.append(0.0)  # nothing to score: log 1
+                continue
             digest = _digest(self.options.fake_salt, prefix, text)
             per_word = 0.25 + int.from_bytes(digest[:4], "big") / 2**32 * 2.0
             values.append(-per_word * max(1, len(text.split())))
@@ -249,7 +254,7 @@ class FakeWordProposer(Proposer[FakeWordsOptions]):
         for word in choices:
             new = (*tokens[:pos], word, *tokens[pos + 1 :])
             text = prompt.prefix + decode_words(new)
-            edited = replace(prompt, text=text, tokens=new, position=pos)  # keeps the separator
+            edited = dataclasses.replace(prompt, text=text, tokens=new, position=pos)
             candidates.append(Candidate(edited, WORDS[word]))
         return candidates
 
@@ -308,7 +313,7 @@ def next_position(prompt: Prompt) -> Prompt:
     """``prompt`` with its edit position moved to the next token (back to 0 after the last)."""
     size = len(prompt.tokens) if prompt.tokens else 0
     position = (prompt.position + 1) % size if size else 0
-    return replace(prompt, position=position)
+    return dataclasses.replace(prompt, position=position)
 
 
 class FakeBestOptions(ComponentOptions):

@@ -342,6 +342,11 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
         ids = self.tokenize(text)
         self._check_fits(len(ids), "the prompt")
         max_tokens = min(max_new_tokens, self.options.n_ctx - len(ids))
+        # llama-cpp-python reuses the cached prefix and evaluates at least the last prompt
+        # token; a token evaluated alone is multiplied another way (a one-row product: ~1e-5 on
+        # F32 weights), so a sample would depend on what the previous call left in the cache.
+        # Evaluating at least two prompt tokens gives the numbers of a fresh evaluation.
+        self.llm.n_tokens = min(self.llm.n_tokens, max(0, len(ids) - 2))
         if sample is None:  # greedy
             decoding: dict[str, Any] = {"temperature": 0.0, "top_k": 1, "seed": self.options.seed}
         else:  # plain temperature + nucleus sampling: no top-k, no min-p

@@ -6,6 +6,8 @@ from promptopt's pytest plugin, which pytest loads by itself once promptopt is i
 
 from __future__ import annotations
 
+import dataclasses
+
 from promptopt.testing.contracts import check_selector
 from promptopt.testing.fakes import word_prompt
 from promptopt.types import Candidate
@@ -33,6 +35,12 @@ def test_picks_the_lowest_score_and_moves_to_the_next_position(promptopt_fake_co
 def test_wraps_to_the_first_token_after_the_last() -> None:
     last = word_prompt("think step by step .", position=4)
     assert move_position(last).position == 0
+
+
+def test_moving_keeps_the_rest_of_the_prompt() -> None:
+    prompt = dataclasses.replace(word_prompt("think step by step ."), separator="\n")
+    moved = move_position(prompt)
+    assert moved == dataclasses.replace(prompt, position=1)
 
 
 def test_is_selected_by_name_in_a_whole_run(promptopt_fakes, promptopt_run) -> None:

@@ -9,8 +9,8 @@ the last.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import replace
 
 from promptopt.components import ComponentOptions, Selector, StepContext
 from promptopt.types import Candidate, Prompt, Selection
@@ -22,12 +22,11 @@ def lowest(scores: Sequence[float]) -> int:
 
 
 def move_position(prompt: Prompt) -> Prompt:
-    """``prompt`` set to edit its next token, wrapping to 0 after the last one.
-    Text-only prompts (no tokens) keep their position."""
+    """``prompt`` set to edit its next token, wrapping to 0 after the last one; everything
+    else (text, tokens, prefix, separator) unchanged. Text-only prompts keep their position."""
     if not prompt.tokens:
         return prompt
-    position = (prompt.position + 1) % len(prompt.tokens)
-    return replace(prompt, position=position)  # keeps text, tokens, prefix and separator
+    return dataclasses.replace(prompt, position=(prompt.position + 1) % len(prompt.tokens))
 
 
 class GreedyScoreOptions(ComponentOptions):
@@ -43,8 +42,7 @@ class GreedyScoreSelector(Selector[GreedyScoreOptions]):
 
     name = "greedy-score"
     description = "lowest cheap score wins; evaluates only the winner, then moves the position"
-
-    Options = GreedyScoreOptions
+    Options = GreedyScoreOptions  # Selector[GreedyScoreOptions]: self.options is one
 
     def select(
         self,
