@@ -205,7 +205,7 @@ def test_component_calls_in_the_docs_fit_the_code() -> None:
             continue
         seen += 1
         params = _parameters(func)
-        given = [a.strip() for a in args.split(",") if a.strip()]
+        given = [a.strip() for a in args.split(",") if a.strip() not in ("", "*", "/")]
         keywords = [a.partition("=")[0].strip() for a in given if "=" in a]
         positional = [a for a in given if "=" not in a]
         names = {p.name for p in params}
@@ -229,7 +229,7 @@ def test_component_calls_in_the_docs_fit_the_code() -> None:
 def test_every_option_of_an_in_tree_component_is_in_its_readme() -> None:
     """``-o`` options are documented where users look for them: the distribution's README
     (``seed`` and ``data_dir`` come from ``--seed``/``--data-dir``, documented once)."""
-    from promptopt.assembly import RUN_LEVEL_KEYS
+    from promptopt.config import RUN_LEVEL_KEYS
     from promptopt.pluginmanager import new_plugin_manager
     from promptopt.registry import Registry
 
