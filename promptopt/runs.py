@@ -215,10 +215,10 @@ def describe_run(config: RunConfig) -> dict[str, Any]:
     from promptopt.registry import get_registry
 
     plan = plan_run(config, get_registry())
-    task = plan.classes["task"](plan.options["task"])
-    description = plan.describe(task)  # type: ignore[arg-type]
-    method = plan.classes["method"](plan.options["method"])
-    description.update(method.describe(task))  # type: ignore[attr-defined]
+    task = plan.task_cls(plan.options["task"])
+    description = plan.describe(task)
+    method = plan.method_cls(plan.options["method"])
+    description.update(method.describe(task))
     return description
 
 
