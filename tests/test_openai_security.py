@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +21,7 @@ pytest.importorskip("httpx")  # protection only: the plugin's own dependency
 
 from promptopt_openai.backend import OpenAIBackend, OpenAIOptions
 from promptopt_openai.endpoint import parse_model_ref
+from test_openai_backend import one_line_error, promptopt
 
 from promptopt.assembly import build_options
 from promptopt.errors import PromptoptError
@@ -165,30 +163,12 @@ def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROMPTOPT_OPENAI_MODEL", raising=False)
 
 
-def promptopt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess (the current environment, progress bars off)."""
-    return subprocess.run(
-        [sys.executable, "-m", "promptopt", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PROMPTOPT_PROGRESS": "0", **(env or {})},
-        timeout=300,
-    )
-
-
 def eval_args(model: str, data: Path, out: Path, *extra: str) -> list[str]:
     return [
         *("eval", "--task", TASK, "--backend", "openai", "--model", model, "--split", "test"),
         *("--prompt", "Think.", "--data-dir", str(data), "--out", str(out), "--limit", "2"),
         *extra,
     ]
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result.stderr[-3000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("promptopt: error:"), result.stderr[-3000:]
-    return lines[0]
 
 
 def one_line(exc: BaseException) -> str:
