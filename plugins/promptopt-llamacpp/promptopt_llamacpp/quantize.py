@@ -74,7 +74,7 @@ def parse_quants(text: str | None) -> list[str]:
 
 def file_type(path: Path) -> int:
     """The GGUF's ``general.file_type`` (read from the header; -1 when absent)."""
-    from promptopt_llamacpp.ggufheader import header_value
+    from promptopt.ggufheader import header_value
 
     value = header_value(path, "general.file_type")
     return int(value) if value is not None else -1

@@ -143,7 +143,7 @@ def _special(value: Any) -> str:
 
 def from_gguf(path: Path) -> TemplateSource:
     """Template, BOS/EOS texts and the add-BOS flag from a GGUF file's metadata (read once
-    per file version in a process: parsing a large vocabulary takes seconds)."""
+    per file version in a process: reading a large vocabulary takes a while)."""
     stat = path.stat()
     return _read_gguf(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
@@ -153,28 +153,40 @@ def from_gguf(path: Path) -> TemplateSource:
 GGUF_CONTROL_TYPES = frozenset({2, 3, 4})
 
 
+#: The GGUF metadata a template source is read from.
+_GGUF_KEYS = (
+    "general.name",
+    "general.architecture",
+    "general.file_type",
+    "tokenizer.chat_template",
+    "tokenizer.ggml.model",
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.token_type",
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.add_bos_token",
+)
+
+
 @functools.lru_cache(maxsize=8)
 def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
-    from gguf import GGUFReader
+    from promptopt.ggufheader import header_values
 
     try:
-        reader = GGUFReader(str(path))
-    except (OSError, ValueError) as exc:
+        meta = header_values(path, _GGUF_KEYS)
+    except OSError as exc:
         raise ModelLoadError(
             f"cannot read GGUF metadata of {str(path)!r}: {exc}", hint="pass a complete GGUF file"
         ) from None
-
-    def value(key: str) -> Any:
-        item = reader.fields.get(key)
-        return None if item is None else item.contents()
-
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    value = meta.get
+    found = value("tokenizer.ggml.tokens")
+    tokens = found if isinstance(found, list) else None
 
     def token_text(key: str) -> str:
         index = value(key)
-        if tokens is None or not isinstance(index, int) or not 0 <= index < len(tokens.data):
+        if tokens is None or not isinstance(index, int) or not 0 <= index < len(tokens):
             return ""
-        return str(tokens.contents(index))
+        return str(tokens[index])
 
     add_bos = value("tokenizer.ggml.add_bos_token")
     if add_bos is None:  # llama.cpp's default: SentencePiece vocabularies add BOS
@@ -182,9 +194,9 @@ def _read_gguf(path: Path, size: int, mtime_ns: int) -> TemplateSource:
     types = value("tokenizer.ggml.token_type")
     controls = (
         tuple(
-            str(tokens.contents(i))
+            str(tokens[i])
             for i, kind in enumerate(types)
-            if kind in GGUF_CONTROL_TYPES and i < len(tokens.data)
+            if kind in GGUF_CONTROL_TYPES and i < len(tokens)
         )
         if tokens is not None and isinstance(types, list)
         else None

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gguf import GGUFReader, GGUFWriter
-from promptopt_llamacpp.ggufheader import header_value
 from promptopt_llamacpp.quantize import file_type
 
 from promptopt.errors import ModelLoadError
+from promptopt.ggufheader import header_value, header_values
 
 
 def write_gguf(path: Path) -> None:
@@ -47,6 +47,12 @@ def test_every_field_reads_as_gguf_reader_reads_it(tmp_path: Path) -> None:
             assert got == want, key
     assert header_value(path, "test.missing") is None
     assert file_type(path) == 7
+    wanted = ["test.after_arrays", "test.words", "test.missing", "general.file_type"]
+    assert header_values(path, wanted) == {
+        "test.after_arrays": 99,
+        "test.words": fields["test.words"].contents(),
+        "general.file_type": 7,
+    }
 
 
 def test_a_cut_file_and_a_foreign_file_fail_with_their_name(tmp_path: Path) -> None:
