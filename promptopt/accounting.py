@@ -4,12 +4,35 @@ process's peak memory, so every run can report its cost next to its gain."""
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, TypeVar
+
+CountersT = TypeVar("CountersT", bound="Counters")
 
 
 @dataclass
-class Usage:
+class Counters:
+    """Base of dataclasses of integer counters that only grow: a snapshot taken now, and what
+    was added since one (the pattern every "cost of this step" report uses)."""
+
+    def snapshot(self: CountersT) -> CountersT:
+        """A frozen copy, to subtract from later."""
+        return replace(self)
+
+    def since(self: CountersT, before: CountersT) -> CountersT:
+        """What was added after ``before`` was taken."""
+        return replace(
+            self, **{f.name: getattr(self, f.name) - getattr(before, f.name) for f in fields(self)}
+        )
+
+    def add(self: CountersT, other: CountersT) -> None:
+        """Add another set of the same counters to these."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class Usage(Counters):
     """Running counters of one model; backends add to them, the loop reads per-step deltas.
 
     ``prompt_tokens``: input tokens the model read (prefill, scoring); ``generated_tokens``:
@@ -37,21 +60,6 @@ class Usage:
         self.forward_passes += int(forward_passes)
         self.backward_passes += int(backward_passes)
         self.requests += int(requests)
-
-    def snapshot(self) -> Usage:
-        """A frozen copy, to subtract from later."""
-        return Usage(**asdict(self))
-
-    def since(self, before: Usage) -> Usage:
-        """What was added after ``before`` was taken."""
-        return Usage(
-            **{f.name: getattr(self, f.name) - getattr(before, f.name) for f in fields(self)}
-        )
-
-    def add(self, other: Usage) -> None:
-        """Add another usage's counters to these."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

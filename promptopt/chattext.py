@@ -18,6 +18,23 @@ from collections.abc import Iterable
 
 #: Pieces of a model input: ``(text, is_markup)``; markup is tokenized with control tokens.
 Segments = list[tuple[str, bool]]
+#: Input format for models without a chat template: the user text, then a newline; the default
+#: of every backend, so prompts transfer unchanged.
+PLAIN_TEMPLATE = "{user}\n"
+#: Stand-in user content rendered through a template to find the template's own text around it.
+USER_SENTINEL = "PROMPTOPTUSERCONTENT7319"
+
+
+def check_plain_template(value: str) -> str:
+    """``value`` when it is a usable plain template (``{user}`` exactly once, no other field);
+    a ValueError otherwise (the backends' option validator)."""
+    try:
+        rendered = value.format(user=USER_SENTINEL)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"plain_template must only use {{user}}: {exc}") from None
+    if rendered.count(USER_SENTINEL) != 1:
+        raise ValueError("plain_template must contain {user} exactly once")
+    return value
 
 
 class TemplateMarkup:

@@ -10,7 +10,6 @@ which the llamacpp plugin provides under the name ``llamacpp``; nothing here imp
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -213,15 +212,6 @@ def gguf_of(wb: WhiteBox, weights: str, provider: TokenGeneratorProvider) -> Pat
             hint="use -o generator=torch",
         )
     return provider.weights_file(local, "f16" if weights == "f16" else "f32")
-
-
-def default_threads() -> int:
-    """Every core this process may use: the run owns the machine (llama.cpp and torch take turns,
-    never run at once)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def choose(requested: str, wb: WhiteBox, reference_mode: bool) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from promptopt.components import Backend, ComponentOptions, Reasoner, StepContext
+from promptopt.cpus import usable_cpus
 from promptopt.types import Chain, Example, Prompt
 from promptopt_greater.layout import Context, build_context, prompt_tokens
 from promptopt_greater.scoring import ChainScorer
@@ -80,7 +81,6 @@ class GreaterReasoner(Reasoner[GreaterReasonerOptions], ChainScorer):
                 LlamaCppGenerator,
                 TorchGenerator,
                 choose,
-                default_threads,
             )
 
             opts = self.options
@@ -88,7 +88,9 @@ class GreaterReasoner(Reasoner[GreaterReasonerOptions], ChainScorer):
                 self._generator = LlamaCppGenerator(
                     wb,
                     weights=opts.generator_weights,
-                    threads=opts.generator_threads or default_threads(),
+                    # every usable core: the run owns the machine (llama.cpp and torch take
+                    # turns, never run at once)
+                    threads=opts.generator_threads or usable_cpus(),
                     n_ctx=_context_size(wb),
                     parallel=opts.generator_parallel,
                 )

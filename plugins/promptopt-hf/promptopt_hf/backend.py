@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL, check_plain_template
 from promptopt.components import ComponentOptions
+from promptopt.cpus import usable_cpus
 from promptopt.errors import ModelLoadError, PromptoptError
 from promptopt.sampling import is_greedy, sample_seed
+from promptopt.stops import cut_at_stop
 from promptopt.whitebox import WhiteBoxBackend
 from promptopt_hf.resolve import ModelSource, resolve_model
 
@@ -30,10 +33,6 @@ if TYPE_CHECKING:
     from promptopt.chattext import TemplateMarkup
     from promptopt.progress import Progress
 
-#: Input format for base models (no chat template): the user text, then a newline; the same
-#: default as the llamacpp backend so prompts transfer unchanged.
-PLAIN_TEMPLATE = "{user}\n"
-_SENTINEL = "PROMPTOPTUSERCONTENT7319"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: Lengths at or above this are transformers' "no limit set" placeholders (int(1e30), ...).
 _UNSET_LENGTH = 10_000_000
@@ -63,13 +62,7 @@ class HFOptions(ComponentOptions):
     @field_validator("plain_template")
     @classmethod
     def _check_plain_template(cls, value: str) -> str:
-        try:
-            rendered = value.format(user=_SENTINEL)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"plain_template must only use {{user}}: {exc}") from None
-        if rendered.count(_SENTINEL) != 1:
-            raise ValueError("plain_template must contain {user} exactly once")
-        return value
+        return check_plain_template(value)
 
 
 class HFBackend(WhiteBoxBackend[HFOptions]):
@@ -89,7 +82,7 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
 
         opts = self.options
         torch.manual_seed(opts.seed)
-        torch.set_num_threads(opts.threads or _usable_cpus())
+        torch.set_num_threads(opts.threads or usable_cpus())
         self.source: ModelSource = resolve_model(model)
         self.device: torch.device = resolve_device(opts.device)
         self.dtype: torch.dtype = resolve_dtype(opts.dtype, self.device)
@@ -293,10 +286,10 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
         that trim the content, as Llama 3's does)."""
         template = (self._chat_template(), self._plain_template)
         if self._parts is None or self._parts[0] != template:  # rendered once per template
-            rendered = self._render(_SENTINEL)
+            rendered = self._render(USER_SENTINEL)
             if rendered is None:
-                rendered = self._plain_template.format(user=_SENTINEL)
-            before, found, after = rendered.partition(_SENTINEL)
+                rendered = self._plain_template.format(user=USER_SENTINEL)
+            before, found, after = rendered.partition(USER_SENTINEL)
             if not found:
                 raise self._unsplittable()
             self._parts = (template, (before, after))
@@ -373,7 +366,7 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
             base = self.options.seed if seed is None else seed
             seeds = [sample_seed(base, i, j) for i in range(len(texts)) for j in range(n)]
         outputs = self._generate(inputs, max_new_tokens, stop, progress, temperature, top_p, seeds)
-        return [_cut(self.decode(ids, skip_special_tokens=True), stop) for ids in outputs]
+        return [cut_at_stop(self.decode(ids, skip_special_tokens=True), stop) for ids in outputs]
 
     def generate_ids(
         self,
@@ -524,28 +517,7 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
         return int(bos) if probe and probe[0] == bos else None
 
 
-def _cut(text: str, stop: Sequence[str]) -> str:
-    """``text`` up to the earliest occurrence of any stop string."""
-    cut = len(text)
-    for s in stop:
-        if s:
-            at = text.find(s)
-            if at != -1:
-                cut = min(cut, at)
-    return text[:cut]
-
-
 def _bar(progress: Progress | None, total: int):  # -> ContextManager[Bar]
     from promptopt.progress import Progress
 
     return (progress or Progress(enabled=False)).bar(total=total, desc="generate", unit="seq")
-
-
-def _usable_cpus() -> int:
-    """The cores this process may run on (its CPU affinity), at least one."""
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)

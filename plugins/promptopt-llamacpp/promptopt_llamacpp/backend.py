@@ -7,7 +7,6 @@ llama_cpp is imported when a model is loaded, never at plugin import.
 from __future__ import annotations
 
 import hashlib
-import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,18 +14,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL
 from promptopt.components import Backend, ComponentOptions
+from promptopt.cpus import usable_cpus
 from promptopt.errors import ModelLoadError, PromptoptError
 from promptopt.progress import Progress
 from promptopt.sampling import is_greedy, sample_seed
+from promptopt.stops import cut_at_stop
 from promptopt_llamacpp.modelfiles import file_sha256, resolve_model
 from promptopt_llamacpp.scoring import options_logprobs
 
 if TYPE_CHECKING:
     from promptopt.chattext import TemplateMarkup
 
-PLAIN_TEMPLATE = "{user}\n"
-_SENTINEL = "PROMPTOPTUSERCONTENT7319"
 #: ggml tensor types for the KV cache option.
 GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 
@@ -35,7 +35,8 @@ class LlamaCppOptions(ComponentOptions):
     """How the GGUF model is loaded and sampled (``-o key=value``)."""
 
     n_ctx: int = Field(default=4096, ge=16)
-    #: Threads for generation; None = half the logical CPUs (llama-cpp-python's default).
+    #: Threads for generation; None = half the usable CPUs (llama-cpp-python's default is half
+    #: the logical CPUs; this counts those the process may run on).
     n_threads: int | None = None
     #: Threads for prompt (batch) evaluation; None = the same as ``n_threads``. llama-cpp-python
     #: would use every logical CPU, which stalls prefill badly when other processes share them.
@@ -71,8 +72,8 @@ def _llama_cpp() -> Any:
 
 
 def default_threads() -> int:
-    """Half the logical CPUs (roughly the physical cores), at least one."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """Half the CPUs this process may use (roughly their physical cores), at least one."""
+    return max(1, usable_cpus() // 2)
 
 
 def gpu_layers_default() -> int:
@@ -249,9 +250,9 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
         if self._markup is None:
             from promptopt.chattext import TemplateMarkup
 
-            rendered = self._render(_SENTINEL)
-            before, found, after = rendered.partition(_SENTINEL)
-            if found and _SENTINEL not in after:
+            rendered = self._render(USER_SENTINEL)
+            before, found, after = rendered.partition(USER_SENTINEL)
+            if found and USER_SENTINEL not in after:
                 self._markup = TemplateMarkup(before, after, self._control_texts())
             else:
                 self._markup = TemplateMarkup(None, None, self._control_texts())
@@ -395,7 +396,8 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
                 on_done=bar.update,
             )
             for i, ids in zip(fits, generated, strict=True):
-                outputs[i] = _cut(self._detokenize(ids), stops)
+                # cut as create_completion cuts a single sequence
+                outputs[i] = cut_at_stop(self._detokenize(ids), stops)
             for i in sorted(set(range(len(rows))) - set(fits)):
                 outputs[i] = self._generate_one(texts[i], max_new_tokens, stop, 0.0, 1.0, None)
                 bar.update(1)
@@ -452,9 +454,3 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
-
-
-def _cut(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to the earliest stop string (as ``create_completion`` returns it)."""
-    at = min((i for i in (text.find(s) for s in stops) if i != -1), default=len(text))
-    return text[:at]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL, check_plain_template
 from promptopt.components import Backend, ComponentOptions, operational
 from promptopt.errors import PromptoptError
 from promptopt.progress import Progress
@@ -28,8 +29,6 @@ from promptopt_openai.endpoint import API_KEY_ENV
 if TYPE_CHECKING:
     from promptopt.chattext import TemplateMarkup
 
-PLAIN_TEMPLATE = "{user}\n"
-_SENTINEL = "PROMPTOPTUSERCONTENT7319"
 #: Server kinds whose own sampling defaults :func:`sampling_fields` turns off.
 TUNED_KINDS = ("llama.cpp", "llama-cpp-python", "vllm", "sglang")
 #: Completions fields the backend sets in its requests (what is sent, how much, how it is
@@ -75,13 +74,7 @@ class OpenAIOptions(ComponentOptions):
     @field_validator("plain_template")
     @classmethod
     def _check_plain_template(cls, value: str) -> str:
-        try:
-            rendered = value.format(user=_SENTINEL)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"plain_template must only use {{user}}: {exc}") from None
-        if rendered.count(_SENTINEL) != 1:
-            raise ValueError("plain_template must contain {user} exactly once")
-        return value
+        return check_plain_template(value)
 
     @field_validator("extra_body")
     @classmethod
@@ -269,9 +262,9 @@ class OpenAIBackend(Backend[OpenAIOptions]):
         if self._markup is None:
             from promptopt.chattext import TemplateMarkup
 
-            before, found, after = self._render(_SENTINEL).partition(_SENTINEL)
+            before, found, after = self._render(USER_SENTINEL).partition(USER_SENTINEL)
             controls = self._control_texts(before + after)
-            if found and _SENTINEL not in after:
+            if found and USER_SENTINEL not in after:
                 self._markup = TemplateMarkup(before, after, controls)
             else:
                 self._markup = TemplateMarkup(None, None, controls)
