@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL, check_plain_template
+from promptopt.chattext import PLAIN_TEMPLATE, check_plain_template
 from promptopt.components import ComponentOptions
 from promptopt.cpus import usable_cpus
-from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt.errors import PromptoptError
 from promptopt.sampling import is_greedy, sample_seed
 from promptopt.stops import cut_at_stop
 from promptopt.whitebox import WhiteBoxBackend
 from promptopt_hf.resolve import ModelSource, resolve_model
+from promptopt_hf.templates import HFTemplates
 
 if TYPE_CHECKING:
     import torch
@@ -96,16 +97,16 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
         self._eos: frozenset[int] = frozenset(self._eos_ids())
         self._pad: int = self._pad_id()
         self._bos_prefix: int | None = self._default_bos()
-        if opts.template == "chat" and not self.tokenizer.chat_template:
-            raise ModelLoadError(
-                f"model {self.model_id} has no chat template",
-                hint="use -o template=plain (or auto) for base models",
-            )
-        self._markup: tuple[Any, TemplateMarkup] | None = None
-        if self._chat_template() is not None:
-            self._check_template()
+        self.templates = HFTemplates(
+            self.tokenizer,
+            mode=opts.template,
+            plain_template=opts.plain_template,
+            model_id=self.model_id,
+        )
+        if self.templates.chat_template is not None:
+            where = self.source.gguf.name if self.source.gguf is not None else self.model_id
+            self.templates.check(where)
         self._fingerprint: dict[str, Any] | None = None
-        self._parts: tuple[Any, tuple[str, str]] | None = None
         self.fingerprint()  # now: it must describe the files loaded, not what replaces them later
 
     # ------------------------------------------------------------------ identity
@@ -189,8 +190,8 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
                     digest.update(file_signature(path).encode())
             else:  # hub model: the resolved commit is the best we have
                 digest.update(str(getattr(self.model.config, "_commit_hash", "")).encode())
-            chat_template = self._chat_template()
-            template = chat_template if chat_template is not None else self._plain_template
+            chat_template = self.templates.chat_template
+            template = chat_template if chat_template is not None else self.templates.plain_template
             self._fingerprint = {
                 "backend": self.name,
                 "model": self.model_id,
@@ -248,101 +249,19 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
         """One user turn through the chat template with the generation prompt (or through
         ``plain_template`` for models without one). The user text stays plain text when
         tokenized, control-token spellings included."""
-        rendered = self._render(user)
-        if rendered is None:
-            rendered = self._plain_template.format(user=user)
-        markup = self.markup
-        if markup.known:
-            markup.remember(rendered)
-        elif markup.has_control(user):
-            raise PromptoptError(
-                f"the prompt or question spells a control token ({markup.first_control(user)}), "
-                f"and the chat template of {self.model_id} rewrites the user text, so it "
-                "cannot be kept plain",
-                hint="remove it from the prompt or question, or use -o template=plain",
-            )
-        return rendered
+        return self.templates.chat(user)
 
     @property
     def markup(self) -> TemplateMarkup:
         """The template's own text around the user content, and the control-token texts of
         the tokenizer (see :mod:`promptopt.chattext`)."""
-        template = (self._chat_template(), self._plain_template)
-        if self._markup is None or self._markup[0] != template:  # one per template
-            from promptopt.chattext import TemplateMarkup
-
-            controls = list(getattr(self.tokenizer, "added_tokens_encoder", {}) or {})
-            try:
-                before, after = self.chat_parts()
-            except PromptoptError:
-                self._markup = (template, TemplateMarkup(None, None, controls))
-            else:
-                self._markup = (template, TemplateMarkup(before, after, controls))
-        return self._markup[1]
+        return self.templates.markup
 
     def chat_parts(self, user: str | None = None) -> tuple[str, str]:
         """(text before, text after) the user content in :meth:`chat`'s output, so token
         methods can splice ids: ``chat(u) == before + u + after`` (``u.strip()`` for templates
         that trim the content, as Llama 3's does)."""
-        template = (self._chat_template(), self._plain_template)
-        if self._parts is None or self._parts[0] != template:  # rendered once per template
-            rendered = self._render(USER_SENTINEL)
-            if rendered is None:
-                rendered = self._plain_template.format(user=USER_SENTINEL)
-            before, found, after = rendered.partition(USER_SENTINEL)
-            if not found:
-                raise self._unsplittable()
-            self._parts = (template, (before, after))
-        before, after = self._parts[1]
-        if user is None or before + user + after == (full := self.chat(user)):
-            return before, after
-        # A template that rewrites the content (Llama 3 trims it): locate the user text itself.
-        for content in (user, user.strip()):
-            at = full.find(content) if content else -1
-            if at != -1:
-                return full[:at], full[at + len(content) :]
-        raise self._unsplittable()
-
-    def _check_template(self) -> None:
-        """Render the chat template once now: a template that does not compile or render (a
-        Jinja syntax error, a sandbox violation) is a one-line error before any work."""
-        try:
-            self._render("Is this template usable?")
-        except Exception as exc:  # jinja2 and the template's own code raise many types
-            where = self.source.gguf.name if self.source.gguf is not None else self.model_id
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ModelLoadError(
-                f"the chat template in {where} cannot be used ({type(exc).__name__}: {detail})"[
-                    :300
-                ],
-                hint="pass -o template=plain to use a plain completion template instead",
-            ) from None
-
-    def _unsplittable(self) -> PromptoptError:
-        return PromptoptError(
-            f"the chat template of {self.model_id} drops or rewrites the user message, so "
-            "token methods cannot splice it",
-            hint="use -o template=plain",
-        )
-
-    @property
-    def _plain_template(self) -> str:
-        return self.options.plain_template
-
-    def _chat_template(self) -> str | None:
-        """The chat template in use, or None for the plain template."""
-        if self.options.template == "plain":
-            return None
-        return self.tokenizer.chat_template or None
-
-    def _render(self, user: str) -> str | None:
-        if self._chat_template() is None:
-            return None
-        return str(
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-            )
-        )
+        return self.templates.parts(user)
 
     # ------------------------------------------------------------------ generation
 
