@@ -106,7 +106,7 @@ class LogitsRecorder(LlamaTokenGenerator):
         self.seen: dict[int, list[Any]] = {}
 
     def _next_id(self, slot: Any, index: int) -> int:
-        self.seen.setdefault(slot.row, []).append(self._logits(index).copy())
+        self.seen.setdefault(slot.row, []).append(self.kv.logits(index).copy())
         return super()._next_id(slot, index)
 
 

@@ -27,9 +27,6 @@ from promptopt_llamacpp.scoring import options_logprobs
 if TYPE_CHECKING:
     from promptopt.chattext import TemplateMarkup
 
-#: ggml tensor types for the KV cache option.
-GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
-
 
 class LlamaCppOptions(ComponentOptions):
     """How the GGUF model is loaded and sampled (``-o key=value``)."""
@@ -121,6 +118,7 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
         never be rendered, in which case the load goes on without compiling it."""
         import jinja2
 
+        from promptopt_llamacpp.kvslots import KV_TYPES
         from promptopt_llamacpp.templates import broken_template_error, templates_not_compiled
 
         opts = self.options
@@ -133,8 +131,8 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
             "n_gpu_layers": self.n_gpu_layers,
             "seed": opts.seed,
             "logits_all": True,
-            "type_k": GGML_TYPES[opts.kv_cache_type],
-            "type_v": GGML_TYPES[opts.kv_cache_type],
+            "type_k": KV_TYPES[opts.kv_cache_type],
+            "type_v": KV_TYPES[opts.kv_cache_type],
             "verbose": False,
         }
         llama_cpp = _llama_cpp()

@@ -15,23 +15,24 @@ not depend on what runs beside it.
 input (GReaTer's prompt NLL), read from the logits of the evaluation the generation needs anyway.
 Slots remember them per position, so an input that reuses a prefix reuses its scores too; the
 ids equal those of ``generate_ids``. llama_cpp is imported when a model loads, never at import.
+
+This module schedules the rows; the slots, their KV cells and the decode calls are
+:mod:`promptopt_llamacpp.kvslots`'s.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import weakref
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from promptopt.accounting import Usage
-from promptopt.errors import ModelLoadError, PromptoptError
+from promptopt.errors import PromptoptError
 from promptopt_llamacpp.idscore import (
     SpanScore,
     pack_calls,
@@ -39,84 +40,19 @@ from promptopt_llamacpp.idscore import (
     score_spans,
     split_range,
 )
-from promptopt_llamacpp.modelfiles import captured_stderr, check_gguf
+from promptopt_llamacpp.kvslots import GenerationStats, Slot, SlotCache, llama_cpp_lib
+from promptopt_llamacpp.modelfiles import check_gguf
 from promptopt_llamacpp.scoring import common_prefix_length
 
-__all__ = ["GenerationStats", "LlamaTokenGenerator", "SpanScore", "StopCheck"]
+__all__ = ["LlamaTokenGenerator", "SpanScore", "StopCheck"]
 
 log = logging.getLogger(__name__)
 
 #: ``stop_check(row, ids_so_far)``: True ends that row after its latest token.
 StopCheck = Callable[[int, list[int]], bool]
-#: ggml tensor types for the KV cache.
-KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 #: Idle sequence ids between running rows given a throw-away token so that a decode call stays
 #: one ubatch (a token costs ~2 ms there, another ubatch ~18 ms: measured on a 2-core CPU).
 MAX_FILLED_GAP = 6
-#: Non-empty once llama.cpp's backend is initialized in this process.
-_BACKEND_READY: list[bool] = []
-
-
-@dataclass
-class GenerationStats:
-    """What the generator computed (cumulative over calls), for a caller's accounting.
-
-    ``prompt_tokens``: input (or scored row) tokens evaluated; ``reused_tokens``: those served
-    from KV cells already computed (a shared prefix); ``generated_tokens``: ids returned;
-    ``decode_calls``: batched ``llama_decode`` calls; ``kv_copies``: slot-to-slot prefix copies;
-    ``scored_tokens``: span positions scored; ``padding_tokens``: throw-away tokens evaluated so
-    that scored rows of different lengths share a decode call."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    reused_tokens: int = 0
-    generated_tokens: int = 0
-    decode_calls: int = 0
-    kv_copies: int = 0
-    scored_tokens: int = 0
-    padding_tokens: int = 0
-
-    def snapshot(self) -> GenerationStats:
-        """A frozen copy, to subtract from later."""
-        return GenerationStats(**asdict(self))
-
-    def since(self, before: GenerationStats) -> GenerationStats:
-        """What was added after ``before`` was taken."""
-        return GenerationStats(
-            **{f.name: getattr(self, f.name) - getattr(before, f.name) for f in fields(self)}
-        )
-
-    def usage(self) -> Usage:
-        """These counters as a :class:`~promptopt.accounting.Usage` (one decode = one pass)."""
-        return Usage(
-            prompt_tokens=self.prompt_tokens,
-            generated_tokens=self.generated_tokens,
-            forward_passes=self.decode_calls,
-            requests=self.calls,
-        )
-
-
-@dataclass
-class _Slot:
-    """One sequence id (= one KV stream): the tokens its cells hold and what it runs now."""
-
-    seq: int
-    cells: list[int] = field(default_factory=list)  # tokens at positions 0.. with KV computed
-    pending: list[int] = field(default_factory=list)  # tokens to evaluate next
-    row: int | None = None  # the input it is generating for, None when idle
-    out: list[int] = field(default_factory=list)
-    stamp: int = 0  # when it last took an input (the least recently used is evicted first)
-    #: log-probability of ``cells[p]`` given ``cells[:p]``, for the positions a span asked for
-    scores: dict[int, float] = field(default_factory=dict)
-    span: tuple[int, int] | None = None  # the input positions to score, for the running row
-    next_id: int = -1  # the greedy id after the input, once its prefill is done
-
-    @property
-    def running(self) -> int:
-        """The input this slot generates for; only asked of a slot that runs one."""
-        if self.row is None:
-            raise RuntimeError(f"slot {self.seq} runs no input")
-        return self.row
 
 
 @dataclass
@@ -124,7 +60,7 @@ class _Piece:
     """Consecutive pending tokens of one slot's row evaluated in one decode call, starting at
     position ``start``; ``reads``: indices whose logits are read."""
 
-    slot: _Slot
+    slot: Slot
     row: list[int]
     tokens: list[int]
     start: int
@@ -138,56 +74,6 @@ class _Ending:
     eos: frozenset[int]
     max_new_tokens: int
     stop_check: StopCheck | None
-
-
-def _llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        raise ModelLoadError(
-            "the llama.cpp token generator needs llama-cpp-python",
-            hint="pip install llama-cpp-python",
-        ) from None
-    if not hasattr(llama_cpp, "llama_memory_seq_cp"):
-        raise ModelLoadError(
-            f"llama-cpp-python {llama_cpp.__version__} lacks the llama_memory_* KV functions",
-            hint="upgrade llama-cpp-python (0.3.36 is known to work)",
-        )
-    if not _BACKEND_READY:
-        logger = logging.getLogger("llama-cpp-python")  # where llama.cpp's log callback writes
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.ERROR)
-        llama_cpp.llama_backend_init()
-        _BACKEND_READY.append(True)
-    return llama_cpp
-
-
-def _last_line(text: str) -> str:
-    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
-
-
-class _Handles:
-    """The llama.cpp objects a generator owns, freed together (also at garbage collection)."""
-
-    def __init__(self, llama_cpp: Any) -> None:
-        self.lib = llama_cpp
-        self.model: Any = None
-        self.ctx: Any = None
-        self.batch: Any = None
-
-    def free_context(self) -> None:
-        if self.ctx:
-            self.lib.llama_free(self.ctx)
-        self.ctx = None
-
-    def free(self) -> None:
-        if self.batch is not None:
-            self.lib.llama_batch_free(self.batch)
-            self.batch = None
-        self.free_context()
-        if self.model:
-            self.lib.llama_model_free(self.model)
-        self.model = None
 
 
 class LlamaTokenGenerator:
@@ -217,7 +103,7 @@ class LlamaTokenGenerator:
         kv_cache_type: Literal["f16", "f32", "q8_0"] = "f32",
         flash_attn: bool = False,
     ) -> None:
-        llama_cpp = self._lib = _llama_cpp()
+        llama_cpp = llama_cpp_lib()
         self.path = check_gguf(Path(model_path))
         if n_threads < 1 or (n_threads_batch is not None and n_threads_batch < 1):
             raise PromptoptError(
@@ -243,73 +129,22 @@ class LlamaTokenGenerator:
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         self.n_gpu_layers = n_gpu_layers
         self.stats = GenerationStats()
-        self._handles = _Handles(llama_cpp)
-        self._finalizer = weakref.finalize(self, self._handles.free)
-        self._load_model()
-        vocab = llama_cpp.llama_model_get_vocab(self._handles.model)
-        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
-        self.default_eos_ids = frozenset(
-            int(t)
-            for t in (llama_cpp.llama_vocab_eos(vocab), llama_cpp.llama_vocab_eot(vocab))
-            if t >= 0
+        #: the model, its KV cache and the sequence slots (see :mod:`promptopt_llamacpp.kvslots`)
+        self.kv = SlotCache(
+            self.path,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads_batch,
+            n_ctx=n_ctx,
+            n_parallel=n_parallel,
+            n_batch=n_batch,
+            n_gpu_layers=n_gpu_layers,
+            kv_cache_type=kv_cache_type,
+            flash_attn=flash_attn,
+            stats=self.stats,
         )
-        self._cells = 0  # KV cells per sequence; 0 until the first call sizes the cache
-        self._mem: Any = None
-        self._slots = [_Slot(seq) for seq in range(n_parallel)]
-        self._tick = itertools.count(1).__next__
+        self.n_vocab = self.kv.n_vocab
+        self.default_eos_ids = self.kv.eos_ids
         log.info("llama.cpp token generator: %s", self.describe())
-
-    def _load_model(self) -> None:
-        llama_cpp, handles = self._lib, self._handles
-        params = llama_cpp.llama_model_default_params()
-        params.n_gpu_layers = self.n_gpu_layers
-        with captured_stderr() as captured:
-            handles.model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), params)
-        if not handles.model:
-            raise ModelLoadError(
-                f"llama.cpp could not load {str(self.path)!r}: "
-                f"{_last_line(captured.text()) or 'no reason given'}",
-                hint="check that the GGUF file is complete and of an architecture llama.cpp knows",
-            )
-        handles.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-
-    def _ensure_context(self, need: int) -> None:
-        """A KV cache with at least ``need`` cells per sequence (a new one drops the slots'
-        cached prefixes)."""
-        if need <= self._cells:
-            return
-        cells = 512
-        while cells < need:
-            cells *= 2
-        cells = min(cells, -(-self.n_ctx // 256) * 256)  # llama.cpp pads contexts to 256
-        llama_cpp, handles = self._lib, self._handles
-        handles.free_context()
-        self._cells, self._mem = 0, None
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = cells * self.n_parallel
-        params.n_batch = params.n_ubatch = self.n_batch
-        params.n_seq_max = self.n_parallel
-        params.kv_unified = False  # one stream per sequence: single-sequence numerics
-        params.n_threads, params.n_threads_batch = self.n_threads, self.n_threads_batch
-        params.type_k = params.type_v = KV_TYPES[self.kv_cache_type]
-        params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if self.flash_attn
-            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        params.no_perf = True
-        with captured_stderr() as captured:
-            handles.ctx = llama_cpp.llama_init_from_model(handles.model, params)
-        if not handles.ctx:
-            raise ModelLoadError(
-                f"llama.cpp could not make a KV cache of {self.n_parallel} x {cells} tokens for "
-                f"{self.path.name}: {_last_line(captured.text()) or 'out of memory?'}",
-                hint="lower n_parallel, or shorten the inputs or max_new_tokens",
-            )
-        self._mem = llama_cpp.llama_get_memory(handles.ctx)
-        self._cells = int(llama_cpp.llama_n_ctx_seq(handles.ctx))
-        self._slots = [_Slot(seq) for seq in range(self.n_parallel)]
-        log.info("llama.cpp token generator: KV cache of %d x %d cells", self.n_parallel, cells)
 
     def describe(self) -> dict[str, Any]:
         """The settings in use (threads, sizes, offload), for logs and records."""
@@ -318,7 +153,7 @@ class LlamaTokenGenerator:
             "n_threads": self.n_threads,
             "n_threads_batch": self.n_threads_batch,
             "n_ctx_per_sequence": self.n_ctx,
-            "kv_cells_per_sequence": self._cells,
+            "kv_cells_per_sequence": self.kv.cells,
             "n_parallel": self.n_parallel,
             "n_batch": self.n_batch,
             "n_gpu_layers": self.n_gpu_layers,
@@ -384,14 +219,14 @@ class LlamaTokenGenerator:
             if rows and on_done is not None:
                 on_done(len(rows))
             return results, scores
-        self._ensure_context(max(map(len, rows)) + max_new_tokens)
+        self.kv.ensure_context(max(map(len, rows)) + max_new_tokens)
         order = sorted(range(len(rows)), key=rows.__getitem__) if self.reuse_prefixes else None
         waiting = deque(order if order is not None else range(len(rows)))
         ending = _Ending(frozenset(int(t) for t in eos_ids), max_new_tokens, stop_check)
         try:
-            while waiting or any(slot.row is not None for slot in self._slots):
+            while waiting or any(slot.row is not None for slot in self.kv.slots):
                 finished = 0
-                admitted: list[_Slot] = []
+                admitted: list[Slot] = []
                 while waiting and not self._wait_for(rows[waiting[0]], admitted):
                     slot = self._admit(waiting[0], rows, wanted)
                     if slot is None:
@@ -401,7 +236,7 @@ class LlamaTokenGenerator:
                 for slot, token in self._prefill(admitted, rows):
                     if self._advance(slot, token, ending):
                         finished += self._finish(slot, results, scores)
-                running = [slot for slot in self._slots if slot.row is not None]
+                running = [slot for slot in self.kv.slots if slot.row is not None]
                 if running:
                     for slot, token in self._decode_running(running):
                         if self._advance(slot, token, ending):
@@ -434,7 +269,7 @@ class LlamaTokenGenerator:
 
     @staticmethod
     def _finish(
-        slot: _Slot, results: list[list[int]], scores: list[tuple[float, ...] | None]
+        slot: Slot, results: list[list[int]], scores: list[tuple[float, ...] | None]
     ) -> int:
         """Hand the slot's ids (and span scores) to its row and free the slot (its KV cells
         stay for reuse)."""
@@ -493,10 +328,10 @@ class LlamaTokenGenerator:
 
     def _admit(
         self, row_index: int, rows: list[list[int]], spans: list[tuple[int, int] | None]
-    ) -> _Slot | None:
+    ) -> Slot | None:
         """An idle slot holding ``rows[row_index]``'s longest computed prefix (reused in place or
         copied from another slot), the rest pending; None when every slot is busy."""
-        idle = [s for s in self._slots if s.row is None]
+        idle = [s for s in self.kv.slots if s.row is None]
         if not idle:
             return None
         row, span = rows[row_index], spans[row_index]
@@ -508,57 +343,38 @@ class LlamaTokenGenerator:
             slot = max(idle, key=lambda s: common_prefix_length(row, s.cells))
             held = common_prefix_length(row, slot.cells)
             keep = min(held, limit)
-            source = max(self._slots, key=lambda s: common_prefix_length(row, s.cells))
+            source = max(self.kv.slots, key=lambda s: common_prefix_length(row, s.cells))
             shared = common_prefix_length(row, source.cells)
             if source is not slot and min(shared, limit) >= keep + self.min_reuse:
                 # into the least recently used idle slot: the best-matching idle one may hold
                 # a prefix that later rows want (another question's)
                 slot = min(idle, key=lambda s: s.stamp)
                 if slot is not source:
-                    self._copy(source, slot)  # done by llama.cpp before the next decode
+                    self.kv.copy(source, slot)  # done by llama.cpp before the next decode
                 keep, held = min(shared, limit), shared
         saved: dict[int, float] = {}
         if span is not None:
             keep = _keep_for_span(keep, held, span, slot.scores)
             saved = {p: slot.scores[p] for p in range(*span) if p < held and p in slot.scores}
-        self._trim(slot, keep)
+        self.kv.trim(slot, keep)
         slot.scores.update(saved)  # re-evaluated cells get the same tokens: still valid
         slot.row, slot.out, slot.pending, slot.span = row_index, [], row[keep:], span
-        slot.stamp = self._tick()
+        slot.stamp = self.kv.tick()
         self.stats.prompt_tokens += len(slot.pending)
         self.stats.reused_tokens += keep
         return slot
 
-    def _copy(self, source: _Slot, target: _Slot) -> None:
-        llama_cpp = self._lib
-        llama_cpp.llama_memory_seq_rm(self._mem, target.seq, -1, -1)
-        # across KV streams llama.cpp copies whole streams
-        llama_cpp.llama_memory_seq_cp(self._mem, source.seq, target.seq, -1, -1)
-        target.cells = list(source.cells)
-        target.scores = dict(source.scores)
-        self.stats.kv_copies += 1
-
-    def _trim(self, slot: _Slot, keep: int) -> None:
-        if keep >= len(slot.cells):
-            return
-        llama_cpp = self._lib
-        if keep == 0 or not llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, keep, -1):
-            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
-            keep = 0
-        del slot.cells[keep:]
-        slot.scores = {p: lp for p, lp in slot.scores.items() if p < keep}
-
-    def _wait_for(self, row: list[int], admitted: list[_Slot]) -> bool:
+    def _wait_for(self, row: list[int], admitted: list[Slot]) -> bool:
         """True when a row admitted this round will hold a longer prefix of ``row`` than any
         slot holds now: ``row`` waits for the next round and copies it then."""
         if not self.reuse_prefixes or not admitted:
             return False
-        now = max(common_prefix_length(row, s.cells) for s in self._slots)
+        now = max(common_prefix_length(row, s.cells) for s in self.kv.slots)
         later = max(common_prefix_length(row, s.cells + s.pending) for s in admitted)
         # worth a round's wait when it saves at least half of the row's evaluation
         return later - now >= max(self.min_reuse, (len(row) - now) / 2)
 
-    def _prefill(self, slots: list[_Slot], rows: list[list[int]]) -> list[tuple[_Slot, int]]:
+    def _prefill(self, slots: list[Slot], rows: list[list[int]]) -> list[tuple[Slot, int]]:
         """Evaluate the admitted slots' pending input tokens, several rows per decode call
         (padded to one length, so each row's tokens share one ubatch), none of a single token
         unless the whole input is one; each slot's next id. The logits at a span's positions
@@ -590,7 +406,7 @@ class LlamaTokenGenerator:
                 waves[k].append(piece)
         for wave in waves:
             lengths, starts = [len(p.tokens) for p in wave], [p.start for p in wave]
-            for call in pack_calls(lengths, starts, self.n_batch, self._cells):
+            for call in pack_calls(lengths, starts, self.n_batch, self.kv.cells):
                 self._run_group([wave[i] for i in call])
         for slot in slots:
             slot.pending = []
@@ -599,7 +415,7 @@ class LlamaTokenGenerator:
     def _run_group(self, group: list[_Piece]) -> None:
         """One decode call for the pieces; reads their logits: span scores (one log-softmax
         per piece), and the next id of a row whose input ends here."""
-        firsts = self._decode_padded([(p.slot.seq, p.tokens, p.start, p.reads) for p in group])
+        firsts = self.kv.decode_padded([(p.slot.seq, p.tokens, p.start, p.reads) for p in group])
         for piece, first in zip(group, firsts, strict=True):
             slot = piece.slot
             slot.cells += piece.tokens
@@ -612,38 +428,11 @@ class LlamaTokenGenerator:
                 elif slot.span is not None and slot.span[0] <= position < slot.span[1]:
                     scored.append((position, first + j))
             if scored:
-                logits = np.stack([self._logits(index) for _, index in scored])
+                logits = np.stack([self.kv.logits(index) for _, index in scored])
                 found = score_logits(logits, [piece.row[p] for p, _ in scored])
                 slot.scores.update((p, lp) for (p, _), (lp, _) in zip(scored, found, strict=True))
 
-    def _decode_padded(self, parts: list[tuple[int, list[int], int, list[int]]]) -> list[int]:
-        """One decode call for ``(sequence, tokens, first position, reads)`` parts: in
-        sequence-id order (llama.cpp puts consecutive ids in one ubatch), each padded at its end
-        to the longest with throw-away copies of its last token (so its tokens share one ubatch
-        under the equal split), logits at the ``reads`` indices; the padding's cells are dropped
-        after. The batch index of each part's first token, in the order given."""
-        width = max(len(tokens) for _, tokens, _, _ in parts)
-        batch, n, firsts = self._handles.batch, 0, [0] * len(parts)
-        for i in sorted(range(len(parts)), key=lambda i: parts[i][0]):
-            seq, tokens, start, reads = parts[i]
-            firsts[i] = n
-            wanted = set(reads)
-            for j, token in enumerate(tokens + [tokens[-1]] * (width - len(tokens))):
-                batch.token[n] = token
-                batch.pos[n] = start + j
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = seq
-                batch.logits[n] = j in wanted
-                n += 1
-            self.stats.padding_tokens += width - len(tokens)
-        batch.n_tokens = n
-        self._decode()
-        for seq, tokens, start, _ in parts:
-            if len(tokens) < width:
-                self._lib.llama_memory_seq_rm(self._mem, seq, start + len(tokens), -1)
-        return firsts
-
-    def _decode_running(self, running: list[_Slot]) -> list[tuple[_Slot, int]]:
+    def _decode_running(self, running: list[Slot]) -> list[tuple[Slot, int]]:
         """One decode call for every generating row (its latest id); each row's next id.
 
         llama.cpp puts consecutive sequence ids in one ubatch, and multiplies a one-row ubatch
@@ -656,58 +445,43 @@ class LlamaTokenGenerator:
         # a companion's logits are computed too: the output matrix also rounds one row apart
         parts = [(s.seq, s.pending, len(s.cells), [0]) for s in running]
         parts += [(c.seq, [0], len(c.cells), [0]) for c in companions]
-        firsts = self._decode_padded(parts)
+        firsts = self.kv.decode_padded(parts)
         for companion in companions:  # drop its throw-away cell
-            self._lib.llama_memory_seq_rm(self._mem, companion.seq, len(companion.cells), -1)
+            self.kv.drop_from(companion.seq, len(companion.cells))
         for slot in running:
             slot.cells += slot.pending
             slot.pending = []
         pairs = zip(running, firsts[: len(running)], strict=True)  # the companions come after
         return [(slot, self._next_id(slot, first)) for slot, first in pairs]
 
-    def _companions(self, running: list[_Slot]) -> list[_Slot]:
+    def _companions(self, running: list[Slot]) -> list[Slot]:
         """The idle slots in gaps of at most ``MAX_FILLED_GAP`` ids between running rows, and
         an idle neighbour for every running row whose sequence-id neighbours are still idle."""
         busy = {slot.seq for slot in running}
-        chosen: list[_Slot] = []
+        chosen: list[Slot] = []
         for a, b in itertools.pairwise(sorted(busy)):
             if 1 < b - a <= MAX_FILLED_GAP + 1:
-                chosen += [self._slots[seq] for seq in range(a + 1, b)]
+                chosen += [self.kv.slots[seq] for seq in range(a + 1, b)]
         busy.update(slot.seq for slot in chosen)
         for companion in chosen:
-            if len(companion.cells) >= self._cells:
-                self._trim(companion, self._cells - 1)
+            if len(companion.cells) >= self.kv.cells:
+                self.kv.trim(companion, self.kv.cells - 1)
         for slot in running:
             if slot.seq - 1 in busy or slot.seq + 1 in busy or self.n_parallel == 1:
                 continue
             seq = slot.seq + 1 if slot.seq + 1 < self.n_parallel else slot.seq - 1
-            companion = self._slots[seq]
-            if len(companion.cells) >= self._cells:
-                self._trim(companion, self._cells - 1)
+            companion = self.kv.slots[seq]
+            if len(companion.cells) >= self.kv.cells:
+                self.kv.trim(companion, self.kv.cells - 1)
             busy.add(seq)
             chosen.append(companion)
         return chosen
 
-    def _decode(self) -> None:
-        status = int(self._lib.llama_decode(self._handles.ctx, self._handles.batch))
-        self.stats.decode_calls += 1
-        if status != 0:
-            raise PromptoptError(
-                f"llama_decode failed with status {status} on {self._handles.batch.n_tokens} "
-                "tokens",
-                hint="lower n_parallel or n_batch, or raise n_ctx",
-            )
-
-    def _logits(self, index: int) -> np.ndarray:
-        """The logits of the batch's ``index``-th token (valid until the next decode call)."""
-        pointer = self._lib.llama_get_logits_ith(self._handles.ctx, index)
-        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-
-    def _next_id(self, slot: _Slot, index: int) -> int:
+    def _next_id(self, slot: Slot, index: int) -> int:
         """The slot's next id: the largest logit at batch index ``index`` (first on ties)."""
-        return int(self._logits(index).argmax())
+        return int(self.kv.logits(index).argmax())
 
-    def _advance(self, slot: _Slot, token: int, ending: _Ending) -> bool:
+    def _advance(self, slot: Slot, token: int, ending: _Ending) -> bool:
         """Record ``token`` for the slot's row; True when the row is finished."""
         if token in ending.eos:
             return True
@@ -724,13 +498,11 @@ class LlamaTokenGenerator:
 
     def reset(self) -> None:
         """Forget every slot's KV cells (the next inputs are evaluated from scratch)."""
-        if self._mem is not None:
-            self._lib.llama_memory_clear(self._mem, True)
-        self._slots = [_Slot(seq) for seq in range(self.n_parallel)]
+        self.kv.clear()
 
     def close(self) -> None:
         """Free the model, its context and the batch (also done at garbage collection)."""
-        self._finalizer()
+        self.kv.close()
 
     def __enter__(self) -> LlamaTokenGenerator:
         return self

@@ -26,7 +26,8 @@ from promptopt.errors import PromptoptError
 from promptopt_llamacpp.scoring import common_prefix_length
 
 if TYPE_CHECKING:
-    from promptopt_llamacpp.idgen import LlamaTokenGenerator, _Slot
+    from promptopt_llamacpp.idgen import LlamaTokenGenerator
+    from promptopt_llamacpp.kvslots import Slot
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class _Job:
     ids: list[int]
     start: int
     end: int
-    slot: _Slot | None = None
+    slot: Slot | None = None
     keep: int = 0
     found: dict[int, tuple[float, bool]] = field(default_factory=dict)  # position -> score
 
@@ -215,14 +216,14 @@ def score_spans(
     gen.stats.calls += 1
     if not jobs:
         return []
-    gen._ensure_context(max(job.stop for job in jobs))
-    waiting = deque(_reuse_order(jobs, gen._slots) if gen.reuse_prefixes else jobs)
+    gen.kv.ensure_context(max(job.stop for job in jobs))
+    waiting = deque(_reuse_order(jobs, gen.kv.slots) if gen.reuse_prefixes else jobs)
     try:
         while waiting:
             admitted = []
             while waiting and _admit(gen, waiting[0]):
                 admitted.append(waiting.popleft())
-            for group in decode_groups(admitted, gen.n_batch, gen._cells):
+            for group in decode_groups(admitted, gen.n_batch, gen.kv.cells):
                 _score_group(gen, group)
             for job in admitted:
                 assert job.slot is not None
@@ -239,23 +240,23 @@ def score_spans(
 def _admit(gen: LlamaTokenGenerator, job: _Job) -> bool:
     """Give ``job`` an idle slot holding its longest computed prefix (in place, or copied from
     another slot into the least recently used idle one); False when none is idle."""
-    idle = [s for s in gen._slots if s.row is None]
+    idle = [s for s in gen.kv.slots if s.row is None]
     if not idle:
         return False
     limit = job.max_keep
     oldest = min(idle, key=lambda s: s.stamp)
     slot, keep = oldest, 0
     if gen.reuse_prefixes:
-        held = {s.seq: min(common_prefix_length(job.ids, s.cells), limit) for s in gen._slots}
+        held = {s.seq: min(common_prefix_length(job.ids, s.cells), limit) for s in gen.kv.slots}
         slot = max(idle, key=lambda s: (held[s.seq], -s.stamp))
         keep = held[slot.seq]
-        source = max(gen._slots, key=lambda s: held[s.seq])
+        source = max(gen.kv.slots, key=lambda s: held[s.seq])
         if source is not slot and held[source.seq] >= keep + gen.min_reuse:
             slot, keep = oldest, held[source.seq]
             if source is not oldest:
-                gen._copy(source, oldest)  # done by llama.cpp before the next decode
-    gen._trim(slot, keep)
-    slot.row, slot.stamp = job.index, gen._tick()
+                gen.kv.copy(source, oldest)  # done by llama.cpp before the next decode
+    gen.kv.trim(slot, keep)
+    slot.row, slot.stamp = job.index, gen.kv.tick()
     job.slot, job.keep = slot, keep
     gen.stats.prompt_tokens += job.stop - keep
     gen.stats.reused_tokens += keep
@@ -267,7 +268,7 @@ def _score_group(gen: LlamaTokenGenerator, group: list[_Part]) -> None:
     """One decode call for the parts (padded by the generator, its padding cells dropped);
     record the scores."""
     reads = [part.job.outputs(part.lo, part.hi) for part in group]
-    firsts = gen._decode_padded(
+    firsts = gen.kv.decode_padded(
         [
             (part.job.seq, part.job.tokens[part.lo : part.hi], part.job.keep + part.lo,
              [w - part.lo for w in wanted])
@@ -283,12 +284,12 @@ def _score_group(gen: LlamaTokenGenerator, group: list[_Part]) -> None:
             if job.start <= job.keep + w + 1 < job.end
         ]
         if pairs:
-            logits = np.stack([gen._logits(index) for _, index in pairs])
+            logits = np.stack([gen.kv.logits(index) for _, index in pairs])
             scores = score_logits(logits, [job.ids[p] for p, _ in pairs])
             job.found.update(zip((p for p, _ in pairs), scores, strict=True))
 
 
-def _reuse_order(jobs: list[_Job], slots: Sequence[_Slot]) -> list[_Job]:
+def _reuse_order(jobs: list[_Job], slots: Sequence[Slot]) -> list[_Job]:
     """Jobs whose prefixes slots already hold first (before other jobs evict those cells),
     the rest in token order so that shared prefixes follow each other."""
     held = {
