@@ -245,6 +245,24 @@ def test_cli_reports_bad_gguf_in_one_line(tmp_path: Path, shared_data_dir: Path)
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("template", ["Q: {foo}", "no placeholder"])
+def test_cli_refuses_a_bad_plain_template_in_one_line(template: str, shared_data_dir: Path) -> None:
+    """The same check as the hf and openai backends: ``{user}`` exactly once, nothing else."""
+    main = "import sys; from promptopt.cli import main; main(sys.argv[1:])"
+    args = ["eval", "--task", "bbh/boolean_expressions", "--backend", "llamacpp"]
+    args += ["--model", "smollm2", "--prompt", "x", "--limit", "1"]
+    args += ["--data-dir", str(shared_data_dir), "-o", f"plain_template={template}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", main, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("promptopt: error: option backend.plain_template=")
+    assert "{user}" in lines[-1] and "Traceback" not in proc.stderr
+    with pytest.raises(ValueError, match="plain_template"):
+        LlamaCppOptions(plain_template=template)
+
+
 def test_plugin_import_does_not_load_llama_cpp_or_torch() -> None:
     code = (
         "import sys, promptopt_llamacpp.plugin as p\n"

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL
+from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL, check_plain_template
 from promptopt.components import Backend, ComponentOptions
 from promptopt.cpus import usable_cpus
 from promptopt.errors import ModelLoadError, PromptoptError
@@ -56,6 +56,11 @@ class LlamaCppOptions(ComponentOptions):
     #: ``native``: run the file as it is; ``f32``/``f16``: its weights in floats (a quantized
     #: file dequantized once, cached), so llama.cpp computes like transformers on the same model.
     weights: Literal["native", "f32", "f16"] = "native"
+
+    @field_validator("plain_template")
+    @classmethod
+    def _check_plain_template(cls, value: str) -> str:
+        return check_plain_template(value)
 
 
 def _llama_cpp() -> Any:
