@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import numbers
 import re
 import string
 import sys
@@ -101,8 +102,9 @@ def _shown(name: str) -> str:
 
 
 def checked_score(value: Any, who: str, example: Example) -> float:
-    """``value`` as a float in [0, 1]; anything else is a one-line error naming ``who``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    """``value`` as a float in [0, 1] (a bool is 0 or 1); anything else is a one-line error
+    naming ``who``."""
+    if not isinstance(value, numbers.Real) or math.isnan(value):
         raise PromptoptError(
             f"{who} returned {value!r} for example {example.id!r}, not a number in [0, 1]",
             hint="return a float between 0 (wrong) and 1 (right)",
@@ -145,11 +147,23 @@ def normalize_text(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
-def _tokens(text: str) -> list[str]:
-    """The normalized words of ``text``; text made only of punctuation and articles (a bracket
-    sequence "] ) >") keeps its lower-case whitespace tokens instead, so it still compares."""
-    words = normalize_text(text).split()
-    return words or text.lower().split()
+def _keep_articles(text: str) -> str:
+    return " ".join(text.lower().translate(_PUNCTUATION).split())
+
+
+#: How answers are cut into words, most normalized first: SQuAD's normalization, then with the
+#: articles kept (a gold answer "A"), then with the punctuation kept too (brackets "] ) >").
+_TOKENIZERS: tuple[Callable[[str], str], ...] = (normalize_text, _keep_articles, str.lower)
+
+
+def _tokens(text: str, gold: str) -> tuple[list[str], list[str]]:
+    """The words of ``text`` and of ``gold``, both cut by the first tokenizer that leaves any
+    word of the gold answer."""
+    for tokenize in _TOKENIZERS:
+        gold_words = tokenize(gold).split()
+        if gold_words:
+            return tokenize(text).split(), gold_words
+    return text.lower().split(), []
 
 
 def exact(predicted: str | None, output: str, example: Example) -> float:
@@ -162,7 +176,7 @@ def contains(predicted: str | None, output: str, example: Example) -> float:
     """1 when the gold answer's normalized words appear, in order and next to each other, in
     the parsed answer, or in the whole output when nothing was parsed; else 0."""
     text = predicted if predicted is not None else output
-    gold, words = _tokens(example.answer), _tokens(text)
+    words, gold = _tokens(text, example.answer)
     if not gold:
         return 0.0
     width = len(gold)
@@ -174,7 +188,7 @@ def f1(predicted: str | None, output: str, example: Example) -> float:
     (shared words counted with multiplicity); no parsed answer is 0."""
     if predicted is None:
         return 0.0
-    guess, gold = _tokens(predicted), _tokens(example.answer)
+    guess, gold = _tokens(predicted, example.answer)
     if not guess or not gold:
         return 1.0 if guess == gold else 0.0
     shared = sum((Counter(guess) & Counter(gold)).values())
