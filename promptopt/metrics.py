@@ -86,8 +86,8 @@ class Metric:
             raise
         except Exception as exc:  # the metric's own code: one line, not our traceback
             raise PromptoptError(
-                f"metric {_shown(self.name)} raised {type(exc).__name__}: {exc} on example "
-                f"{example.id!r}",
+                f"metric {_shown(self.name)} raised {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())} on example {example.id!r}",
                 hint="fix the metric function, or choose another with -o task.metric=NAME",
             ) from exc
         return checked_score(value, f"metric {_shown(self.name)}", example)
@@ -104,17 +104,18 @@ def _shown(name: str) -> str:
 def checked_score(value: Any, who: str, example: Example) -> float:
     """``value`` as a float in [0, 1] (a bool is 0 or 1); anything else is a one-line error
     naming ``who``."""
-    if not isinstance(value, numbers.Real) or math.isnan(value):
+    number = float(value) if isinstance(value, numbers.Real) else math.nan
+    if math.isnan(number):
         raise PromptoptError(
             f"{who} returned {value!r} for example {example.id!r}, not a number in [0, 1]",
             hint="return a float between 0 (wrong) and 1 (right)",
         )
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= number <= 1.0:
         raise PromptoptError(
             f"{who} returned {value!r} for example {example.id!r}, outside [0, 1]",
             hint="return a float between 0 (wrong) and 1 (right)",
         )
-    return float(value)
+    return number
 
 
 def is_binary(scores: Sequence[float]) -> bool:
