@@ -10,6 +10,7 @@ from promptopt import hookimpl
 
 if TYPE_CHECKING:
     from promptopt.components import Reasoner
+    from promptopt.metrics import Metric
 
 
 @hookimpl
@@ -17,3 +18,11 @@ def register_reasoners(register: Callable[[type[Reasoner]], None]) -> None:
     from promptopt.reasoners import ChatReasoner
 
     register(ChatReasoner)
+
+
+@hookimpl
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    from promptopt.metrics import BUILTIN_METRICS
+
+    for metric in BUILTIN_METRICS:
+        register(metric)

@@ -120,7 +120,8 @@ class Component(ABC, Generic[OptionsT]):
 
 
 class Task(Component[OptionsT]):
-    """A benchmark: examples per split, the answer extractor, a parser and a scorer."""
+    """A benchmark: examples per split, the answer extractor, a parser and a scorer (right or
+    wrong with :meth:`is_correct`, graded from 0 to 1 with :meth:`score`)."""
 
     kind: ClassVar[str] = "task"
     answer_type: ClassVar[AnswerType] = AnswerType.FREE_TEXT
@@ -152,6 +153,18 @@ class Task(Component[OptionsT]):
     def is_correct(self, predicted: str | None, example: Example) -> bool:
         """Exact match after normalization."""
         return predicted is not None and predicted == example.answer
+
+    def score(self, predicted: str | None, output: str, example: Example) -> float:
+        """How right ``predicted`` (the parsed answer, None when none was found) is, from 0 to
+        1; ``output`` is the raw model output (reasoning, then answer text). Default: 1.0 when
+        :meth:`is_correct`, else 0.0; tasks with graded metrics override it."""
+        return 1.0 if self.is_correct(predicted, example) else 0.0
+
+    @property
+    def metric_name(self) -> str:
+        """The name of the metric :meth:`score` applies, shown in reports (default
+        ``"exact"``: :meth:`is_correct`)."""
+        return "exact"
 
     def user_turn(self, example: Example, prompt: Prompt) -> str:
         """The user message: the question, then the prompt being optimized.

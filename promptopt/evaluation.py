@@ -1,4 +1,5 @@
-"""Evaluate a prompt on a task with any backend: per-example outcomes, accuracy and a bootstrap CI.
+"""Evaluate a prompt on a task with any backend: per-example outcomes and scores, the mean
+score (the accuracy, for right-or-wrong metrics) and its bootstrap CI.
 
 Two ways to read the answer after the reasoning chain:
 
@@ -8,9 +9,9 @@ Two ways to read the answer after the reasoning chain:
   (tasks without closed options fall back to ``generate``).
 
 With a cache, what is stored is the *model's* work, keyed on the exact model input
-(:class:`~promptopt.evalcache.CachedModel`); verdicts (``task.parse``, ``task.is_correct``) are
-always derived again with the task's current code, so editing a parser or scorer changes the
-accuracy without generating anything, and an unchanged rerun generates nothing.
+(:class:`~promptopt.evalcache.CachedModel`); verdicts (``task.parse``, ``task.score``) are
+always derived again with the task's current code, so editing a parser or a metric changes the
+score without generating anything, and an unchanged rerun generates nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Literal, TypeGuard, get_args
 
 from promptopt.components import Backend, Task
 from promptopt.evalcache import CachedModel, OutcomeCache
+from promptopt.metrics import is_binary, model_output, task_score
 from promptopt.progress import Progress
 from promptopt.types import Example, Prompt
 
@@ -52,7 +54,8 @@ def is_scoring(value: str) -> TypeGuard[Scoring]:
 
 @dataclass(frozen=True)
 class ExampleOutcome:
-    """One example's evaluation, as written to ``examples.jsonl``."""
+    """One example's evaluation, as written to ``examples.jsonl``: ``score`` in [0, 1] from the
+    task's metric, ``correct`` when it is 1."""
 
     example_id: str
     reasoning: str
@@ -61,11 +64,13 @@ class ExampleOutcome:
     gold: str
     correct: bool
     option_logprobs: dict[str, float] | None = None
+    score: float = 0.0
 
 
 @dataclass(frozen=True)
 class EvalReport:
-    """The result of evaluating one prompt on one list of examples."""
+    """The result of evaluating one prompt on one list of examples: the mean ``score`` under
+    the task's ``metric`` with its bootstrap interval, and ``correct``, the examples scored 1."""
 
     task: str
     backend: str
@@ -75,7 +80,7 @@ class EvalReport:
     scoring: str
     n: int
     correct: int
-    accuracy: float
+    score: float
     ci_low: float
     ci_high: float
     outcomes: list[ExampleOutcome] = field(repr=False, default_factory=list)
@@ -83,14 +88,38 @@ class EvalReport:
     #: What the prompt is, for people, where its text does not say: ``empty prompt (the bare
     #: question)`` for ``""``; None otherwise (and then left out of the summary).
     prompt_label: str | None = None
+    metric: str = "exact"
+
+    @property
+    def binary(self) -> bool:
+        """True when every example scored 0 or 1: the mean score is then an accuracy."""
+        return is_binary([o.score for o in self.outcomes])
+
+    @property
+    def accuracy(self) -> float:
+        """The share of examples scored 1 (the mean score, for right-or-wrong metrics)."""
+        return self.correct / self.n if self.n else 0.0
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the per-example outcomes (and ``prompt_label`` when there is none)."""
+        """Everything but the per-example outcomes (and ``prompt_label`` when there is none).
+        Right-or-wrong results keep the names ``correct`` and ``accuracy``; graded ones say
+        ``score`` (the mean) instead; ``metric`` names the metric either way."""
         data = asdict(self)
         data.pop("outcomes")
-        if data["prompt_label"] is None:
-            data.pop("prompt_label")
-        return data
+        mean, metric, label = data.pop("score"), data.pop("metric"), data.pop("prompt_label")
+        shown: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "correct":
+                shown.update(
+                    {"correct": value, "accuracy": mean} if self.binary else {"score": mean}
+                )
+                continue
+            shown[key] = value
+            if key == "scoring":
+                shown["metric"] = metric
+        if label is not None:
+            shown["prompt_label"] = label
+        return shown
 
 
 #: How the empty prompt is named in reports: the model sees the question alone, the baseline
@@ -105,13 +134,14 @@ def prompt_label(prompt: Prompt) -> str | None:
 
 
 def bootstrap_interval(
-    correct: Sequence[bool], *, samples: int = 2000, level: float = 0.95, seed: int = 0
+    scores: Sequence[bool | float], *, samples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``correct`` (deterministic for a seed)."""
-    n = len(correct)
+    """Percentile bootstrap interval of the mean of ``scores`` (right/wrong or graded in
+    [0, 1]; deterministic for a seed)."""
+    n = len(scores)
     if n == 0:
         return (0.0, 0.0)
-    values = [1.0 if c else 0.0 for c in correct]
+    values = [float(s) for s in scores]
     rng = random.Random(seed)
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(samples))
     tail = (1.0 - level) / 2.0
@@ -173,8 +203,8 @@ def evaluate(
             outcomes += done
             cached += hits
             bar.update(len(chunk))
-    correct = [o.correct for o in outcomes]
-    low, high = bootstrap_interval(correct)
+    scores = [o.score for o in outcomes]
+    low, high = bootstrap_interval(scores)
     return EvalReport(
         task=task.name,
         backend=backend.name,
@@ -183,13 +213,14 @@ def evaluate(
         split=split,
         scoring=scoring,
         n=len(outcomes),
-        correct=sum(correct),
-        accuracy=sum(correct) / len(outcomes) if outcomes else 0.0,
+        correct=sum(o.correct for o in outcomes),
+        score=sum(scores) / len(scores) if scores else 0.0,
         ci_low=low,
         ci_high=high,
         outcomes=outcomes,
         cache_hits=sum(cached),
         prompt_label=prompt_label(prompt),
+        metric=task.metric_name,
     )
 
 
@@ -240,7 +271,8 @@ def judge(
 ) -> ExampleOutcome:
     """The verdict on one example from the model's raw outputs, with the task's current code:
     the option of highest log-probability (first on ties) when scored by options, else the
-    parse of the extractor plus the generated answer, falling back to the reasoning."""
+    parse of the extractor plus the generated answer, falling back to the reasoning; then the
+    task's score of that answer (:meth:`~promptopt.components.Task.score`)."""
     predicted: str | None
     if option_logprobs is not None:
         best = max(option_logprobs, key=lambda o: option_logprobs[o])
@@ -249,14 +281,16 @@ def judge(
         predicted = task.parse(task.extractor(example) + answer_text)
         if predicted is None:
             predicted = task.parse(reasoning)
+    score = task_score(task, predicted, model_output(reasoning, answer_text), example)
     return ExampleOutcome(
         example.id,
         reasoning,
         answer_text,
         predicted,
         example.answer,
-        task.is_correct(predicted, example),
+        score == 1.0,
         option_logprobs,
+        score,
     )
 
 

@@ -22,8 +22,9 @@ def prompt_key(prompt: Prompt) -> PromptKey:
 
 @dataclass(frozen=True)
 class Scored:
-    """One exact evaluation: ``loss`` (lower is better) and ``error_rate`` on ``split``, made
-    at ``step`` (-1: before the first step) by the model in ``role``."""
+    """One exact evaluation: ``loss`` (lower is better) and ``error_rate`` (1 - the mean
+    score) on ``split``, made at ``step`` (-1: before the first step) by the model in
+    ``role``."""
 
     prompt: Prompt
     loss: float
@@ -35,6 +36,7 @@ class Scored:
 
     @property
     def accuracy(self) -> float:
+        """The mean score, 1 - ``error_rate`` (an accuracy for right-or-wrong metrics)."""
         return 1.0 - self.error_rate
 
     def as_loss(self) -> PromptLoss:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Selector,
         Task,
     )
+    from promptopt.metrics import Metric
     from promptopt.records import RunInfo, StepRecord
     from promptopt.tokengen import TokenGeneratorProvider
     from promptopt.variants import VariantProvider
@@ -136,6 +137,23 @@ def register_token_generators(register: Callable[[TokenGeneratorProvider], None]
     :param register: call ``register(provider)`` with a
         :class:`~promptopt.tokengen.TokenGeneratorProvider`; its ``name`` is what methods
         choose it by.
+    """
+
+
+# --------------------------------------------------------------------------- metrics
+# Scoring functions any plugin may offer; a name registered twice (by any two plugins, or one
+# of the built-ins exact, contains, f1 and numeric) is an error naming both.
+
+
+@hookspec
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """Offer metrics that score an answer between 0 and 1 (a task's ``-o task.metric=NAME``).
+
+    :param register: call ``register(metric)`` with a :class:`~promptopt.metrics.Metric`: its
+        ``name`` is what tasks choose it by, its ``fn(predicted, output, example)`` returns
+        the score (``predicted``: the parsed answer or None; ``output``: the reasoning and the
+        answer text; ``example``: the :class:`~promptopt.types.Example` with the gold
+        ``answer``).
     """
 
 

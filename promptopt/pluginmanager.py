@@ -230,12 +230,20 @@ def registered_providers(
     """What the plugins register through the provider hook ``hook`` (each implementation gets
     ``register`` and calls it once per provider), by each provider's ``key`` attribute; a name
     registered twice is a one-line error naming both plugins' distributions."""
+    return {name: found[0] for name, found in provider_registrations(hook, key, pm).items()}
+
+
+def provider_registrations(
+    hook: str, key: str, pm: pluggy.PluginManager | None = None
+) -> dict[str, tuple[Any, str, str]]:
+    """Like :func:`registered_providers`, with where each provider came from: name ->
+    (provider, its distribution or plugin name, the plugin's registered name)."""
     pm = pm or get_plugin_manager()
-    found: dict[str, tuple[Any, str]] = {}
+    found: dict[str, tuple[Any, str, str]] = {}
     for impl in getattr(pm.hook, hook).get_hookimpls():
         source = plugin_distribution(pm, impl.plugin)[0] or impl.plugin_name
 
-        def register(provider: Any, source: str = source) -> None:
+        def register(provider: Any, source: str = source, plugin: str = impl.plugin_name) -> None:
             name = str(getattr(provider, key))
             if name in found:
                 raise DuplicateComponentError(
@@ -243,7 +251,7 @@ def registered_providers(
                     f"{source}",
                     hint="uninstall one of them or block it with PROMPTOPT_BLOCK_PLUGINS",
                 )
-            found[name] = (provider, source)
+            found[name] = (provider, source, plugin)
 
         impl.function(register=register)
-    return {name: provider for name, (provider, _) in sorted(found.items())}
+    return dict(sorted(found.items()))

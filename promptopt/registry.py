@@ -155,9 +155,13 @@ def reset_registry() -> None:
 
 
 def plugin_rows() -> list[dict[str, Any]]:
-    """One row per registered plugin: distribution, version, hooks and components."""
+    """One row per registered plugin: distribution, version, hooks and components (metrics
+    included, as kind ``metric``)."""
+    from promptopt.metrics import metric_sources
+
     pm = get_plugin_manager()
     registry = get_registry()
+    metrics = metric_sources(pm)
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
@@ -168,6 +172,11 @@ def plugin_rows() -> list[dict[str, Any]]:
             {"kind": reg.kind, "name": reg.name}
             for reg in registry.registrations()
             if reg.plugin == name
+        ]
+        components += [
+            {"kind": "metric", "name": metric}
+            for metric, plugin_name in metrics.items()
+            if plugin_name == name
         ]
         rows.append(
             {

@@ -103,7 +103,8 @@ class Candidate:
 @dataclass(frozen=True)
 class PromptLoss:
     """An exact evaluation of one prompt on the examples of ``split`` (lower ``loss`` is
-    better; ``error_rate`` is the share of examples answered wrongly)."""
+    better; ``error_rate`` is 1 - the mean score under the task's metric: the share of examples
+    answered wrongly, for right-or-wrong metrics)."""
 
     prompt: Prompt
     loss: float
@@ -113,6 +114,7 @@ class PromptLoss:
 
     @property
     def accuracy(self) -> float:
+        """The mean score, 1 - ``error_rate`` (an accuracy for right-or-wrong metrics)."""
         return 1.0 - self.error_rate
 
     def to_dict(self) -> dict[str, Any]:

@@ -67,12 +67,14 @@ def test_eval_writes_outcomes_and_summary(
     assert printed == summary
     assert summary["n"] == 4 and summary["split"] == "test" and summary["scoring"] == scoring
     assert summary["ci_low"] <= summary["accuracy"] <= summary["ci_high"]
+    assert summary["metric"] == "exact" and "score" not in summary  # right or wrong: accuracy
     rows = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
     assert len(rows) == 4
     assert summary["correct"] == sum(row["correct"] for row in rows)
     for row in rows:
         assert row["gold"] in ("True", "False")
         assert row["correct"] == (row["predicted"] == row["gold"])
+        assert row["score"] == (1.0 if row["correct"] else 0.0)
         if scoring == "logprob":
             assert set(row["option_logprobs"]) == {"True", "False"}
             best = max(row["option_logprobs"], key=row["option_logprobs"].get)

@@ -84,6 +84,14 @@ BROKEN_TASKS = {
         _task(is_correct=lambda self, predicted, ex: predicted is not None),
         "is_correct\\('No'\\) is True",
     ),
+    "gold answer scores below 1": (
+        _task(score=lambda self, predicted, output, ex: 0.5),
+        "score\\('Yes', 'Yes', example\\) is 0.5, not 1.0",
+    ),
+    "score outside [0, 1]": (
+        _task(score=lambda self, predicted, output, ex: 2.0),
+        "score\\('Yes', ...\\) failed: .* returned 2.0 .* outside \\[0, 1\\]",
+    ),
     "options accept unknown keys": (_task(Options=LooseOptions), "accepts unknown keys"),
     "prompt never reaches the model": (
         _task(user_turn=lambda self, ex, prompt: ex.question),

@@ -1,4 +1,5 @@
-"""``promptopt eval``: accuracy of a prompt on a task split, with any backend."""
+"""``promptopt eval``: the score of a prompt on a task split (its accuracy, for right-or-wrong
+metrics), with any backend."""
 
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ def eval_command(
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Evaluate a prompt: accuracy with a bootstrap 95% interval, per-example JSONL."""
+    """Evaluate a prompt: accuracy (or the mean score of a graded metric, -o task.metric=f1) with
+    a bootstrap 95% interval, per-example JSONL."""
     from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evalcache import EvalCache
     from promptopt.evaluation import evaluate, write_report

@@ -51,11 +51,15 @@ def eval_max_new_tokens(settings: StudySettings, plan: Any) -> int:
     return value if value is not None else 512
 
 
-def majority(examples: Sequence[Example]) -> tuple[str, Scored]:
-    """The most common gold answer of ``examples`` (ties: the smallest) and its correctness."""
+def majority(task: Task, examples: Sequence[Example]) -> tuple[str, Scored]:
+    """The most common gold answer of ``examples`` (ties: the smallest) and its scores when
+    answered to every example, under the task's metric."""
+    from promptopt.metrics import task_score
+
     counts = Counter(ex.answer for ex in examples)
     answer = min(counts, key=lambda a: (-counts[a], a))
-    return answer, Scored(tuple(ex.answer == answer for ex in examples), 0, None)
+    scores = tuple(task_score(task, answer, answer, ex) for ex in examples)
+    return answer, Scored(scores, 0, None, task.metric_name)
 
 
 def _digest(parts: Sequence[str]) -> str:
@@ -184,7 +188,7 @@ class StudyEvaluator:
         return _Context(task, examples, f"{digest}-{tokens}", tokens)
 
     def _test_set(self, ctx: _Context, main: Target) -> HeldOutSet:
-        answer, scored = majority(ctx.examples)
+        answer, scored = majority(ctx.task, ctx.examples)
         empty = self._score(main, ctx, "", f"{ctx.task.name}: empty prompt")
         return HeldOutSet(
             id=ctx.digest,
@@ -250,7 +254,7 @@ class StudyEvaluator:
             self.computed += 1
             stored = {
                 "model_id": backend.model_id,
-                "accuracy": report.accuracy,
+                "score": report.score,
                 "cache_hits": report.cache_hits,
                 "usage": used.to_dict(),
                 "outcomes": [asdict(o) for o in report.outcomes],
@@ -267,9 +271,10 @@ class StudyEvaluator:
             for ex, o in ((ex, by_id[ex.id]) for ex in ctx.examples)
         ]
         return Scored(
-            tuple(o.correct for o in ordered),
+            tuple(o.score for o in ordered),
             sum(1 for o in ordered if o.predicted is None),
             prompt,
+            ctx.task.metric_name,
         )
 
     def _load(self, target: Target) -> Backend:

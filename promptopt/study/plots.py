@@ -1,6 +1,7 @@
-"""A study's PNG plots from its report data: ``accuracy.png`` (test accuracy with 95% intervals
-per task, baselines and every run) and ``gain_vs_compute.png`` (gain over the initial prompt
-against each run's compute). Needs matplotlib; without it no plot is written."""
+"""A study's PNG plots from its report data: ``accuracy.png`` (test accuracy, or mean score under
+a graded metric, with 95% intervals per task, baselines and every run) and
+``gain_vs_compute.png`` (gain over the initial prompt against each run's compute). Needs
+matplotlib; without it no plot is written."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.study.plan import STUDY_WRITE_HINT
+from promptopt.study.report import is_graded, value_of
 
 #: One colour per row kind in the accuracy plot.
 BASELINE_COLOR = "0.45"
@@ -26,7 +28,8 @@ def _pyplot() -> Any | None:
 
 
 def accuracy_rows(report: dict[str, Any], task: str) -> list[tuple[str, dict[str, Any], str]]:
-    """(label, entry with accuracy and interval, colour key) for one task's panel."""
+    """(label, entry with accuracy (or mean score) and interval, colour key) for one task's
+    panel."""
     rows: list[tuple[str, dict[str, Any], str]] = []
     info = report["tasks"][task]
     for number, digest in enumerate(info["test_sets"], start=1):
@@ -66,7 +69,7 @@ def plot_accuracy(report: dict[str, Any], out: Path) -> Path | None:
     colors = {m: f"C{i}" for i, m in enumerate(methods)}
     for ax, task, rows in zip(axes[:, 0], tasks, panels, strict=True):
         for y, (_, entry, kind) in enumerate(rows):
-            acc, low, high = entry["accuracy"], entry["ci_low"], entry["ci_high"]
+            acc, low, high = value_of(entry), entry["ci_low"], entry["ci_high"]
             color = colors.get(kind, BASELINE_COLOR)
             ax.errorbar(
                 [100 * acc],
@@ -83,7 +86,8 @@ def plot_accuracy(report: dict[str, Any], out: Path) -> Path | None:
         ax.set_xlim(-2, 102)
         ax.set_title(task, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("test accuracy (%) with 95% interval")
+    what = "score" if is_graded(report) else "accuracy"
+    axes[-1, 0].set_xlabel(f"test {what} (%) with 95% interval")
     fig.tight_layout()
     path = out / "accuracy.png"
     _save(fig, path)
@@ -129,7 +133,8 @@ def plot_gain_vs_compute(report: dict[str, Any], out: Path) -> Path | None:
     ]
     ax.legend(handles=handles, fontsize=7, loc="best")
     ax.set_xlabel("compute per run (seconds)")
-    ax.set_ylabel("Δ test accuracy vs initial (points)")
+    what = "score" if is_graded(report) else "accuracy"
+    ax.set_ylabel(f"Δ test {what} vs initial (points)")
     if plotted == 0:
         ax.text(0.5, 0.5, "no run recorded its compute", transform=ax.transAxes, ha="center")
     ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.study.cost import Cost, count_text
+from promptopt.study.stats import EXACT_LIMIT, PERMUTATIONS
 
 HEADER = (
     "",
@@ -26,9 +27,49 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def value_of(entry: dict[str, Any]) -> float:
+    """An entry's accuracy, or its mean ``score`` under a graded metric."""
+    return float(entry["accuracy"] if "accuracy" in entry else entry["score"])
+
+
 def acc_ci(entry: dict[str, Any]) -> str:
-    """``"62.5 [52.0, 72.0]"`` for an entry with accuracy and interval."""
-    return f"{pct(entry['accuracy'])} [{pct(entry['ci_low'])}, {pct(entry['ci_high'])}]"
+    """``"62.5 [52.0, 72.0]"`` for an entry with accuracy (or mean score) and interval."""
+    return f"{pct(value_of(entry))} [{pct(entry['ci_low'])}, {pct(entry['ci_high'])}]"
+
+
+def value_header(entries: Sequence[dict[str, Any]]) -> str:
+    """The column of ``entries``: ``test acc`` when all are accuracies, else ``test score``
+    with the metric(s)."""
+    if all("accuracy" in e for e in entries):
+        return "test acc [95% CI]"
+    metrics = sorted({str(e.get("metric", "exact")) for e in entries})
+    return f"test score ({', '.join(metrics)}) [95% CI]"
+
+
+#: How the p column names each test.
+TEST_NAMES = {"mcnemar": "McNemar", "permutation": "permutation"}
+
+
+def p_header(comparisons: Sequence[dict[str, Any]]) -> str:
+    """``McNemar p`` (or ``permutation p``) when every comparison used that test, else ``p``
+    (and each cell names its test, see :func:`p_cell`)."""
+    tests = {c.get("test", "mcnemar") for c in comparisons}
+    return f"{TEST_NAMES[tests.pop()]} p" if len(tests) == 1 else "p"
+
+
+def p_cell(comparison: dict[str, Any], header: str) -> str:
+    """The p-value, with its test named when the column mixes tests."""
+    text = p_text(comparison["p_value"])
+    if header != "p":
+        return text
+    return f"{text} ({TEST_NAMES[comparison.get('test', 'mcnemar')]})"
+
+
+def spread_of(summary: dict[str, Any], initial: bool = False) -> dict[str, Any]:
+    """A method summary's spread over seeds of the accuracy (or mean score)."""
+    prefix = "initial_" if initial else ""
+    key = f"{prefix}accuracy" if f"{prefix}accuracy" in summary else f"{prefix}score"
+    return dict(summary[key])
 
 
 def delta_ci(comparison: dict[str, Any]) -> str:
@@ -87,11 +128,23 @@ def _row(
     return [label, seeds, acc, delta, p, no_answer, cost]
 
 
+def task_header(report: dict[str, Any], task: str) -> tuple[str, ...]:
+    """:data:`HEADER`, its value and p columns named for what the task's table shows (graded
+    scores, permutation tests)."""
+    info = report["tasks"][task]
+    runs = [r for r in report["runs"] if r["task"] == task]
+    entries = [report["test_sets"][d][k] for d in info["test_sets"] for k in ("majority", "empty")]
+    entries += [r[k] for r in runs for k in ("best", "initial")]
+    comparisons = [r["vs_initial"] for r in runs]
+    return (*HEADER[:2], value_header(entries), HEADER[3], p_header(comparisons), *HEADER[5:])
+
+
 def task_rows(report: dict[str, Any], task: str) -> list[list[str]]:
     """Baselines, then per method its initial prompt, every run and the mean over seeds."""
     info = report["tasks"][task]
     runs = [r for r in report["runs"] if r["task"] == task]
     several = len(info["test_sets"]) > 1
+    p_label = task_header(report, task)[4]
     rows: list[list[str]] = []
     for number, digest in enumerate(info["test_sets"], start=1):
         ts = report["test_sets"][digest]
@@ -120,7 +173,7 @@ def task_rows(report: dict[str, Any], task: str) -> list[list[str]]:
                     str(run["seed"]),
                     acc_ci(run["best"]),
                     delta_ci(comparison),
-                    p_text(comparison["p_value"]),
+                    p_cell(comparison, p_label),
                     _no_answer(run["best"]),
                     cost_text(run["cost"]),
                 )
@@ -130,7 +183,7 @@ def task_rows(report: dict[str, Any], task: str) -> list[list[str]]:
                 _row(
                     f"{method}: mean ± std (min–max) over seeds",
                     ",".join(map(str, summary["seeds"])),
-                    spread_text(summary["accuracy"]),
+                    spread_text(spread_of(summary)),
                     spread_text(summary["delta"], signed=True),
                     cost=total_cost_text(summary["cost"]),
                 )
@@ -150,11 +203,23 @@ OVERALL_HEADER = (
 )
 
 
+def overall_header(report: dict[str, Any]) -> tuple[str, ...]:
+    """:data:`OVERALL_HEADER`, its value and p columns named for what the table shows."""
+    overall = report["overall"]
+    methods = overall["methods"].values()
+    entries = [overall["majority"], overall["empty"]]
+    entries += [m[k] for m in methods for k in ("pooled_initial", "pooled_best")]
+    comparisons = [m["pooled_vs_initial"] for m in methods]
+    head = OVERALL_HEADER
+    return (*head[:2], value_header(entries), head[3], p_header(comparisons), *head[5:])
+
+
 def overall_rows(report: dict[str, Any]) -> list[list[str]]:
     """Baselines pooled over test sets; per method its initial prompt and its optimized
     prompts pooled over runs."""
     overall = report["overall"]
     empty = overall["empty"]
+    p_label = overall_header(report)[4]
     rows = [
         ["majority class", "–", acc_ci(overall["majority"]), "–", "–", "–", "–", "no model"],
         ["empty prompt", "–", acc_ci(empty), "–", "–", "–", _no_answer(empty), "–"],
@@ -176,7 +241,7 @@ def overall_rows(report: dict[str, Any]) -> list[list[str]]:
                 runs,
                 acc_ci(best),
                 delta_ci(comparison),
-                p_text(comparison["p_value"]),
+                p_cell(comparison, p_label),
                 f"{summary['improved']} / {summary['worse']} / {unchanged}",
                 _no_answer(best),
                 total_cost_text(summary["cost"]),
@@ -196,8 +261,7 @@ def transfer_rows(report: dict[str, Any], task: str) -> list[list[str]]:
         label = "empty prompt" + (f" (test set {number})" if len(digests) > 1 else "")
         empties = [ts["transfer_empty"].get(name) for name in labels]
         rows.append(
-            [label, pct(ts["empty"]["accuracy"])]
-            + [pct(e["accuracy"]) if e else "–" for e in empties]
+            [label, pct(value_of(ts["empty"]))] + [pct(value_of(e)) if e else "–" for e in empties]
         )
     for run in (r for r in report["runs"] if r["task"] == task):
         cells = [
@@ -212,7 +276,27 @@ def transfer_rows(report: dict[str, Any], task: str) -> list[list[str]]:
 
 
 def _transfer_cell(best: dict[str, Any], comparison: dict[str, Any]) -> str:
-    return f"{pct(best['accuracy'])}, Δ {delta_ci(comparison)}, p {p_text(comparison['p_value'])}"
+    test = comparison.get("test", "mcnemar")
+    named = "" if test == "mcnemar" else f" ({TEST_NAMES[test]})"
+    return (
+        f"{pct(value_of(best))}, Δ {delta_ci(comparison)}, p {p_text(comparison['p_value'])}{named}"
+    )
+
+
+def is_graded(report: dict[str, Any]) -> bool:
+    """True when some score of the study is graded (not 0 or 1): its entries say ``score``."""
+    entries = [ts[k] for ts in report["test_sets"].values() for k in ("majority", "empty")]
+    entries += [r[k] for r in report["runs"] for k in ("best", "initial")]
+    return any("accuracy" not in e for e in entries)
+
+
+#: What report.md says about graded scores, when the study has some.
+GRADED_NOTE = (
+    "Graded metrics (`-o task.metric=...`) give each example a score from 0 to 1: their rows "
+    "show the mean score in percent, and their p is the paired sign-flip permutation test of "
+    "the per-example differences (exact up to {limit} differing examples, else {samples} "
+    "seeded random sign patterns), since McNemar's test needs right-or-wrong answers."
+)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -233,6 +317,11 @@ def markdown(report: dict[str, Any]) -> str:
         "percentage points) and p the exact McNemar test of that pair. *No answer*: outputs "
         "without a parseable answer (format failures). Every run of the study is listed, "
         "whether or not it helped.",
+        *(
+            ["", GRADED_NOTE.format(limit=EXACT_LIMIT, samples=PERMUTATIONS)]
+            if is_graded(report)
+            else []
+        ),
         "",
         "## Overall",
         "",
@@ -241,15 +330,16 @@ def markdown(report: dict[str, Any]) -> str:
         "see the per-task spread. *Better / worse / n.s.*: runs whose change is significant "
         f"at p < {evaluation['alpha']}.",
         "",
-        table(OVERALL_HEADER, overall_rows(report)),
+        table(overall_header(report), overall_rows(report)),
     ]
     for task in settings["tasks"]:
-        lines += ["", f"## {task}", "", table(HEADER, task_rows(report, task))]
+        lines += ["", f"## {task}", "", table(task_header(report, task), task_rows(report, task))]
         if evaluation["transfer"]:
             lines += [
                 "",
-                f"Transfer ({task}): test accuracy of the optimized prompt, its Δ vs the initial "
-                "prompt [95% CI] and McNemar p, on the main evaluation model and on each "
+                f"Transfer ({task}): test accuracy (or mean score) of the optimized prompt, its Δ "
+                "vs the initial prompt [95% CI] and McNemar p (a named test otherwise), on the "
+                "main evaluation model and on each "
                 "variant (llama.cpp); a gain survives where it stays positive.",
                 "",
                 table(

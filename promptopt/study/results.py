@@ -1,40 +1,69 @@
-"""What a study's evaluation produces, before statistics: per-example correctness of every
-prompt on every run's test examples, the baselines of each test set, and each run's cost."""
+"""What a study's evaluation produces, before statistics: per-example scores of every prompt on
+every run's test examples, the baselines of each test set, and each run's cost."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptopt.metrics import is_binary
 from promptopt.study.cost import Cost
 
 
 @dataclass(frozen=True)
 class Scored:
-    """One prompt (or the majority class) on one test set: per-example correctness in the test
-    set's order, and how many outputs had no parseable answer (a format failure)."""
+    """One prompt (or the majority class) on one test set: per-example scores in [0, 1] under
+    the task's ``metric`` in the test set's order (0/1 for right-or-wrong metrics), and how
+    many outputs had no parseable answer (a format failure)."""
 
-    correctness: tuple[bool, ...]
+    scores: tuple[float, ...]
     unparsed: int = 0
     prompt: str | None = None
+    metric: str = "exact"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
 
     @property
     def n(self) -> int:
-        return len(self.correctness)
+        return len(self.scores)
+
+    @property
+    def binary(self) -> bool:
+        """True when every score is 0 or 1: the mean is then an accuracy."""
+        return is_binary(self.scores)
+
+    @property
+    def correctness(self) -> tuple[bool, ...]:
+        """Per example, whether it scored 1."""
+        return tuple(s == 1.0 for s in self.scores)
 
     @property
     def correct(self) -> int:
         return sum(self.correctness)
 
     @property
+    def mean(self) -> float:
+        """The mean score (the accuracy, for right-or-wrong metrics)."""
+        return sum(self.scores) / self.n if self.n else 0.0
+
+    @property
     def accuracy(self) -> float:
-        return self.correct / self.n if self.n else 0.0
+        return self.mean
 
     def to_dict(self) -> dict[str, Any]:
-        """Counts plus the correctness as a compact ``"0110..."`` string."""
+        """Counts, the accuracy and the correctness as a compact ``"0110..."`` string for
+        right-or-wrong scores; the mean ``score`` and the per-example ``scores`` otherwise."""
+        head = {"prompt": self.prompt, "n": self.n, "metric": self.metric}
+        if not self.binary:
+            return {
+                **head,
+                "score": self.mean,
+                "unparsed": self.unparsed,
+                "scores": list(self.scores),
+            }
         return {
-            "prompt": self.prompt,
-            "n": self.n,
+            **head,
             "correct": self.correct,
             "accuracy": self.accuracy,
             "unparsed": self.unparsed,

@@ -1,6 +1,7 @@
 """Statistics of a study, in pure Python: bootstrap intervals, a paired comparison of two prompts
-on the same examples (paired bootstrap of the accuracy difference, exact McNemar test) and the
-spread of a value over seeds. Every resampling is seeded, so a report is reproducible."""
+on the same examples (paired bootstrap of the mean score difference; the exact McNemar test for
+right-or-wrong scores, a paired sign-flip permutation test for graded ones) and the spread of a
+value over seeds. Every resampling is seeded, so a report is reproducible."""
 
 from __future__ import annotations
 
@@ -70,47 +71,104 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
+#: Nonzero paired differences up to which the permutation test enumerates every sign pattern
+#: (2**16 sums); beyond it, :data:`PERMUTATIONS` seeded random sign flips.
+EXACT_LIMIT = 16
+PERMUTATIONS = 10000
+
+
+def sign_flip_p(
+    differences: Sequence[float],
+    *,
+    exact_limit: int = EXACT_LIMIT,
+    samples: int = PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[float, bool]:
+    """Two-sided p-value of the paired permutation (sign-flip) test that the per-example
+    differences are centred on 0, and whether it is exact.
+
+    Under the null each difference is as likely to have either sign, so the statistic
+    ``|sum(d)|`` is compared with ``|sum(s_i d_i)|`` over sign patterns ``s``: all of them
+    (exact; zero differences flip to themselves and are left out) when at most
+    ``exact_limit`` differences are nonzero, else ``samples`` seeded random patterns, with
+    p = (1 + hits) / (1 + samples) so a sampled p is never 0."""
+    nonzero = [float(d) for d in differences if d != 0]
+    if not nonzero:
+        return 1.0, True
+    observed = abs(sum(nonzero))
+    slack = 1e-9 * max(1.0, observed)  # sums of the same numbers in another order
+    if len(nonzero) <= exact_limit:
+        sums = [0.0]  # every subset's sum: flipping subset F turns sum(d) into sum - 2 sum(F)
+        for d in nonzero:
+            sums += [x + d for x in sums]
+        total = sum(nonzero)
+        hits = sum(1 for x in sums if abs(total - 2.0 * x) >= observed - slack)
+        return hits / len(sums), True
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(samples):
+        flipped = sum(d if rng.random() < 0.5 else -d for d in nonzero)
+        hits += abs(flipped) >= observed - slack
+    return (1 + hits) / (1 + samples), False
+
+
+#: The tests a paired comparison may use (``PairedComparison.test``).
+MCNEMAR, PERMUTATION = "mcnemar", "permutation"
+
+
 @dataclass(frozen=True)
 class PairedComparison:
-    """Prompt A against prompt B on the same examples: the 2x2 table, the accuracy difference
-    A - B with its paired bootstrap interval, and the exact McNemar p-value."""
+    """Prompt A against prompt B on the same examples: the mean score difference A - B with
+    its paired bootstrap interval and a p-value from ``test``: the exact McNemar test when
+    every score is 0 or 1 (with the 2x2 table: ``both_correct``...), else the paired
+    sign-flip permutation test (``exact`` says whether every sign pattern was counted)."""
 
     n: int
-    both_correct: int
-    only_a: int
-    only_b: int
-    both_wrong: int
     delta: float
     ci_low: float
     ci_high: float
     p_value: float
+    test: str
+    both_correct: int | None = None
+    only_a: int | None = None
+    only_b: int | None = None
+    both_wrong: int | None = None
+    exact: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; the 2x2 table only for right-or-wrong scores."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 def paired_comparison(
-    a: Sequence[bool], b: Sequence[bool], *, samples: int = SAMPLES, seed: int = 0
+    a: Sequence[bool | float], b: Sequence[bool | float], *, samples: int = SAMPLES, seed: int = 0
 ) -> PairedComparison:
-    """Compare per-example correctness ``a`` against ``b`` (same examples, same order)."""
+    """Compare per-example scores ``a`` against ``b`` (same examples, same order; 0/1
+    correctness or graded scores in [0, 1])."""
     if len(a) != len(b):
         raise ValueError(f"paired outcomes differ in length: {len(a)} != {len(b)}")
-    both = sum(1 for x, y in zip(a, b, strict=True) if x and y)
-    only_a = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
-    only_b = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
     n = len(a)
     low, high = paired_bootstrap_ci(a, b, samples=samples, seed=seed)
-    return PairedComparison(
-        n=n,
-        both_correct=both,
-        only_a=only_a,
-        only_b=only_b,
-        both_wrong=n - both - only_a - only_b,
-        delta=(only_a - only_b) / n if n else 0.0,
-        ci_low=low,
-        ci_high=high,
-        p_value=mcnemar_exact(only_a, only_b),
-    )
+    differences = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    delta = sum(differences) / n if n else 0.0
+    if all(float(v) in (0.0, 1.0) for v in (*a, *b)):
+        both = sum(1 for x, y in zip(a, b, strict=True) if x and y)
+        only_a = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+        only_b = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+        return PairedComparison(
+            n=n,
+            delta=(only_a - only_b) / n if n else 0.0,
+            ci_low=low,
+            ci_high=high,
+            p_value=mcnemar_exact(only_a, only_b),
+            test=MCNEMAR,
+            both_correct=both,
+            only_a=only_a,
+            only_b=only_b,
+            both_wrong=n - both - only_a - only_b,
+        )
+    p_value, exact = sign_flip_p(differences, seed=seed)
+    return PairedComparison(n, delta, low, high, p_value, PERMUTATION, exact=exact)
 
 
 @dataclass(frozen=True)

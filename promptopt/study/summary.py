@@ -19,24 +19,29 @@ ALPHA = 0.05
 
 
 def scored_dict(scored: Scored) -> dict[str, Any]:
-    """Counts, accuracy and its bootstrap 95% interval, per-example correctness."""
-    low, high = stats.bootstrap_ci(scored.correctness)
+    """Counts, the accuracy (or mean score) and its bootstrap 95% interval, per-example
+    correctness (or scores)."""
+    low, high = stats.bootstrap_ci(scored.scores)
     return {**scored.to_dict(), "ci_low": low, "ci_high": high}
 
 
 def compare(best: Scored, initial: Scored) -> dict[str, Any]:
     """The paired comparison best vs initial on the same examples."""
-    return stats.paired_comparison(best.correctness, initial.correctness).to_dict()
+    return stats.paired_comparison(best.scores, initial.scores).to_dict()
 
 
 def pooled(items: Iterable[Scored]) -> Scored:
-    """Several evaluations as one (correctness concatenated in order)."""
-    correctness: list[bool] = []
+    """Several evaluations as one (scores concatenated in order; the metric of the first, or
+    ``mixed`` when they differ)."""
+    scores: list[float] = []
     unparsed = 0
+    metrics: list[str] = []
     for item in items:
-        correctness.extend(item.correctness)
+        scores.extend(item.scores)
         unparsed += item.unparsed
-    return Scored(tuple(correctness), unparsed, None)
+        metrics.append(item.metric)
+    metric = metrics[0] if len(set(metrics)) == 1 else ("mixed" if metrics else "exact")
+    return Scored(tuple(scores), unparsed, None, metric)
 
 
 def run_entry(run: RunEvaluation) -> dict[str, Any]:
@@ -76,15 +81,17 @@ def _cost_total(runs: Sequence[RunEvaluation]) -> dict[str, Any]:
 
 def method_summary(runs: Sequence[RunEvaluation]) -> dict[str, Any]:
     """Runs of one method (on one task, or all tasks): spread over seeds of the accuracies
-    and gains, pooled accuracy and paired comparison, counts of significant changes."""
-    comparisons = [stats.paired_comparison(r.best.correctness, r.initial.correctness) for r in runs]
+    (``score`` and ``initial_score`` when some scores are graded) and gains, pooled accuracy and
+    paired comparison, counts of significant changes."""
+    comparisons = [stats.paired_comparison(r.best.scores, r.initial.scores) for r in runs]
     best, initial = pooled(r.best for r in runs), pooled(r.initial for r in runs)
+    name = "accuracy" if best.binary and initial.binary else "score"
     return {
         "runs": len(runs),
         "seeds": sorted({r.seed for r in runs}),
         "tasks": sorted({r.task for r in runs}),
-        "accuracy": stats.spread([r.best.accuracy for r in runs]).to_dict(),
-        "initial_accuracy": stats.spread([r.initial.accuracy for r in runs]).to_dict(),
+        name: stats.spread([r.best.mean for r in runs]).to_dict(),
+        f"initial_{name}": stats.spread([r.initial.mean for r in runs]).to_dict(),
         "delta": stats.spread([c.delta for c in comparisons]).to_dict(),
         "pooled_best": scored_dict(best),
         "pooled_initial": scored_dict(initial),

@@ -48,6 +48,7 @@ from promptopt.components import (
     Task,
 )
 from promptopt.errors import PromptoptError
+from promptopt.metrics import model_output, task_score
 from promptopt.testing.fakes import FakeWordProposer, fake_context, word_prompt
 from promptopt.types import (
     SPLITS,
@@ -147,6 +148,7 @@ def _check_example(task: Task, who: str, split: str, example: Any) -> None:
         raise _fail(where, "is_correct(gold answer) is False")
     if task.is_correct(None, example):
         raise _fail(where, "is_correct(None) is True; an unparsed answer must be wrong")
+    _check_score(task, where, example)
     if example.options:
         if example.answer not in example.options:
             raise _fail(
@@ -166,6 +168,28 @@ def _check_example(task: Task, who: str, split: str, example: Any) -> None:
         raise _fail(
             where, "user_turn() drops the prompt text; the optimized prompt never reaches the model"
         )
+
+
+def _check_score(task: Task, where: str, example: Any) -> None:
+    """The gold answer scores 1, no answer in an empty output scores 0, every score is a
+    number in [0, 1] (``Task.score`` under the task's metric)."""
+    gold_output = model_output("", task.continuation(example.answer))
+    cases: list[tuple[str | None, str, float | None]] = [
+        (example.answer, gold_output, 1.0),
+        (None, "", 0.0),
+    ]
+    cases += [(o, model_output("", task.continuation(o)), None) for o in example.options or ()]
+    for predicted, output, expected in cases:
+        try:
+            value = task_score(task, predicted, output, example)
+        except PromptoptError as exc:
+            raise _fail(where, f"score({predicted!r}, ...) failed: {exc}") from exc
+        if expected is not None and value != expected:
+            raise _fail(
+                where,
+                f"score({predicted!r}, {output!r}, example) is {value}, not {expected} "
+                f"(metric {task.metric_name!r})",
+            )
 
 
 # --------------------------------------------------------------------------- selectors

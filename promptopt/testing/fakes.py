@@ -34,6 +34,7 @@ from promptopt.components import (
 from promptopt.context import step_rng
 from promptopt.errors import DataError, PromptoptError
 from promptopt.history import History
+from promptopt.metrics import model_output, task_score
 from promptopt.progress import Progress
 from promptopt.reasoners import ChatReasoner
 from promptopt.sampling import is_greedy, sample_seed
@@ -283,16 +284,17 @@ class FakeLossExtractor(LossExtractor[ComponentOptions]):
         losses = []
         for prompt, row in zip(prompts, chains, strict=True):
             reasonings = [chain.reasoning for chain in row]
-            wrong = 0
+            lost = 0.0  # 1 - score per example: the error rate's numerator
             for example, reasoning in zip(examples, reasonings, strict=True):
                 options = example.options or (example.answer,)
                 prefix = _answer_prefix(ctx, example, prompt, reasoning)
                 conts = [ctx.task.continuation(option) for option in options]
                 logprobs = ctx.backend.continuation_logprobs(prefix, conts)
-                predicted = options[max(range(len(options)), key=lambda j: logprobs[j])]
-                wrong += not ctx.task.is_correct(predicted, example)
+                best = max(range(len(options)), key=lambda j: logprobs[j])
+                output = model_output(reasoning, conts[best])
+                lost += 1.0 - task_score(ctx.task, options[best], output, example)
             loss = self._nll(ctx, prompt, examples, reasonings)
-            losses.append(PromptLoss(prompt, loss, wrong / max(1, len(examples)), split=split))
+            losses.append(PromptLoss(prompt, loss, lost / max(1, len(examples)), split=split))
         return losses
 
     @staticmethod

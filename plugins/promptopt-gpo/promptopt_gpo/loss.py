@@ -1,6 +1,7 @@
-"""The ``gpo`` loss extractor: a prompt's loss is its error rate on the dev split, measured with
-the task model through :func:`promptopt.evaluation.evaluate` (its on-disk cache means a prompt is
-never generated again on the same model); repeats reuse the run history's score."""
+"""The ``gpo`` loss extractor: a prompt's loss is its error rate (1 - its mean score under the
+task's metric) on the dev split, measured with the task model through
+:func:`promptopt.evaluation.evaluate` (its on-disk cache means a prompt is never generated again
+on the same model); repeats reuse the run history's score."""
 
 from __future__ import annotations
 
@@ -87,12 +88,14 @@ class GpoLossExtractor(LossExtractor[GpoLossOptions]):
         ctx.count("prompts_evaluated")
         ctx.count("examples_generated", report.n - report.cache_hits)
         ctx.count("examples_from_cache", report.cache_hits)
-        error = (report.n - report.correct) / report.n if report.n else 1.0
+        # 1 - the mean score under the task's metric: the error rate for right-or-wrong ones
+        total = sum(o.score for o in report.outcomes)
+        error = (report.n - total) / report.n if report.n else 1.0
         loss = PromptLoss(
             prompt,
             loss=error,
             error_rate=error,
-            details={"correct": float(report.correct), "n": float(report.n)},
+            details={"correct": float(report.correct), "n": float(report.n), "score": total},
             split=split,
         )
         self._memo[(prompt_key(prompt), split)] = loss

@@ -120,7 +120,12 @@ class GpoMethod(Method[GpoMethodOptions]):
             "dev_accuracy_initial": accuracy_of(start) if start else None,
             "dev_accuracy_final": accuracy_of(best) if best else None,
             "dev_size": len(ctx.task.examples(SCORE_SPLIT)),
-            "dev_metric": "accuracy of the greedy answer (promptopt.evaluation, generate)",
+            "dev_metric": (
+                "accuracy of the greedy answer (promptopt.evaluation, generate)"
+                if ctx.task.metric_name == "exact"
+                else f"mean {ctx.task.metric_name} score of the greedy answer "
+                "(promptopt.evaluation, generate)"
+            ),
             "best_found_at_step": best.step if best else None,
             "steps_planned": self.steps,
             "prompts_scored": len(finalists),

@@ -27,10 +27,11 @@ class Point:
 
 
 def accuracy_of(entry: Scored) -> float:
-    """The entry's accuracy, exactly ``correct / n`` when the evaluation recorded counts."""
+    """The entry's accuracy (its mean score under a graded metric), exactly ``score / n`` (or
+    ``correct / n`` from evaluations before graded metrics) when the evaluation recorded sums."""
     n = entry.details.get("n")
     if n:
-        return entry.details.get("correct", 0.0) / n
+        return entry.details.get("score", entry.details.get("correct", 0.0)) / n
     return entry.accuracy
 
 

@@ -1,6 +1,7 @@
 """The ``greater`` loss extractor: the extractor and gold answer appended after the reasoning;
 candidates scored by the gradient of the answer loss w.r.t. a one-hot at the edited position,
-prompts scored exactly by the training error rate plus a small fluency term."""
+prompts scored exactly by the training error rate (1 - the mean score under the task's metric)
+plus a small fluency term."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from promptopt.components import ComponentOptions, LossExtractor, StepContext
+from promptopt.components import ComponentOptions, LossExtractor, StepContext, Task
 from promptopt.errors import PromptoptError
 from promptopt.types import Candidate, Chain, Example, Prompt, PromptLoss, Split
 from promptopt_greater.layout import Row, build_context, build_rows, prompt_tokens
@@ -43,6 +44,19 @@ def chain_rows(
             hint="lower max_new_tokens, or use shorter questions or a longer-context model",
         )
     return rows
+
+
+def exact_check_score(task: Task, example: Example, reasoning: str, correct: bool) -> float:
+    """One row's score under the task's metric. The exact check knows only whether the gold
+    answer is the greedy continuation after the extractor: then the task scores the gold
+    answer, else an answer it could not read (0 for every built-in metric but ``contains``,
+    which still looks for the gold answer in the reasoning)."""
+    from promptopt.metrics import model_output, task_score
+
+    if correct:
+        output = model_output(reasoning, task.continuation(example.answer))
+        return task_score(task, example.answer, output, example)
+    return task_score(task, None, reasoning, example)
 
 
 class GreaterLossOptions(ComponentOptions):
@@ -181,7 +195,12 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
         n = len(examples)
         for i, prompt in enumerate(prompts):
             part = scores[i * n : (i + 1) * n]
-            error = 1.0 - sum(s.correct for s in part) / max(n, 1)
+            reasoning = {chain.example_id: chain.reasoning for chain in all_chains[i]}
+            graded = [
+                exact_check_score(ctx.task, ex, reasoning[ex.id], s.correct)
+                for ex, s in zip(examples, part, strict=True)
+            ]
+            error = 1.0 - sum(graded) / max(n, 1)
             nll = sum(s.prompt_nll for s in part) / max(n, 1)
             ce = sum(s.answer_ce for s in part) / max(n, 1)
             # the reference ranks by error rate; answer_ce ranks by the gold answer's

@@ -138,7 +138,8 @@ class GreaterMethod(Method[GreaterMethodOptions]):
             "dev_accuracy_initial": accuracies[0],
             "dev_accuracy_final": accuracies[order[0] + 1],
             "dev_size": len(dev),
-            "dev_metric": "exact answer-slot argmax after the extractor",
+            "dev_metric": "exact answer-slot argmax after the extractor"
+            + ("" if ctx.task.metric_name == "exact" else f", scored by {ctx.task.metric_name}"),
             "kept_prompts": [_kept_row(kept[i], accuracies[i + 1]) for i in order],
             "finalize_seconds": time.perf_counter() - start,
         }

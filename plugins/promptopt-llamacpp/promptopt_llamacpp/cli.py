@@ -1,5 +1,6 @@
 """``promptopt transfer``: evaluate a run's initial and optimized prompt on several GGUF models
-and quantizations, and write the accuracy matrix (JSON, Markdown, PNG heatmap)."""
+and quantizations, and write the accuracy (or mean score) matrix (JSON, Markdown, PNG
+heatmap)."""
 
 from __future__ import annotations
 
@@ -79,12 +80,14 @@ class CellEvaluator:
         )
         typer.echo(progress_line(variant, column, report), err=True)
         return Cell(
-            report.accuracy,
+            report.score,
             report.ci_low,
             report.ci_high,
             report.correct,
             report.n,
             report.cache_hits,
+            report.metric,
+            report.binary,
         )
 
     def close(self) -> None:
@@ -95,9 +98,11 @@ class CellEvaluator:
 
 def progress_line(variant: Variant, column: str, report: Any) -> str:
     """One cell's result for stderr: model, quant, which prompt (as ``transfer.md`` names it)
-    and its accuracy, so the two lines per model can be told apart."""
+    and its accuracy (``score (METRIC)`` for a graded metric), so the two lines per model can be
+    told apart."""
+    what = "accuracy" if report.binary else f"score ({report.metric})"
     return (
-        f"{variant.model} {variant.quant}, {column} prompt: accuracy {report.accuracy:.3f} "
+        f"{variant.model} {variant.quant}, {column} prompt: {what} {report.score:.3f} "
         f"[{report.ci_low:.3f}, {report.ci_high:.3f}] (n={report.n}, cached {report.cache_hits})"
     )
 

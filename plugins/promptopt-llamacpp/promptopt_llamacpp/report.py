@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptopt_llamacpp.transfer import TransferMatrix
+from promptopt_llamacpp.transfer import TransferMatrix, cell_value
 
 
 def _fmt(cell: dict[str, float]) -> str:
-    return f"{cell['accuracy']:.3f} [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+    return f"{cell_value(cell):.3f} [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+
+
+def value_name(matrix: TransferMatrix) -> str:
+    """What the cells hold: ``accuracy``, or ``score (METRIC)`` for a graded metric."""
+    return "accuracy" if matrix.binary else f"score ({matrix.metric})"
 
 
 def markdown(matrix: TransferMatrix) -> str:
-    """A table: one row per model variant, accuracy [95% CI] per prompt, and the change."""
+    """A table: one row per model variant, accuracy (or mean score) [95% CI] per prompt, and
+    the change."""
     columns = list(matrix.prompts)
+    shown = "" if matrix.binary else f", {value_name(matrix)}"
     lines = [
-        f"# Transfer: {matrix.task} ({matrix.split}, scoring={matrix.scoring})",
+        f"# Transfer: {matrix.task} ({matrix.split}, scoring={matrix.scoring}{shown})",
         "",
         *(f"- **{name}** prompt: `{text}`" for name, text in matrix.prompts.items()),
         "",
@@ -33,7 +40,8 @@ def markdown(matrix: TransferMatrix) -> str:
 
 
 def heatmap(matrix: TransferMatrix, path: Path) -> Path:
-    """Accuracy heatmap (variants x prompts), each cell annotated with its value."""
+    """Accuracy (or mean score) heatmap (variants x prompts), each cell annotated with its
+    value."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +51,7 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
 
     columns = list(matrix.prompts)
     labels = [f"{row['model']} / {row['quant']}" for row in matrix.rows]
-    values = [[row[c]["accuracy"] for c in columns] for row in matrix.rows]
+    values = [[cell_value(row[c]) for c in columns] for row in matrix.rows]
     intervals = [[(row[c]["ci_low"], row[c]["ci_high"]) for c in columns] for row in matrix.rows]
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 1.2 + 0.5 * max(1, len(labels))))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
@@ -55,8 +63,8 @@ def heatmap(matrix: TransferMatrix, path: Path) -> Path:
             text = f"{value:.2f}\n[{low:.2f}, {high:.2f}]"
             color = "white" if value < 0.6 else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
-    ax.set_title(f"{matrix.task} accuracy ({matrix.split})")
-    fig.colorbar(image, ax=ax, label="accuracy")
+    ax.set_title(f"{matrix.task} {value_name(matrix)} ({matrix.split})")
+    fig.colorbar(image, ax=ax, label=value_name(matrix))
     fig.tight_layout()
     try:
         save_figure(fig, path)  # atomic: a full disk never leaves a truncated image

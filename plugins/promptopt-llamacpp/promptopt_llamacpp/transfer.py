@@ -1,5 +1,6 @@
 """Transfer study: the initial and the optimized prompt of a run, evaluated on every model and
-quantization, as one matrix (rows = model variants, columns = prompts)."""
+quantization, as one matrix (rows = model variants, columns = prompts) of accuracies, or of mean
+scores under a graded metric."""
 
 from __future__ import annotations
 
@@ -17,25 +18,52 @@ PROMPT_COLUMNS = ("initial", "optimized")
 
 @dataclass(frozen=True)
 class Cell:
-    """One (variant, prompt) evaluation: accuracy with its bootstrap interval."""
+    """One (variant, prompt) evaluation: the mean score under the task's metric (an accuracy
+    when every example scored 0 or 1, ``binary``) with its bootstrap interval."""
 
-    accuracy: float
+    score: float
     ci_low: float
     ci_high: float
     correct: int
     n: int
     cache_hits: int = 0
+    metric: str = "exact"
+    binary: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``transfer.json`` holds it: ``accuracy`` and ``correct`` for right-or-wrong
+        scores, ``score`` for graded ones, and the metric."""
+        binary = {"accuracy": self.score, "correct": self.correct}
+        return {
+            **(binary if self.binary else {"score": self.score}),
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "cache_hits": self.cache_hits,
+            "metric": self.metric,
+        }
+
+
+def cell_value(cell: dict[str, Any]) -> float:
+    """The mean score of a cell of ``transfer.json`` (``accuracy`` or ``score``)."""
+    return float(cell["accuracy"] if "accuracy" in cell else cell["score"])
 
 
 @dataclass
 class TransferMatrix:
-    """Accuracy of each prompt on each model variant."""
+    """The score (accuracy, for right-or-wrong metrics) of each prompt on each model variant."""
 
     task: str
     split: str
     scoring: str
     prompts: dict[str, str]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    metric: str = "exact"
+
+    @property
+    def binary(self) -> bool:
+        """True when every cell is an accuracy (its examples scored 0 or 1)."""
+        return all("accuracy" in row[column] for row in self.rows for column in self.prompts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +127,7 @@ def run_transfer(
 
     matrix = TransferMatrix(task=task, split=split, scoring=scoring, prompts=dict(prompts))
     for variant in variants:
+        cells: dict[str, Cell] = {}
         row: dict[str, Any] = {
             "model": variant.model,
             "quant": variant.quant,
@@ -107,8 +136,10 @@ def run_transfer(
             "requantized": variant.requantized,
         }
         for column, text in prompts.items():
-            row[column] = asdict(evaluate_cell(variant, column, text))
-        if all(column in row for column in PROMPT_COLUMNS):
-            row["delta"] = row["optimized"]["accuracy"] - row["initial"]["accuracy"]
+            cells[column] = evaluate_cell(variant, column, text)
+            row[column] = cells[column].to_dict()
+            matrix.metric = cells[column].metric
+        if all(column in cells for column in PROMPT_COLUMNS):
+            row["delta"] = cells["optimized"].score - cells["initial"].score
         matrix.rows.append(row)
     return matrix

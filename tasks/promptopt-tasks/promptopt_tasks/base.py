@@ -7,10 +7,11 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from promptopt.components import ComponentOptions, Task
 from promptopt.errors import DataError, PromptoptError
+from promptopt.metrics import DEFAULT_METRIC, Metric, resolve_metric
 from promptopt.types import SPLITS, Example, Split
 from promptopt_tasks.answers import AnswerFormat
 from promptopt_tasks.extractors import extractor_text
@@ -40,6 +41,22 @@ class TaskOptions(ComponentOptions):
 
     split_seed: int | None = None
     skip_bad_rows: bool = False
+    #: How an answer scores (``exact``, ``contains``, ``f1``, ``numeric``, a plugin's metric or
+    #: ``python:FILE.py:FUNCTION``); see ``promptopt.metrics``.
+    metric: str = DEFAULT_METRIC
+    #: The ``numeric`` metric's relative tolerance (0: the same number).
+    tolerance: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> TaskOptions:
+        """An unknown metric (or a tolerance it does not take) fails here, before any model."""
+        if self.metric != DEFAULT_METRIC or self.tolerance:
+            self.chosen_metric()
+        return self
+
+    def chosen_metric(self) -> Metric:
+        """The metric these options choose, with their tolerance when one is set."""
+        return resolve_metric(self.metric, tolerance=self.tolerance or None)
 
 
 class BenchmarkTask(Task[TaskOptions]):
@@ -56,6 +73,8 @@ class BenchmarkTask(Task[TaskOptions]):
     def __init__(self, options: ComponentOptions | None = None) -> None:
         super().__init__(options)
         self._splits: Splits | None = None
+        default = self.options.metric == DEFAULT_METRIC
+        self._metric: Metric | None = None if default else self.options.chosen_metric()
 
     # ------------------------------------------------------------------ data
 
@@ -128,3 +147,13 @@ class BenchmarkTask(Task[TaskOptions]):
         if predicted is None:
             return False
         return self.answers.normalize(predicted) == example.answer
+
+    def score(self, predicted: str | None, output: str, example: Example) -> float:
+        """The chosen metric's score; ``exact`` is :meth:`is_correct`."""
+        if self._metric is None:
+            return super().score(predicted, output, example)
+        return self._metric(predicted, output, example)
+
+    @property
+    def metric_name(self) -> str:
+        return self.options.metric
