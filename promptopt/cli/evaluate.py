@@ -151,6 +151,9 @@ def eval_command(
     run_level = {"data_dir": data_dir} if data_dir else {}
     task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
     examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
+    note = task_note(task_obj)
+    if note:
+        typer.echo(note, err=True)
     report = evaluate(
         backend_obj,
         task_obj,
@@ -174,6 +177,24 @@ def eval_command(
             else "the summary is printed above; free space or pass another --out, then rerun"
         )
         write_report(report, out, hint=kept)
+
+
+def task_note(task: Task) -> str | None:
+    """One stderr line with what :meth:`~promptopt.components.Task.describe` says about the
+    loaded data (a data file's columns and detected answer type), or None when nothing."""
+    details = task.describe()
+    if not details:
+        return None
+    shown = "; ".join(f"{key.replace('_', ' ')}: {_plain(value)}" for key, value in details.items())
+    return f"promptopt: task {task.name}: {shown}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
 
 
 def prompt_text(prompt: str) -> str:
