@@ -448,3 +448,72 @@ def test_an_edited_gold_answer_rescores_from_the_cache_and_an_edited_question_re
     write_rows(path, rows)
     asked_again = eval_json(args, capsys)
     assert asked_again["cache_hits"] == 34 and asked_again["n"] == 35
+
+
+# ----------------------------------------------------------------------------- hub datasets
+
+
+def cache_hub_dataset(cache: Path, repo: str, splits: dict[str, int], source: Path) -> None:
+    """Put ``repo`` (``ORG/NAME``) into a ``datasets`` cache folder exactly as loading it from
+    the hub would have (offline, ``datasets`` then reads it there): built by the hub's own JSON
+    builder from local files, under the folder name the hub dataset gets. Its label column is
+    a class label (integers with names)."""
+    import datasets
+    from datasets.packaged_modules.json.json import Json
+
+    source.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, count in splits.items():
+        rows = [{"text": f"{split} review {i}: {'good' if i % 3 else 'bad'} food",
+                 "label": 1 if i % 3 else 0} for i in range(count)]  # fmt: skip
+        files[split] = str(write_rows(source / f"{split}.jsonl", rows))
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    org, name = repo.split("/")
+    builder = Json(
+        cache_dir=str(cache), dataset_name=name, config_id="default", data_files=files,
+        features=features, hash="0123456789abcdef",
+    )  # fmt: skip
+    builder.download_and_prepare()
+    (cache / name).rename(cache / f"{org}___{name}")
+
+
+def promptopt_subprocess(args: list[str], cache: Path, cwd: Path) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "PROMPTOPT_CACHE_DIR": str(cwd / "cache")}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "promptopt", *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_cached_hub_dataset_is_a_task_offline(tmp_path: Path) -> None:
+    cache = tmp_path / "hf-datasets"
+    cache_hub_dataset(cache, "someorg/reviews", {"train": 80, "validation": 20, "test": 30},
+                      tmp_path / "src")  # fmt: skip
+    cache_hub_dataset(cache, "someorg/pool", {"train": 90}, tmp_path / "pool")
+    dry = ["run", "gpo", "--dry-run", "--task"]
+    proc = promptopt_subprocess([*dry, "hf:someorg/reviews"], cache, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["splits"] == {"train": 50, "dev": 20, "test": 30}
+    details = plan["task_details"]
+    assert details["labels"] == ["neg", "pos"]  # the class label's names
+    assert details["splits_from"] == "the dataset's splits (train, validation, test)"
+    assert details["question"] == "column 'text'" and details["answer"] == "column 'label'"
+    proc = promptopt_subprocess([*dry, "hf:someorg/pool:default", "-o", "dev_size=10"], cache,
+                                tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["splits"] == {"train": 50, "dev": 10, "test": 30}
+    assert plan["task_details"]["splits_from"] == "a seeded shuffle (split_seed=0)"
+    missing = promptopt_subprocess([*dry, "hf:someorg/missing"], cache, tmp_path)
+    assert missing.returncode == 2
+    (line,) = missing.stderr.strip().splitlines()
+    assert line.startswith("promptopt: error: hf:someorg/missing could not be loaded (")
+    assert "offline, the dataset must be in the datasets cache" in line

@@ -149,7 +149,9 @@ def eval_command(
     options: dict[str, Any] = parse_options(option)
     refuse_run_level_options(options)
     run_level = {"data_dir": data_dir} if data_dir else {}
-    task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
+    task_obj, backend_obj = build_task_and_backend(
+        task, backend, model, options, run_level, split=split_name
+    )
     examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
     note = task_note(task_obj)
     if note:
@@ -240,9 +242,12 @@ def build_task_and_backend(
     model: str | None,
     options: dict[str, Any],
     run_level: dict[str, Any] | None = None,
+    *,
+    split: Split | None = None,
 ) -> tuple[Task, Backend]:
     """Resolve and construct a task and a backend, their ``-o`` options routed as a run's
-    (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope)."""
+    (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope).
+    With ``split``, its examples load before the model does, so bad data fails fast."""
     from promptopt.options import build_command_options
     from promptopt.registry import get_registry
 
@@ -250,4 +255,7 @@ def build_task_and_backend(
     task_cls = registry.task(task)
     backend_cls = registry.backend(backend)
     built = build_command_options({"task": task_cls, "backend": backend_cls}, options, run_level)
-    return task_cls(built["task"]), backend_cls(model, built["backend"])
+    task_obj = task_cls(built["task"])
+    if split is not None:
+        task_obj.examples(split)
+    return task_obj, backend_cls(model, built["backend"])
