@@ -30,9 +30,7 @@ def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     columns = list(rows[0]) if rows else []
     if suffix in (".csv", ".tsv"):
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(
-                handle, columns, delimiter="\t" if suffix == ".tsv" else ","
-            )
+            writer = csv.DictWriter(handle, columns, delimiter="\t" if suffix == ".tsv" else ",")
             writer.writeheader()
             writer.writerows(rows)
     elif suffix == ".jsonl":

@@ -90,6 +90,19 @@ def test_dry_run_shows_the_answer_type_and_why(
     assert plan["options"]["task"]["question"] == {"value": "sentence", "source": "user"}
 
 
+def test_questions_repeated_across_splits_are_a_one_line_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = sports_rows(120)
+    for i in range(0, 120, 6):
+        rows[i]["sentence"] = "Le Bron James scored a touchdown."
+    path = write_rows(tmp_path / "dups.csv", rows)
+    code, _, err = cli(["run", "gpo", "--task", str(path), *COLUMNS, "--dry-run"], capsys)
+    assert code == 0, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"promptopt: warning: {path}: 1 question(s) appear in more than one")
+
+
 def test_gpo_runs_on_a_csv_with_the_tiny_model(
     tiny_model_dir: Path,
     sports_csv: Path,

@@ -72,7 +72,8 @@ def labelled(answers: list[str], repeat: int = 1) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("answers", "kind", "reason", "options"),
     [
-        (["yes", "No", "YES", "no"], "yesno", "every answer is Yes or No (120 rows)", ("Yes", "No")),
+        (["yes", "No", "YES", "no"], "yesno", "every answer is Yes or No (120 rows)",
+         ("Yes", "No")),
         (
             ["positive", "neutral", "negative", "Positive"],
             "choice",
@@ -80,7 +81,8 @@ def labelled(answers: list[str], repeat: int = 1) -> list[dict[str, Any]]:
             ("negative", "neutral", "positive"),
         ),
         (["1", "0", "1", "1"], "choice", "2 distinct number labels in 120 rows", ("0", "1")),
-        (["2.5", "-3", "1,000", "7"], "number", "every answer is a number (4 distinct in 120 rows)", ()),
+        (["2.5", "-3", "1,000", "7"], "number",
+         "every answer is a number (4 distinct in 120 rows)", ()),
     ],
 )  # fmt: skip
 def test_the_answer_type_is_detected_with_its_reason(
@@ -113,6 +115,19 @@ def test_labels_read_like_binary_words_longest_first(tmp_path: Path) -> None:
     assert task.parse("It is plausible, so the answer is implausible.") == "implausible"
     assert task.continuation("plausible") == " plausible"
     assert task.is_correct("PLAUSIBLE.", example) == (example.answer == "plausible")
+
+
+def test_two_labels_read_exactly_like_bbh_binary_words() -> None:
+    from promptopt_tasks.answers import Binary, Labels
+
+    labels, binary = Labels(["valid", "invalid"]), Binary("valid", "invalid")
+    texts = ["So the argument is invalid.", "$ Valid", "the answer is: 'invalid'", "valid or not",
+             "Answer = VALID!", " invalid$", "it is validated", "invalidity", "", "$ (invalid)"]
+    assert [labels.parse(t) for t in texts] == [binary.parse(t) for t in texts]
+    assert [labels.parse(t) for t in texts][:6] == [
+        "invalid", "valid", "invalid", "valid", "valid", "invalid",
+    ]  # fmt: skip
+    assert labels.continuation("VALID") == binary.continuation("VALID") == " valid"
 
 
 def test_free_text_answers(tmp_path: Path) -> None:
@@ -169,7 +184,8 @@ def test_a_template_over_columns_builds_the_question(tmp_path: Path) -> None:
     assert question.endswith("was wet. {yes}")
     assert task.describe()["question"].startswith("template '{premise}")
     for template, fault in (
-        ("{premise} {nope}", "no column 'nope' (the question); its columns: premise, hypothesis, label"),
+        ("{premise} {nope}",
+         "no column 'nope' (the question); its columns: premise, hypothesis, label"),
         ("{premise.upper}", "{premise.upper} is not a plain column name"),
         ("{premise!r}", "{premise} is not a plain column name"),
         ("{}", "{} is not a plain column name"),
@@ -287,8 +303,9 @@ def test_empty_questions_and_answers_name_their_rows(tmp_path: Path) -> None:
     assert "skip_bad_rows=true" in str(info.value)
     rows[0]["sentence"] = ""
     path = write_rows(tmp_path / "holes.csv", rows)
-    with pytest.raises(DataError, match=r"1 row\(s\) with an empty question \(column 'sentence'\): line 2"):
-        load(path, **COLUMNS).examples("train")  # fmt: skip
+    with pytest.raises(DataError) as info:
+        load(path, **COLUMNS).examples("train")
+    assert "1 row(s) with an empty question (column 'sentence'): line 2" in one_line(info)
     with pytest.warns(UserWarning) as record:
         assert sum(load(path, **COLUMNS, skip_bad_rows=True).split_sizes().values()) == 72
     assert [str(w.message).partition(": ")[2][:40] for w in record] == [
