@@ -138,13 +138,13 @@ def test_gpo_runs_on_a_csv_with_the_tiny_model(
 FAKES = "from promptopt.testing.fakes import *  # noqa: F403\n"
 
 
-def study(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def study(tmp_path: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     plugin = tmp_path / "fakes_plugin.py"
     plugin.write_text(FAKES)
     env = {**os.environ, "PROMPTOPT_CACHE_DIR": str(tmp_path / "cache"), "PROMPTOPT_PROGRESS": "0"}
     return subprocess.run(
         [sys.executable, "-m", "promptopt", "study", *args, "--plugin", str(plugin)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env=env, timeout=300, cwd=cwd,
     )  # fmt: skip
 
 
@@ -152,15 +152,16 @@ def test_a_study_over_a_data_file_refuses_the_file_once_edited(
     sports_csv: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "study"
-    args = ["--methods", "fake", "--tasks", str(sports_csv), "--seeds", "0", "--out", str(out),
+    args = ["--methods", "fake", "--tasks", "sports.csv", "--seeds", "0", "--out", str(out),
             "-o", "steps=1", *COLUMNS]  # fmt: skip
-    proc = study(tmp_path, *args)
+    proc = study(tmp_path, *args, cwd=sports_csv.parent)
     assert proc.returncode == 0, proc.stderr
     run = out / "runs" / "fake" / "sports" / "seed0"
     assert (run / "result.json").is_file()
     report = json.loads((out / "report.json").read_text())
-    assert [r["task"] for r in report["runs"]] == [str(sports_csv)]
-    rerun = study(tmp_path, *args)
+    assert [r["task"] for r in report["runs"]] == [str(sports_csv)]  # made absolute
+    args[3] = str(sports_csv)
+    rerun = study(tmp_path, *args)  # the same study from another folder
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads((out / "last_invocation.json").read_text())["evaluations_computed"] == 0
     rows = sports_rows(120)

@@ -77,7 +77,8 @@ def eval_command(
     task: Annotated[
         str | None,
         typer.Option(
-            help="Task name, e.g. bbh/boolean_expressions (default with --run: its task)."
+            help="Task name (bbh/boolean_expressions), data file (FILE.csv) or hf:ORG/NAME "
+            "(default with --run: its task)."
         ),
     ] = None,
     prompt: Annotated[
