@@ -143,9 +143,10 @@ class Registry:
             return None
         found = [cls for cls in self.pm.hook.resolve_task(ref=ref) if cls is not None]
         for cls in found:
-            if not (isinstance(cls, type) and issubclass(cls, Task)):
+            if not (isinstance(cls, type) and issubclass(cls, Task)) or cls.name != ref:
                 raise PromptoptError(
-                    f"a resolve_task hook returned {cls!r} for {ref!r}, not a Task subclass",
+                    f"a resolve_task hook returned {cls!r} for {ref!r}, not a Task subclass "
+                    "named by that reference",
                     hint="fix that plugin's resolve_task hook",
                 )
         if len(found) > 1:
