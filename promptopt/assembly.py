@@ -125,6 +125,9 @@ class RunPlan:
             out["optimizer_model"] = self.config.optimizer_model or self.config.model
         if task is not None:
             out["splits"] = task.split_sizes()
+            details = task.describe()
+            if details:
+                out["task_details"] = details
         return out
 
 

@@ -185,6 +185,18 @@ class Task(Component[OptionsT]):
         """Sizes of the configured splits (loads the data)."""
         return {split: len(self.examples(split)) for split in ("train", "dev", "test")}
 
+    @classmethod
+    def identity(cls) -> dict[str, Any]:
+        """What identifies this task's data beyond its name and options, e.g. a data file's
+        content hash (``{"sha256": ...}``); ``{}`` for data fixed by the name. Recorded in a
+        run's ``config.json``: a run resumes, and a study reuses it, only while it is equal."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the loaded data worth showing (``promptopt run --dry-run``,
+        ``promptopt eval``), e.g. the detected answer type and why; may load the data."""
+        return {}
+
 
 class Backend(Component[OptionsT]):
     """A model runtime: text in, text or log-probabilities out. Backends that also give logits

@@ -44,6 +44,9 @@ class RunConfig(BaseModel):
     components: dict[str, str] = {}
     #: What the run resolved when it (last) started, e.g. where generation runs; informational.
     runtime: dict[str, Any] = {}
+    #: The task's data identity when the run started (``Task.identity``: a data file's
+    #: SHA-256); a resume refuses other data.
+    task_identity: dict[str, Any] = {}
 
 
 def parse_option(text: str) -> tuple[str, Any]:

@@ -112,6 +112,25 @@ def register_commands(app: typer.Typer) -> None:
     """
 
 
+# --------------------------------------------------------------------------- resolvers
+# A task reference that no plugin registered by name (``--task data/reviews.csv``,
+# ``--task hf:ORG/NAME``) is offered to every implementation of this hook; exactly one may
+# claim it. Two that claim the same reference are an error naming both.
+
+
+@hookspec
+def resolve_task(ref: str) -> type[Task] | None:
+    """Make a task class for a reference that is not a registered name.
+
+    :param ref: what the user passed as ``--task`` (a data file's path as given, a hub
+        reference such as ``hf:ORG/NAME``). Return a :class:`~promptopt.components.Task`
+        subclass whose ``name`` is ``ref``, or None when the reference is not yours; raise a
+        one-line :class:`~promptopt.errors.PromptoptError` when it is yours but unusable (a
+        missing file, an unknown format). Called again on every resolution, so a file edited
+        in between gives a class with the new content (see ``Task.identity``).
+    """
+
+
 # --------------------------------------------------------------------------- providers
 # What a backend plugin offers other parts of promptopt besides its backend class, found by name
 # so that neither the core nor another plugin imports it. Each hook receives ``register``: call it

@@ -12,6 +12,7 @@ from promptopt.components import Backend, Component, Method, Task
 from promptopt.errors import DuplicateComponentError, PromptoptError, UnknownComponentError
 from promptopt.kinds import COMPONENT_KINDS, KINDS
 from promptopt.pluginmanager import get_plugin_manager, plugin_distribution
+from promptopt.types import DATA_FILE_SUFFIXES
 
 
 def not_a(cls: type[Component], base: type[Component]) -> TypeError:
@@ -34,18 +35,20 @@ class Registration:
 
 @dataclass
 class Registry:
-    """All registered components, by kind and name."""
+    """All registered components, by kind and name; task references that are not names (data
+    files, hub datasets) are resolved through ``pm``'s ``resolve_task`` hook."""
 
     entries: dict[str, dict[str, Registration]] = field(
         default_factory=lambda: {kind: {} for kind in COMPONENT_KINDS}
     )
+    pm: pluggy.PluginManager | None = None
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager | None = None) -> Registry:
         """Call every registration hook implementation, one plugin at a time, so each
         component is attributed to the distribution that registered it."""
         pm = pm or get_plugin_manager()
-        registry = cls()
+        registry = cls(pm=pm)
         for kind, spec in KINDS.items():
             hook = getattr(pm.hook, spec.hook)
             for impl in hook.get_hookimpls():
@@ -104,20 +107,55 @@ class Registry:
         try:
             return self.entries[kind][name].cls
         except KeyError:
-            available = self.names(kind)
-            close = difflib.get_close_matches(name, available, n=1)
-            suggestion = f"did you mean {close[0]!r}? " if close else ""
-            raise UnknownComponentError(
-                f"unknown {kind.replace('_', ' ')} {name!r} for {flag or KINDS[kind].flag}",
-                hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
-            ) from None
+            raise self._unknown(kind, name, flag) from None
+
+    def _unknown(
+        self, kind: str, name: str, flag: str | None, also: str = ""
+    ) -> UnknownComponentError:
+        """The error for a name nobody registered: the closest name and the available ones."""
+        available = self.names(kind)
+        close = difflib.get_close_matches(name, available, n=1)
+        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        return UnknownComponentError(
+            f"unknown {kind.replace('_', ' ')} {name!r} for {flag or KINDS[kind].flag}{also}",
+            hint=f"{suggestion}available: {', '.join(available) or 'none installed'}",
+        )
 
     def task(self, name: str) -> type[Task]:
-        """The task class registered as ``name`` (see :meth:`get`)."""
-        cls = self.get("task", name)
-        if issubclass(cls, Task):
-            return cls
-        raise not_a(cls, Task)
+        """The task class registered as ``name``; else the class a plugin makes for it through
+        the ``resolve_task`` hook (a data file, a hub dataset); else the unknown-task error."""
+        if name in self.entries["task"]:
+            cls = self.get("task", name)
+            if issubclass(cls, Task):
+                return cls
+            raise not_a(cls, Task)
+        resolved = self.resolve_task(name)
+        if resolved is not None:
+            return resolved
+        suffixes = ", ".join(DATA_FILE_SUFFIXES[:-1]) + f" or {DATA_FILE_SUFFIXES[-1]}"
+        raise self._unknown("task", name, None, f"; data files end in {suffixes}")
+
+    def resolve_task(self, ref: str) -> type[Task] | None:
+        """The class the plugins' ``resolve_task`` hook makes for ``ref``, or None when no
+        plugin claims it. A plugin's one-line error (a missing file) propagates; two plugins
+        claiming the same reference is an error naming both."""
+        if self.pm is None:
+            return None
+        found = [cls for cls in self.pm.hook.resolve_task(ref=ref) if cls is not None]
+        for cls in found:
+            if not (isinstance(cls, type) and issubclass(cls, Task)) or cls.name != ref:
+                raise PromptoptError(
+                    f"a resolve_task hook returned {cls!r} for {ref!r}, not a Task subclass "
+                    "named by that reference",
+                    hint="fix that plugin's resolve_task hook",
+                )
+        if len(found) > 1:
+            makers = ", ".join(f"{cls.__module__}.{cls.__name__}" for cls in found)
+            raise DuplicateComponentError(
+                f"task {ref!r} is claimed by several plugins: {makers}",
+                hint="uninstall one of them or block it with PROMPTOPT_BLOCK_PLUGINS",
+            )
+        return found[0] if found else None
 
     def backend(self, name: str, *, flag: str | None = None) -> type[Backend]:
         """The backend class registered as ``name`` (see :meth:`get`)."""

@@ -16,16 +16,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from promptopt.errors import PromptoptError
 from promptopt.outputs import reason
 from promptopt.records import StepRecord
 from promptopt.runlock import LOCK_NAME
+from promptopt.types import DATA_FILE_SUFFIXES
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.json"
@@ -96,10 +98,26 @@ def read_json_object(path: Path, hint: str) -> dict[str, Any]:
     return data
 
 
+def is_data_reference(task: str) -> bool:
+    """Whether ``task`` names data rather than a registered task: a data file (by its suffix)
+    or a hub dataset (``hf:ORG/NAME``)."""
+    return task.startswith("hf:") or PurePath(task).suffix.lower() in DATA_FILE_SUFFIXES
+
+
+def task_folder_name(task: str) -> str:
+    """A task as one folder-name part: a data file's stem (``data/reviews.csv`` -> ``reviews``),
+    ``hf:ORG/NAME:CONFIG`` -> ``hf-ORG-NAME-CONFIG``, a registered name with its slashes as
+    dashes (``bbh/navigate`` -> ``bbh-navigate``); other unsafe characters become dashes."""
+    text = task
+    if not task.startswith("hf:") and is_data_reference(task):
+        text = PurePath(task).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "task"
+
+
 def default_run_dir(method: str, task: str, root: Path = Path("runs")) -> Path:
-    """``runs/<method>-<task>-<UTC timestamp>`` (task slashes become dashes)."""
+    """``runs/<method>-<task>-<UTC timestamp>`` (the task as :func:`task_folder_name`)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return root / f"{method}-{task.replace('/', '-')}-{stamp}"
+    return root / f"{method}-{task_folder_name(task)}-{stamp}"
 
 
 class RunDir:

@@ -159,6 +159,11 @@ def _run(
     if resume_dir is None:
         RunDir.ensure_free(path)  # before the model loads
     plan = plan_run(config, get_registry())
+    identity = plan.task_cls.identity()
+    if resume_dir is None:
+        config = config.model_copy(update={"task_identity": identity})
+    else:  # the data must be what the run started on, whatever configuration resumes it
+        check_task_identity(config.task, resume_dir.read_config().get("task_identity"), identity)
     lock = RunLock(path).acquire()  # one process per run directory, before any model loads
     try:
         components = build_components(plan, backend=backend)
@@ -206,6 +211,36 @@ def _run(
             components.close()
         lock.release()
     return RunResult.from_dict(result, run_dir.path)
+
+
+#: What to do when a run's data changed since it started.
+CHANGED_DATA_HINT = (
+    "restore the data as it was to resume this run, or start a new run on the changed data"
+)
+
+
+def check_task_identity(
+    task: str, recorded: Any, current: dict[str, Any], *, hint: str = CHANGED_DATA_HINT
+) -> None:
+    """A one-line error when the task's data identity (``Task.identity``, e.g. a data file's
+    SHA-256) differs from the one ``recorded`` when the run started."""
+    before = recorded if isinstance(recorded, dict) else {}
+    if before == current:
+        return
+    keys = sorted(set(before) | set(current))
+    key = next(k for k in keys if before.get(k) != current.get(k))
+    raise PromptoptError(
+        f"task {task!r} changed since the run started: its {key} was "
+        f"{_shown(before.get(key))}, now {_shown(current.get(key))}",
+        hint=hint,
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not recorded)"
+    text = str(value)
+    return text[:16] + "..." if len(text) > 16 else text
 
 
 def describe_run(config: RunConfig) -> dict[str, Any]:

@@ -10,6 +10,11 @@ Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
 
 
+#: The suffixes of the data files users may pass as ``--task`` (a task plugin reads them through
+#: the ``resolve_task`` hook; the core only names them in messages and folder names).
+DATA_FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+
+
 def is_split(value: str) -> TypeGuard[Split]:
     """True when ``value`` names a split (train, dev or test)."""
     return value in SPLITS

@@ -1,4 +1,5 @@
-"""Registry: resolution by name, loud duplicates, helpful unknown-name errors."""
+"""Registry: resolution by name (and of other task references through the resolve_task hook),
+loud duplicates, helpful unknown-name errors."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pluggy
 import pytest
 
 import promptopt
-from promptopt.components import Selector, StepContext
+from promptopt.components import Selector, StepContext, Task
 from promptopt.errors import DuplicateComponentError, PromptoptError, UnknownComponentError
 from promptopt.registry import Registry
-from promptopt.types import Candidate, Prompt, Selection
+from promptopt.testing.fakes import ListTask
+from promptopt.types import Candidate, Example, Prompt, Selection
 
 
 class FirstSelector(Selector):
@@ -89,3 +91,35 @@ def test_component_without_name_is_an_error() -> None:
 
     with pytest.raises(PromptoptError, match="without a name"):
         Registry().add("selector", Nameless, plugin="p")
+
+
+class Resolver:
+    """A plugin that makes a task class for references starting with ``prefix``."""
+
+    def __init__(self, prefix: str, named: bool = True) -> None:
+        self.prefix, self.named = prefix, named
+
+    @promptopt.hookimpl
+    def resolve_task(self, ref: str) -> type[Task] | None:
+        if not ref.startswith(self.prefix):
+            return None
+        name = ref if self.named else "something-else"
+        return ListTask.with_examples(name, [Example("a", "Is it?", "Yes")])
+
+
+def test_a_task_reference_no_plugin_registered_is_resolved_by_the_hook(
+    promptopt_pm: pluggy.PluginManager,
+) -> None:
+    promptopt_pm.register(Resolver("mem:"), name="resolver")
+    registry = Registry.from_plugin_manager(promptopt_pm)
+    assert registry.task("mem:one").name == "mem:one"
+    assert registry.task("folio").name == "folio"  # a registered name is never offered
+    with pytest.raises(UnknownComponentError) as info:
+        registry.task("nope")
+    assert "unknown task 'nope' for --task; data files end in .csv" in str(info.value)
+    promptopt_pm.register(Resolver("mem:"), name="resolver-2")
+    with pytest.raises(DuplicateComponentError, match="'mem:one' is claimed by several plugins"):
+        Registry.from_plugin_manager(promptopt_pm).task("mem:one")
+    promptopt_pm.register(Resolver("bad:", named=False), name="resolver-3")
+    with pytest.raises(PromptoptError, match="not a Task subclass named by that reference"):
+        Registry.from_plugin_manager(promptopt_pm).task("bad:x")

@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    import warnings
+
+    previous = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _one_line_warning(previous)
     try:
         command = typer.main.get_command(build_app())
         status = command.main(args=args, prog_name="promptopt", standalone_mode=False)
@@ -100,6 +105,22 @@ def main(argv: list[str] | None = None) -> None:
     except INTERRUPTS:
         print("promptopt: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        warnings.showwarning = previous
+
+
+def _one_line_warning(fallback: Any) -> Any:
+    """A ``warnings.showwarning`` that prints promptopt's own warnings (skipped bad rows,
+    questions repeated across splits) as one ``promptopt: warning: ...`` line, like its errors;
+    other libraries' warnings keep their usual form."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+        if str(getattr(category, "__module__", "")).startswith("promptopt"):
+            print(f"promptopt: warning: {message}", file=sys.stderr)
+        else:
+            fallback(message, category, filename, lineno, *rest)
+
+    return show
 
 
 def _exit_code(exc: Any) -> int:

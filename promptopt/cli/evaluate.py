@@ -78,7 +78,8 @@ def eval_command(
     task: Annotated[
         str | None,
         typer.Option(
-            help="Task name, e.g. bbh/boolean_expressions (default with --run: its task)."
+            help="Task name (bbh/boolean_expressions), data file (FILE.csv) or hf:ORG/NAME "
+            "(default with --run: its task)."
         ),
     ] = None,
     prompt: Annotated[
@@ -151,8 +152,13 @@ def eval_command(
     options: dict[str, Any] = parse_options(option)
     refuse_run_level_options(options)
     run_level = {"data_dir": data_dir} if data_dir else {}
-    task_obj, backend_obj = build_task_and_backend(task, backend, model, options, run_level)
+    task_obj, backend_obj = build_task_and_backend(
+        task, backend, model, options, run_level, split=split_name
+    )
     examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
+    note = task_note(task_obj)
+    if note:
+        typer.echo(note, err=True)
     report = evaluate(
         backend_obj,
         task_obj,
@@ -176,6 +182,24 @@ def eval_command(
             else "the summary is printed above; free space or pass another --out, then rerun"
         )
         write_report(report, out, hint=kept)
+
+
+def task_note(task: Task) -> str | None:
+    """One stderr line with what :meth:`~promptopt.components.Task.describe` says about the
+    loaded data (a data file's columns and detected answer type), or None when nothing."""
+    details = task.describe()
+    if not details:
+        return None
+    shown = "; ".join(f"{key.replace('_', ' ')}: {_plain(value)}" for key, value in details.items())
+    return f"promptopt: task {task.name}: {shown}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
 
 
 def prompt_text(prompt: str) -> str:
@@ -221,9 +245,12 @@ def build_task_and_backend(
     model: str | None,
     options: dict[str, Any],
     run_level: dict[str, Any] | None = None,
+    *,
+    split: Split | None = None,
 ) -> tuple[Task, Backend]:
     """Resolve and construct a task and a backend, their ``-o`` options routed as a run's
-    (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope)."""
+    (``backend.n_ctx=2048``; a bare key declared by both is an error asking for a scope).
+    With ``split``, its examples load before the model does, so bad data fails fast."""
     from promptopt.options import build_command_options
     from promptopt.registry import get_registry
 
@@ -231,4 +258,7 @@ def build_task_and_backend(
     task_cls = registry.task(task)
     backend_cls = registry.backend(backend)
     built = build_command_options({"task": task_cls, "backend": backend_cls}, options, run_level)
-    return task_cls(built["task"]), backend_cls(model, built["backend"])
+    task_obj = task_cls(built["task"])
+    if split is not None:
+        task_obj.examples(split)
+    return task_obj, backend_cls(model, built["backend"])

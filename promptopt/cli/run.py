@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 def run_command(
     method: Annotated[str | None, typer.Argument(help="Method preset, e.g. greater.")] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task name, e.g. folio, gsm8k, bbh/navigate.")
+        str | None,
+        typer.Option(help="Task name (folio, bbh/navigate), data file (FILE.csv) or hf:ORG/NAME."),
     ] = None,
     model: Annotated[
         str | None,

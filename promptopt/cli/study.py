@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 def study_command(
     methods: Annotated[str, typer.Option(help="Comma-separated methods, e.g. greater,gpo.")],
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks, e.g. bbh/navigate.")],
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated tasks or data files, e.g. bbh/navigate,my.csv.")
+    ],
     out: Annotated[Path, typer.Option(metavar="DIR", help="The study directory.")],
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = "0",
     model: Annotated[
@@ -106,7 +108,7 @@ def study_command(
         data_dir = str(data_path.resolve())
     settings = StudySettings(
         methods=parse_names(methods, "--methods"),
-        tasks=parse_names(tasks, "--tasks"),
+        tasks=[absolute_data_file(t) for t in parse_names(tasks, "--tasks")],
         seeds=parse_seeds(seeds),
         model=model,
         backend=backend,
@@ -137,3 +139,13 @@ def study_command(
         )
     run_study(settings, out, progress=progress, ray=ray_options)
     typer.echo(f"report: {out / 'report.md'}")
+
+
+def absolute_data_file(task: str) -> str:
+    """A data-file task as an absolute path (like ``--data-dir``), so the study's runs find it
+    whatever folder a rerun or a Ray worker starts in; other tasks as given."""
+    from promptopt.rundir import is_data_reference
+
+    if task.startswith("hf:") or not is_data_reference(task):
+        return task
+    return str(Path(task).expanduser().resolve())

@@ -14,6 +14,7 @@ from promptopt.study.plan import (
     STUDY_WRITE_HINT,
     RunSpec,
     StudySettings,
+    check_task_folders,
     open_study_dir,
     plan_runs,
 )
@@ -50,12 +51,14 @@ def run_backend(method: str, settings: StudySettings) -> str:
 
 
 def lookup(kind: str, name: str, flag: str) -> type[Any]:
-    """The registered ``kind`` called ``name``; unknown names name the study's flag."""
+    """The registered ``kind`` called ``name`` (a task may also be a data file or a hub
+    dataset); unknown names name the study's flag."""
     from promptopt.errors import UnknownComponentError
     from promptopt.registry import get_registry
 
+    registry = get_registry()
     try:
-        return get_registry().get(kind, name)
+        return registry.task(name) if kind == "task" else registry.get(kind, name)
     except UnknownComponentError as exc:
         what = kind.replace("_", " ")
         raise PromptoptError(f"unknown {what} {name!r} in {flag}", hint=exc.hint) from None
@@ -77,6 +80,7 @@ def check_settings(settings: StudySettings) -> None:
         refuse_credentials(getattr(settings, flag), "--" + flag.replace("_", "-"))
     for item in settings.transfer:
         refuse_credentials(item, "--transfer")
+    check_task_folders(settings.tasks)
     for task in settings.tasks:
         lookup("task", task, "--tasks")
     prefixes = {key.partition(":")[0] for key in settings.options if ":" in key}
@@ -89,19 +93,23 @@ def check_settings(settings: StudySettings) -> None:
     for method in settings.methods:
         lookup("method", method, "--methods")
         lookup("backend", run_backend(method, settings), "--backend")
-        values = {
-            "method": method,
-            "task": settings.tasks[0],
-            "model": settings.model,
-            "backend": settings.backend,
-            **optimizer_values(settings, method),
-            "data_dir": settings.data_dir,
-            "options": for_method(settings.options, method),
-        }
-        try:
-            plan_run(make_run_config({}, values), get_registry())
-        except PromptoptError as exc:
-            raise PromptoptError(f"method {method!r}: {exc.message}", hint=exc.hint) from None
+        for task in settings.tasks:  # task options (a data file's columns) differ by task
+            values = {
+                "method": method,
+                "task": task,
+                "model": settings.model,
+                "backend": settings.backend,
+                **optimizer_values(settings, method),
+                "data_dir": settings.data_dir,
+                "options": for_method(settings.options, method),
+            }
+            try:
+                plan_run(make_run_config({}, values), get_registry())
+            except PromptoptError as exc:
+                where = f"method {method!r}" + (
+                    f", task {task!r}" if len(settings.tasks) > 1 else ""
+                )
+                raise PromptoptError(f"{where}: {exc.message}", hint=exc.hint) from None
     if settings.eval_backend:
         lookup("backend", settings.eval_backend, "--eval-backend")
 

@@ -171,8 +171,8 @@ class StudyEvaluator:
         from promptopt.evalcache import canonical_json
 
         plan = run_plan(config)
-        task_cls, options = plan.classes["task"], plan.options["task"]
-        key = canonical_json([task_cls.name, options.model_dump(mode="json")])
+        task_cls, options = plan.task_cls, plan.options["task"]
+        key = canonical_json([task_cls.name, task_cls.identity(), options.model_dump(mode="json")])
         if key not in self._tasks:
             task = task_cls(options)
             assert isinstance(task, Task)
@@ -204,8 +204,10 @@ class StudyEvaluator:
         self, target: Target, ctx: _Context, prompt: str, separator: str | None = None
     ) -> dict[str, Any]:
         layout = {"separator": separator} if separator is not None else {}
+        identity = type(ctx.task).identity()  # a data file's hash: an edited file is a new key
         return {
             **layout,
+            **({"task_identity": identity} if identity else {}),
             "target": target.identity,
             "backend_options": result_options(target.backend, target.options),
             "task": ctx.task.name,

@@ -150,13 +150,35 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def task_folder(task: str) -> Path:
+    """Where a task's runs go under ``runs/<method>``: a registered name's slashes become
+    folders (``bbh/navigate``); a data file is its stem, a hub dataset ``hf-ORG-NAME``."""
+    from promptopt.rundir import is_data_reference, task_folder_name
+
+    return Path(task_folder_name(task)) if is_data_reference(task) else Path(*task.split("/"))
+
+
 def run_path(root: Path, method: str, task: str, seed: int) -> Path:
-    """``ROOT/runs/<method>/<task>/seed<k>`` (a task's slashes become folders)."""
-    return root / RUNS / method / Path(*task.split("/")) / f"seed{seed}"
+    """``ROOT/runs/<method>/<task>/seed<k>`` (the task as :func:`task_folder`)."""
+    return root / RUNS / method / task_folder(task) / f"seed{seed}"
+
+
+def check_task_folders(tasks: list[str]) -> None:
+    """A one-line error when two tasks' runs would share a folder (data files of one name)."""
+    folders: dict[Path, str] = {}
+    for task in tasks:
+        other = folders.setdefault(task_folder(task), task)
+        if other != task:
+            raise PromptoptError(
+                f"--tasks {other!r} and {task!r} would share the run folder "
+                f"runs/<method>/{task_folder(task)}",
+                hint="rename one of the files",
+            )
 
 
 def plan_runs(settings: StudySettings, root: Path) -> list[RunSpec]:
     """Every (method, task, seed) of the study, methods outermost, seeds innermost."""
+    check_task_folders(settings.tasks)
     specs: list[RunSpec] = []
     for method in settings.methods:
         for task in settings.tasks:

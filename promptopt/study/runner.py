@@ -96,6 +96,22 @@ def check_run_config(spec: RunSpec, config: dict[str, Any], settings: StudySetti
                 _refuse(spec, f"option {name}", found.get(name, _MISSING), want.get(name, _MISSING))
         elif found != want:
             _refuse(spec, key, found, want)
+    check_data(spec, stored["task_identity"])
+
+
+def check_data(spec: RunSpec, recorded: dict[str, Any]) -> None:
+    """The run's task data must be what the run was made on (``Task.identity``: an edited data
+    file is a new hash), so a study never reports a run of other data as this one."""
+    from promptopt.registry import get_registry
+    from promptopt.runs import check_task_identity
+
+    check_task_identity(
+        spec.task,
+        recorded,
+        get_registry().task(spec.task).identity(),
+        hint=f"restore the data, or move {str(spec.path)!r} away; the study then starts the "
+        "run afresh",
+    )
 
 
 class _Missing:

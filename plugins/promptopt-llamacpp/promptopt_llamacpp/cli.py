@@ -115,7 +115,12 @@ def transfer_command(
             help="Comma-separated GGUF files, HF Llama folders or names (`promptopt models`)."
         ),
     ],
-    task: Annotated[str, typer.Option(help="Task name, e.g. bbh/boolean_expressions.")],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="Task name or data file, e.g. bbh/boolean_expressions (default: the run's task)."
+        ),
+    ] = None,
     quants: Annotated[
         str, typer.Option(help="Comma-separated quantizations, e.g. f16,q8_0,q4_k_m; orig = as is.")
     ] = "orig",
@@ -141,6 +146,8 @@ def transfer_command(
         apply_limit,
         check_split_and_scoring,
         separator_from_run,
+        task_from_run,
+        task_note,
     )
     from promptopt.config import parse_options, refuse_run_level_options
     from promptopt.evalcache import EvalCache
@@ -159,6 +166,11 @@ def transfer_command(
         raise PromptoptError("--models is empty", hint="e.g. --models a.gguf,b.gguf")
     quant_names = parse_quants(quants)
     prompts = read_run_prompts(run)
+    task = task or task_from_run(run)
+    if task is None:
+        raise PromptoptError(
+            f"{str(run)!r} names no task (no readable config.json)", hint="pass --task NAME"
+        )
     options: dict[str, Any] = parse_options(option)
     refuse_run_level_options(options)
     task_cls = get_registry().task(task)
@@ -169,6 +181,9 @@ def transfer_command(
     )  # routed as a run's: -o backend.n_ctx=4096, -o task.train_size=8
     task_obj = task_cls(built["task"])
     examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=task)
+    note = task_note(task_obj)
+    if note:
+        typer.echo(note, err=True)
 
     variants = build_variants(model_refs, quant_names)
     evaluator = CellEvaluator(

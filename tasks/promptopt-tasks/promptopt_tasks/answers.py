@@ -152,6 +152,43 @@ class Binary(AnswerFormat):
         return " " + (self.normalize(answer) or answer.strip())
 
 
+# --------------------------------------------------------------------------- labels
+
+
+def label_key(text: str) -> str:
+    """How a label is matched: case, surrounding punctuation and spacing do not count."""
+    return " ".join(text.strip().strip(".!'\"()$ ").split()).lower()
+
+
+class Labels(AnswerFormat):
+    """One of a fixed set of labels (positive/neutral/negative, plausible/implausible): Binary
+    generalized to any number of labels, read exactly like it. Any case in, the label's own
+    spelling out; where one label contains another ("plausible" in "implausible") the longer
+    one is read. Reads "$ neutral", "the answer is neutral", or a label ending the text."""
+
+    # a closed set of answers; the letters of MULTIPLE_CHOICE are one kind of it
+    answer_type: ClassVar[AnswerType] = AnswerType.MULTIPLE_CHOICE
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.labels = tuple(labels)
+        keys = [label_key(label) for label in self.labels]
+        if len(self.labels) < 2 or not all(keys) or len(set(keys)) != len(keys):
+            raise ValueError(f"labels must be two or more distinct texts, not {self.labels!r}")
+        self._by_key = dict(zip(keys, self.labels, strict=True))
+        ordered = sorted(self.labels, key=len, reverse=True)
+        word = rf"(?P<a>(?i:{'|'.join(re.escape(label) for label in ordered)}))(?!\w)"
+        strong = [rf"\$\s*\(?{word}", rf"{_MARKER}['\"(]?{word}"]
+        loose = [rf"(?<!\w){word}[^A-Za-z0-9]*\Z", rf"\A\s*{word}"]
+        super().__init__(strong, loose)
+
+    def normalize(self, raw: str) -> str | None:
+        return self._by_key.get(label_key(raw))
+
+    def continuation(self, answer: str) -> str:
+        """A leading space, as for :class:`Binary`: "is $" + " neutral"."""
+        return " " + (self.normalize(answer) or answer.strip())
+
+
 # --------------------------------------------------------------------------- integers
 
 _NUMBER = r"(?P<a>(?<![\w.)])[-+]?\d(?:[\d,]*\d)?(?:\.\d+)?)(?![\d])"
@@ -185,6 +222,11 @@ class Integer(AnswerFormat):
 
     def normalize(self, raw: str) -> str | None:
         return normalize_number(raw)
+
+
+class Number(Integer):
+    """Any number, integer or decimal ("-3", "2.5", "1,234"): read and normalized exactly like
+    :class:`Integer` (which already reads decimals); only the extractor's wording differs."""
 
 
 # --------------------------------------------------------------------------- free text

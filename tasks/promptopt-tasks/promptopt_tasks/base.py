@@ -82,8 +82,7 @@ class BenchmarkTask(Task[TaskOptions]):
         if split not in SPLITS:
             raise PromptoptError(f"unknown split {split!r}", hint=f"use one of {', '.join(SPLITS)}")
         if self._splits is None:
-            root = data_root(self.options.data_dir)
-            self._splits = self.load_local(root) if root is not None else self.load_hub()
+            self._splits = self.load_splits()
         examples = self._splits[split]
         if not examples:
             raise DataError(
@@ -91,6 +90,11 @@ class BenchmarkTask(Task[TaskOptions]):
                 hint="check the data files, or raise the split's size",
             )
         return list(examples)
+
+    def load_splits(self) -> Splits:
+        """All three splits: from the data directory when one is set, else from the hub."""
+        root = data_root(self.options.data_dir)
+        return self.load_local(root) if root is not None else self.load_hub()
 
     @abstractmethod
     def load_local(self, root: Path) -> Splits:

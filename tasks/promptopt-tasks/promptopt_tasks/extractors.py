@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from promptopt_tasks.answers import AnswerFormat, Binary, FreeText, Integer, MultipleChoice
+from promptopt_tasks.answers import (
+    AnswerFormat,
+    Binary,
+    FreeText,
+    Integer,
+    Labels,
+    MultipleChoice,
+    Number,
+)
 
 _LEAD = "Therefore, the final answer"
 
@@ -30,6 +38,12 @@ def extractor_text(answers: AnswerFormat, options: Sequence[str] = ()) -> str:
         return f"{_LEAD} (use exact format: {choices}) is $"
     if isinstance(answers, Binary):
         return f"{_LEAD} (use exact format: '$ {answers.positive}' or '$ {answers.negative}') is $"
+    if isinstance(answers, Labels):
+        shown = [f"'$ {label}'" for label in answers.labels]
+        choices = ", ".join(shown[:-1]) + f" or {shown[-1]}"
+        return f"{_LEAD} (use exact format: {choices}) is $"
+    if isinstance(answers, Number):
+        return f"{_LEAD} (use exactly this format: $NUMBER$, where NUMBER is a number) is $"
     if isinstance(answers, Integer):
         return (
             f"{_LEAD} (use exactly this format: $NUMBER$, where NUMBER is a positive or "

@@ -1,4 +1,5 @@
-"""The promptopt plugin of this distribution: registers FOLIO, GSM8K and the 27 BBH tasks.
+"""The promptopt plugin of this distribution: registers FOLIO, GSM8K and the 27 BBH tasks, and
+resolves the user's own data (``--task reviews.csv``, ``--task hf:ORG/NAME``) into tasks.
 The task modules load when registered (never ``datasets``/``torch``), so ``--help`` stays fast."""
 
 from __future__ import annotations
@@ -22,3 +23,12 @@ def register_tasks(register: Callable[[type[Task]], None]) -> None:
     register(GSM8K)
     for cls in BBH_TASK_CLASSES:
         register(cls)
+
+
+@hookimpl
+def resolve_task(ref: str) -> type[Task] | None:
+    """A task over a data file (.csv, .tsv, .jsonl, .json, .parquet) or a hub dataset
+    (``hf:ORG/NAME[:CONFIG]``); None for any other reference."""
+    from promptopt_tasks.datafile import resolve
+
+    return resolve(ref)
