@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptopt.study.cost import Cost
+from promptopt.studies.cost import Cost
 
 
 @dataclass(frozen=True)
