@@ -22,10 +22,17 @@ if TYPE_CHECKING:
     from promptopt.components import Backend
     from promptopt.config import RunConfig
     from promptopt.rundir import RunDir
+    from promptopt.types import Prompt
 
 #: Where :func:`start_run` and :func:`resume_run` say what they do by default: one line each on
 #: stderr (the run directory, and how to resume after an interruption).
 Notify = Callable[[str], None]
+#: How to resume the run in a folder, for the line printed when a run is interrupted.
+ResumeHow = Callable[[Path], str]
+
+
+def _cli_resume(run_dir: Path) -> str:
+    return f"`promptopt run --resume {run_dir}`"
 
 
 def _stderr(line: str) -> None:
@@ -53,6 +60,45 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """The contents of ``result.json`` (a copy)."""
         return dict(self.data)
+
+    @property
+    def prompt_separator(self) -> str | None:
+        """What joined the run's prompts to each question (GPO: a new line); None: the
+        task's layout."""
+        separator = self.data.get("prompt_separator")
+        return separator if isinstance(separator, str) else None
+
+    @property
+    def best(self) -> Prompt:
+        """The best prompt as the run used it (text and layout)."""
+        from promptopt.types import Prompt
+
+        return Prompt(self.best_prompt, separator=self.prompt_separator)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's saved configuration (``config.json``): method, task, model, options."""
+        from promptopt.rundir import RunDir
+
+        return RunDir.open(self.run_dir).read_config()
+
+    @property
+    def method(self) -> str:
+        """The method that optimized the prompt."""
+        return str(self.config.get("method", ""))
+
+    @property
+    def task(self) -> str:
+        """The task the run optimized for (a name or a data-file path)."""
+        return str(self.config.get("task", ""))
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """One record per optimization step (``steps.jsonl``): candidates, losses, the chosen
+        prompt, the step's notes and compute."""
+        from promptopt.rundir import RunDir
+
+        return RunDir.open(self.run_dir).read_steps()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], run_dir: Path) -> RunResult:
@@ -107,16 +153,18 @@ def start_run(
     backend: Backend | None = None,
     work: RunWork | None = None,
     notify: Notify | None = _stderr,
+    resume_how: ResumeHow | None = None,
 ) -> RunResult:
     """Build the components and run the loop in a new run directory ``out`` (default
     ``runs/<method>-<task>-<UTC time>``; it must not hold a run). ``backend`` reuses an already
     loaded task model (tests, benchmarks, studies); it is not closed. ``work``, when given,
     receives what this call loaded and generated; ``notify`` gets the run directory's line
-    (None: nothing is printed)."""
+    (None: nothing is printed) and, on an interrupt, how to resume (``resume_how``, default
+    the ``promptopt run --resume`` command)."""
     from promptopt.rundir import default_run_dir
 
     path = out or default_run_dir(config.method, config.task)
-    return _run(config, path, None, progress, backend, work, notify)
+    return _run(config, path, None, progress, backend, work, notify, resume_how)
 
 
 def resume_run(
@@ -127,6 +175,7 @@ def resume_run(
     backend: Backend | None = None,
     work: RunWork | None = None,
     notify: Notify | None = _stderr,
+    resume_how: ResumeHow | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its checkpoint, with ``config`` (default: the
     configuration saved in it). The other arguments are :func:`start_run`'s."""
@@ -134,7 +183,7 @@ def resume_run(
 
     if config is None:
         config = make_run_config(run_dir.read_config(), {})
-    return _run(config, run_dir.path, run_dir, progress, backend, work, notify)
+    return _run(config, run_dir.path, run_dir, progress, backend, work, notify, resume_how)
 
 
 def _run(
@@ -145,6 +194,7 @@ def _run(
     backend: Backend | None,
     work: RunWork | None,
     notify: Notify | None,
+    resume_how: ResumeHow | None,
 ) -> RunResult:
     from promptopt.assembly import build_components, plan_run
     from promptopt.loop import optimize
@@ -199,7 +249,7 @@ def _run(
             initial=initial,
         )
     except KeyboardInterrupt:
-        say(f"promptopt: interrupted; resume with `promptopt run --resume {run_dir.path}`")
+        say(f"promptopt: interrupted; resume with {(resume_how or _cli_resume)(run_dir.path)}")
         raise
     finally:
         if work is not None:

@@ -106,10 +106,10 @@ def test_eval_of_the_empty_prompt_is_the_studys_bare_question_baseline(
     assert proc.returncode == 0, proc.stderr
     assert "promptopt: evaluated the empty prompt (the bare question)" in proc.stderr
 
-    from promptopt.cli.evaluate import build_task_and_backend
     from promptopt.evalcache import EvalCache
+    from promptopt.evalsetup import build_task_and_backend
     from promptopt.evaluation import EMPTY_PROMPT_LABEL, evaluate
-    from promptopt.study.evaluate import ANSWER_MAX_TOKENS
+    from promptopt.studies.evaluate import ANSWER_MAX_TOKENS
     from promptopt.types import Prompt
 
     summary = json.loads(proc.stdout)
@@ -124,7 +124,7 @@ def test_eval_of_the_empty_prompt_is_the_studys_bare_question_baseline(
     options = {"data_dir": str(shared_data_dir)}
     task, backend = build_task_and_backend("bbh/navigate", "llamacpp", "smollm2", options)
     try:
-        as_a_study_does = evaluate(  # promptopt.study.evaluate scores "" this way
+        as_a_study_does = evaluate(  # promptopt.studies.evaluate scores "" this way
             backend,
             task,
             Prompt(text="", separator=None),

@@ -121,8 +121,18 @@ def test_two_labels_read_exactly_like_bbh_binary_words() -> None:
     from promptopt_tasks.answers import Binary, Labels
 
     labels, binary = Labels(["valid", "invalid"]), Binary("valid", "invalid")
-    texts = ["So the argument is invalid.", "$ Valid", "the answer is: 'invalid'", "valid or not",
-             "Answer = VALID!", " invalid$", "it is validated", "invalidity", "", "$ (invalid)"]
+    texts = [
+        "So the argument is invalid.",
+        "$ Valid",
+        "the answer is: 'invalid'",
+        "valid or not",
+        "Answer = VALID!",
+        " invalid$",
+        "it is validated",
+        "invalidity",
+        "",
+        "$ (invalid)",
+    ]
     assert [labels.parse(t) for t in texts] == [binary.parse(t) for t in texts]
     assert [labels.parse(t) for t in texts][:6] == [
         "invalid", "valid", "invalid", "valid", "valid", "invalid",
@@ -414,7 +424,7 @@ def test_a_bad_file_leaves_no_run_directory(promptopt_fakes: Any, tmp_path: Path
 
 def test_run_folders_are_named_by_the_file_stem() -> None:
     from promptopt.rundir import default_run_dir, task_folder_name
-    from promptopt.study.plan import task_folder
+    from promptopt.studies.plan import task_folder
 
     assert task_folder_name("/data/my reviews.CSV") == "my-reviews"
     assert task_folder_name("hf:org/name:cfg") == "hf-org-name-cfg"

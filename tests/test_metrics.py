@@ -29,7 +29,7 @@ from promptopt.metrics import (
     parse_number,
     resolve_metric,
 )
-from promptopt.study import stats
+from promptopt.studies import stats
 from promptopt.types import Example
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -448,11 +448,11 @@ def test_paired_comparison_uses_mcnemar_for_right_or_wrong_and_permutation_other
 
 
 def test_a_graded_study_report_names_its_scores_and_tests(tmp_path: Path) -> None:
-    from promptopt.study.cost import Cost
-    from promptopt.study.plan import StudySettings
-    from promptopt.study.report import write_reports
-    from promptopt.study.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
-    from promptopt.study.summary import build_report
+    from promptopt.studies.cost import Cost
+    from promptopt.studies.plan import StudySettings
+    from promptopt.studies.report import write_reports
+    from promptopt.studies.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
+    from promptopt.studies.summary import build_report
 
     def scored(values: list[float], prompt: str | None = "p") -> Scored:
         return Scored(tuple(values), 0, prompt, "f1")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.study.cost import Cost, read_cost
-from promptopt.study.plan import StudySettings
-from promptopt.study.plots import write_plots
-from promptopt.study.report import write_reports
-from promptopt.study.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
-from promptopt.study.summary import build_report
+from promptopt.studies.cost import Cost, read_cost
+from promptopt.studies.plan import StudySettings
+from promptopt.studies.plots import write_plots
+from promptopt.studies.report import write_reports
+from promptopt.studies.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
+from promptopt.studies.summary import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from promptopt.study import stats
+from promptopt.studies import stats
 
 
 @pytest.mark.parametrize(

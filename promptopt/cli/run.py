@@ -1,5 +1,5 @@
 """``promptopt run``: start or resume an optimization run (flags and printing; the run itself is
-:mod:`promptopt.runs`)."""
+:func:`promptopt.api.optimize_config` / :func:`promptopt.api.continue_run`)."""
 
 from __future__ import annotations
 
@@ -79,10 +79,11 @@ def run_command(
     ] = False,
 ) -> None:
     """Optimize a prompt: `promptopt run greater --task folio -o steps=2 -o train_size=4`."""
+    from promptopt.api import continue_run, optimize_config
     from promptopt.config import check_remote_code, load_toml, make_run_config, parse_options
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.rundir import RunDir, default_run_dir
-    from promptopt.runs import describe_run, resume_run, saved_run_config, start_run
+    from promptopt.runs import describe_run, saved_run_config
 
     load_plugin_files(plugin or [])
     if resume is not None:
@@ -110,68 +111,53 @@ def run_command(
                 f"not {', '.join(clashing)}",
                 hint="drop them, or start a new run with the changed settings",
             )
-        run_dir = RunDir.open(resume)
-        finished = run_dir.read_result()
-        if finished is not None:
-            print(f"run {resume} has already finished; its result:", file=sys.stderr)
-            _print_result(finished)
-            _print_next_step(run_dir.path, saved_run_config(run_dir), plugin or [])
+        if dry_run:
+            saved = make_run_config(RunDir.open(resume).read_config(), {})
+            print(json.dumps(describe_run(saved), indent=2))
             return
-        run_config = make_run_config(run_dir.read_config(), {})
-        if not trust_remote_code:
-            check_remote_code(run_config.options, f"the saved configuration of {str(resume)!r}")
-        checkpoint = run_dir.read_checkpoint()  # an unreadable one fails before a model loads
-        if checkpoint is not None:
-            from promptopt.loop import check_checkpoint_format
-
-            check_checkpoint_format(checkpoint)
-    else:
-        file_values = load_toml(config) if config else {}
-        if not trust_remote_code:
-            check_remote_code(dict(file_values.get("options", {})), f"config file {str(config)!r}")
-        components = {
-            k: v
-            for k, v in {
-                "proposer": proposer,
-                "reasoner": reasoner,
-                "loss_extractor": loss_extractor,
-                "selector": selector,
-            }.items()
-            if v
-        }
-        cli_values: dict[str, Any] = {
-            "method": method,
-            "task": task,
-            "model": model,
-            "backend": backend,
-            "optimizer_model": optimizer_model,
-            "optimizer_backend": optimizer_backend,
-            "seed": seed,
-            "data_dir": data_dir,
-            "options": parse_options(option),
-            "components": components,
-        }
-        if not (method or file_values.get("method")):
-            raise PromptoptError(
-                "no METHOD given", hint="e.g. `promptopt run greater --task folio`"
-            )
-        if not (task or file_values.get("task")):
-            raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
-        run_config = make_run_config(file_values, cli_values)
-        run_dir = None
+        try:
+            result = continue_run(resume, progress=progress, trust_remote_code=trust_remote_code)
+        except PromptoptError as exc:
+            raise _for_resume(exc) from None
+        _print_result(result.to_dict())
+        _print_next_step(result.run_dir, saved_run_config(RunDir.open(resume)), plugin or [])
+        return
+    file_values = load_toml(config) if config else {}
+    if not trust_remote_code:
+        check_remote_code(dict(file_values.get("options", {})), f"config file {str(config)!r}")
+    components = {
+        k: v
+        for k, v in {
+            "proposer": proposer,
+            "reasoner": reasoner,
+            "loss_extractor": loss_extractor,
+            "selector": selector,
+        }.items()
+        if v
+    }
+    cli_values: dict[str, Any] = {
+        "method": method,
+        "task": task,
+        "model": model,
+        "backend": backend,
+        "optimizer_model": optimizer_model,
+        "optimizer_backend": optimizer_backend,
+        "seed": seed,
+        "data_dir": data_dir,
+        "options": parse_options(option),
+        "components": components,
+    }
+    if not (method or file_values.get("method")):
+        raise PromptoptError("no METHOD given", hint="e.g. `promptopt run greater --task folio`")
+    if not (task or file_values.get("task")):
+        raise PromptoptError("no --task given", hint="list tasks with `promptopt tasks`")
+    run_config = make_run_config(file_values, cli_values)
     if dry_run:
         print(json.dumps(describe_run(run_config), indent=2))
         return
-    path = run_dir.path if run_dir is not None else out
-    if path is None:  # named here, not by start_run, so the closing line can name it
-        path = default_run_dir(run_config.method, run_config.task)
-    try:
-        if run_dir is not None:
-            result = resume_run(run_dir, run_config, progress=progress)
-        else:
-            result = start_run(run_config, out=path, progress=progress)
-    except PromptoptError as exc:
-        raise (_for_resume(exc) if run_dir is not None else exc) from None
+    # named here, not by the run, so the closing line can name it
+    path = out if out is not None else default_run_dir(run_config.method, run_config.task)
+    result = optimize_config(run_config, out=path, progress=progress)
     _print_result(result.to_dict())
     _print_next_step(path, run_config, plugin or [])
 

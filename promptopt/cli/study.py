@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from promptopt.errors import PromptoptError
-
 
 def register(app: typer.Typer) -> None:
     app.command(name="study", short_help="Run methods x tasks x seeds and report test gains.")(
@@ -90,32 +88,26 @@ def study_command(
 
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
     resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
-    from promptopt.config import parse_options, refuse_run_level_options
+    from promptopt.api import study
+    from promptopt.config import parse_options
+    from promptopt.errors import PromptoptError
     from promptopt.evaluation import is_scoring
     from promptopt.pluginmanager import load_plugin_files
-    from promptopt.study.driver import run_study
-    from promptopt.study.plan import StudySettings, parse_names, parse_seeds
+    from promptopt.studies.plan import parse_names, parse_seeds
 
     load_plugin_files(plugin or [])
     if not is_scoring(scoring):
         raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
-    options = parse_options(option)
-    refuse_run_level_options(options, flags={"seed": "--seeds"})
-    if data_dir is not None:
-        data_path = Path(data_dir).expanduser()
-        if not data_path.is_dir():
-            raise PromptoptError(f"--data-dir {data_dir!r} is not a directory", hint="check it")
-        data_dir = str(data_path.resolve())
-    settings = StudySettings(
-        methods=parse_names(methods, "--methods"),
-        tasks=[absolute_data_file(t) for t in parse_names(tasks, "--tasks")],
+    study(
+        parse_names(methods, "--methods"),
+        parse_names(tasks, "--tasks"),
+        out,
         seeds=parse_seeds(seeds),
         model=model,
         backend=backend,
         optimizer_model=optimizer_model,
         optimizer_backend=optimizer_backend,
-        options=options,
-        data_dir=data_dir,
+        options=parse_options(option),
         eval_backend=eval_backend,
         eval_model=eval_model,
         eval_options=parse_options(eval_option),
@@ -123,29 +115,11 @@ def study_command(
         test_limit=test_limit,
         scoring=scoring,
         transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
+        data_dir=data_dir,
+        progress=progress,
+        executor=executor,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        plugins=plugin or [],
     )
-    if executor not in ("local", "ray"):
-        raise PromptoptError(f"unknown --executor {executor!r}", hint="use local or ray")
-    if address is not None and executor != "ray":
-        raise PromptoptError("--address is for --executor ray", hint="add --executor ray")
-    ray_options = None
-    if executor == "ray":
-        from promptopt.study.executors import RayOptions
-
-        ray_options = RayOptions(
-            address=address,
-            cpus_per_run=cpus_per_run,
-            plugins=[str(Path(p).resolve()) for p in plugin or []],
-        )
-    run_study(settings, out, progress=progress, ray=ray_options)
     typer.echo(f"report: {out / 'report.md'}")
-
-
-def absolute_data_file(task: str) -> str:
-    """A data-file task as an absolute path (like ``--data-dir``), so the study's runs find it
-    whatever folder a rerun or a Ray worker starts in; other tasks as given."""
-    from promptopt.rundir import is_data_reference
-
-    if task.startswith("hf:") or not is_data_reference(task):
-        return task
-    return str(Path(task).expanduser().resolve())

@@ -142,15 +142,15 @@ def transfer_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a run's initial and optimized prompts on every model x quantization."""
-    from promptopt.cli.evaluate import (
+    from promptopt.config import parse_options, refuse_run_level_options
+    from promptopt.evalcache import EvalCache
+    from promptopt.evalsetup import (
         apply_limit,
         check_split_and_scoring,
         separator_from_run,
         task_from_run,
         task_note,
     )
-    from promptopt.config import parse_options, refuse_run_level_options
-    from promptopt.evalcache import EvalCache
     from promptopt.options import build_command_options
     from promptopt.outputs import check_writable_dir
     from promptopt.registry import get_registry

@@ -19,11 +19,11 @@ from typing import Any
 
 from promptopt.components import Backend, Task
 from promptopt.errors import PromptoptError
-from promptopt.study.cost import read_cost
-from promptopt.study.plan import RunSpec, StudySettings
-from promptopt.study.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
-from promptopt.study.runner import StudyLog
-from promptopt.study.targets import Target, result_options
+from promptopt.studies.cost import read_cost
+from promptopt.studies.plan import RunSpec, StudySettings
+from promptopt.studies.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
+from promptopt.studies.runner import StudyLog
+from promptopt.studies.targets import Target, result_options
 from promptopt.types import Example, Prompt
 
 STORE = "evals"

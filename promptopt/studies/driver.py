@@ -9,8 +9,8 @@ from typing import Any
 
 from promptopt.errors import PromptoptError
 from promptopt.runs import RunWork
-from promptopt.study.executors import RayExecutor, RayOptions, run_grid_with
-from promptopt.study.plan import (
+from promptopt.studies.executors import RayExecutor, RayOptions, run_grid_with
+from promptopt.studies.plan import (
     STUDY_WRITE_HINT,
     RunSpec,
     StudySettings,
@@ -18,8 +18,8 @@ from promptopt.study.plan import (
     open_study_dir,
     plan_runs,
 )
-from promptopt.study.runner import StudyLog, check_existing_runs
-from promptopt.study.targets import Target
+from promptopt.studies.runner import StudyLog, check_existing_runs
+from promptopt.studies.targets import Target
 
 INVOCATION = "last_invocation.json"
 
@@ -73,7 +73,7 @@ def check_settings(settings: StudySettings) -> None:
     from promptopt.config import make_run_config
     from promptopt.options import for_method
     from promptopt.registry import get_registry
-    from promptopt.study.runner import optimizer_values
+    from promptopt.studies.runner import optimizer_values
     from promptopt.urls import refuse_credentials
 
     for flag in ("model", "optimizer_model", "eval_model"):
@@ -118,8 +118,8 @@ def evaluation_targets(settings: StudySettings) -> list[Target]:
     """The main evaluation model and every ``--transfer`` variant, checked now (backend,
     ``--eval-option`` keys and values, the model reachable, transfer files), so a mistake in
     an evaluation setting fails before the first run instead of after the last."""
-    from promptopt.study.targets import main_target
-    from promptopt.study.transfer import transfer_targets
+    from promptopt.studies.targets import main_target
+    from promptopt.studies.transfer import transfer_targets
 
     return [main_target(settings), *transfer_targets(settings)]
 
@@ -163,10 +163,10 @@ def _run_locked(
     """The study's work while this process holds its lock: runs, evaluations, report."""
     from promptopt.outputs import guarded_write
     from promptopt.rundir import atomic_write_json
-    from promptopt.study.evaluate import StudyEvaluator
-    from promptopt.study.plots import write_plots
-    from promptopt.study.report import write_reports
-    from promptopt.study.summary import build_report
+    from promptopt.studies.evaluate import StudyEvaluator
+    from promptopt.studies.plots import write_plots
+    from promptopt.studies.report import write_reports
+    from promptopt.studies.summary import build_report
 
     executor = RayExecutor(ray, log) if ray is not None else None
     work = RunWork()

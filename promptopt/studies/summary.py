@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from promptopt.study import stats
-from promptopt.study.plan import StudySettings
-from promptopt.study.results import RunEvaluation, Scored, StudyEvaluation
+from promptopt.studies import stats
+from promptopt.studies.plan import StudySettings
+from promptopt.studies.results import RunEvaluation, Scored, StudyEvaluation
 
 REPORT_KIND = "promptopt-study-report"
 REPORT_VERSION = 1

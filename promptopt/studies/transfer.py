@@ -5,8 +5,8 @@ such as ``q8_0`` or ``q4_k_m``) and on other model files, made and run by a plug
 from __future__ import annotations
 
 from promptopt.errors import PromptoptError
-from promptopt.study.plan import StudySettings
-from promptopt.study.targets import Target, backend_options
+from promptopt.studies.plan import StudySettings
+from promptopt.studies.targets import Target, backend_options
 from promptopt.variants import ModelVariant, VariantProvider, variant_providers
 
 

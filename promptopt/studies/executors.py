@@ -14,8 +14,8 @@ from typing import Any
 from promptopt.errors import PromptoptError
 from promptopt.pluginmanager import load_plugin_files
 from promptopt.runs import RunWork
-from promptopt.study.plan import RunSpec, StudySettings
-from promptopt.study.runner import StudyLog, in_study, run_grid
+from promptopt.studies.plan import RunSpec, StudySettings
+from promptopt.studies.runner import StudyLog, in_study, run_grid
 
 EXECUTORS = ("local", "ray")
 
@@ -40,7 +40,7 @@ def _run_one(
     import os
     from dataclasses import asdict
 
-    from promptopt.study.runner import ensure_run
+    from promptopt.studies.runner import ensure_run
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
     load_plugin_files(plugins)
@@ -55,7 +55,7 @@ def _evaluate_one(
     """A Ray task: one run's test evaluations on every target, written to the study store."""
     import os
 
-    from promptopt.study.evaluate import StudyEvaluator
+    from promptopt.studies.evaluate import StudyEvaluator
 
     os.environ.setdefault("PROMPTOPT_PROGRESS", "0")
     load_plugin_files(plugins)

@@ -1,5 +1,5 @@
 """Write a study's ``report.md`` (one table per task, an overall table, transfer tables) and
-``report.json`` from the report data of :func:`promptopt.study.summary.build_report`."""
+``report.json`` from the report data of :func:`promptopt.studies.summary.build_report`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from promptopt.study.cost import Cost, count_text
-from promptopt.study.stats import EXACT_LIMIT, PERMUTATIONS
+from promptopt.studies.cost import Cost, count_text
+from promptopt.studies.stats import EXACT_LIMIT, PERMUTATIONS
 
 HEADER = (
     "",
@@ -360,7 +360,7 @@ def markdown(report: dict[str, Any]) -> str:
 def write_reports(report: dict[str, Any], root: Path) -> dict[str, Path]:
     """``report.md`` and ``report.json`` in ``root`` (written atomically)."""
     from promptopt.outputs import write_text
-    from promptopt.study.plan import STUDY_WRITE_HINT
+    from promptopt.studies.plan import STUDY_WRITE_HINT
 
     paths = {"report.md": root / "report.md", "report.json": root / "report.json"}
     write_text(paths["report.md"], markdown(report), hint=STUDY_WRITE_HINT)

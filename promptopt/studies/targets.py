@@ -10,7 +10,7 @@ from typing import Any
 
 from promptopt.components import Backend
 from promptopt.errors import PromptoptError
-from promptopt.study.plan import StudySettings
+from promptopt.studies.plan import StudySettings
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def eval_backend_choice(settings: StudySettings) -> tuple[str, str]:
     backend (an
     error when the methods run on different ones: their evaluations would not compare)."""
     from promptopt.registry import get_registry
-    from promptopt.study.driver import run_backend
+    from promptopt.studies.driver import run_backend
 
     if settings.eval_backend:
         return settings.eval_backend, "--eval-backend"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptopt.metrics import is_binary
-from promptopt.study.cost import Cost
+from promptopt.studies.cost import Cost
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptopt.study.plan import STUDY_WRITE_HINT
-from promptopt.study.report import is_graded, value_of
+from promptopt.studies.plan import STUDY_WRITE_HINT
+from promptopt.studies.report import is_graded, value_of
 
 #: One colour per row kind in the accuracy plot.
 BASELINE_COLOR = "0.45"

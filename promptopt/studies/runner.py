@@ -15,7 +15,7 @@ from promptopt.config import RunConfig
 from promptopt.errors import PromptoptError
 from promptopt.options import for_method
 from promptopt.runs import RunWork
-from promptopt.study.plan import LOG, RunSpec, StudySettings
+from promptopt.studies.plan import LOG, RunSpec, StudySettings
 
 
 class StudyLog:

@@ -1,0 +1,412 @@
+"""The Python API: optimize a prompt, evaluate one, run a study, load a run. The command line
+calls these same functions, so a script and a shell get the same runs, files and errors
+(:class:`~promptopt.errors.PromptoptError`, one line naming the input and the fix).
+
+``task`` is a task name (``"bbh/navigate"``), a data file (``"reviews.csv"``; also ``.tsv``,
+``.jsonl``, ``.json``, ``.parquet``), a hub dataset (``"hf:ORG/NAME"``), a pandas DataFrame or
+a list of dicts; tables are stored as a file named by their content hash, so they are loaded,
+checked and identified like any data file. ``options`` are the CLI's ``-o`` settings as a dict:
+``{"steps": 2, "task.question": "sentence", "backend.n_ctx": 2048}``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptopt.errors import PromptoptError
+from promptopt.taskdata import TaskLike, absolute_data_file, task_reference
+
+if TYPE_CHECKING:
+    from promptopt.config import RunConfig
+    from promptopt.results import EvalResult, StudyResult
+    from promptopt.runs import RunResult
+
+__all__ = ["evaluate", "load_run", "optimize", "optimize_config", "study"]
+
+#: The default backend of :func:`evaluate` (``promptopt eval --backend``).
+DEFAULT_EVAL_BACKEND = "hf"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _python_resume(run_dir: Path) -> str:
+    return f"promptopt.optimize(resume={str(run_dir)!r})"
+
+
+# --------------------------------------------------------------------------- optimize
+
+
+def optimize(
+    method: str | None = None,
+    task: TaskLike | None = None,
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    optimizer_model: str | None = None,
+    optimizer_backend: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    progress: bool = True,
+    resume: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    components: Mapping[str, str] | None = None,
+    trust_remote_code: bool = False,
+) -> RunResult:
+    """Optimize a prompt with ``method`` for ``task`` on ``model`` and return the finished
+    run's result; its files are in ``result.run_dir`` (default ``runs/<method>-<task>-<time>``).
+
+    ``resume`` continues an interrupted run from its checkpoint with the settings saved in it
+    (``method`` and ``task`` may then be left out; if given they must match); a finished run
+    returns its result at once. A KeyboardInterrupt leaves the run resumable. ``components``
+    overrides the method's preset components (``{"selector": "best-dev"}``);
+    ``trust_remote_code`` allows a resumed run whose saved options enable model code."""
+    if resume is not None:
+        given = {
+            "model": model,
+            "backend": backend,
+            "optimizer_model": optimizer_model,
+            "optimizer_backend": optimizer_backend,
+            "options": options,
+            "out": out,
+            "data_dir": data_dir,
+            "components": components,
+        }
+        clashing = [name for name, value in given.items() if value not in (None, {}, [])]
+        if clashing:
+            raise PromptoptError(
+                f"resume= takes the settings saved in the run directory, not {', '.join(clashing)}",
+                hint="drop them, or start a new run with the changed settings",
+            )
+        return continue_run(
+            Path(resume),
+            method=method,
+            task=task,
+            progress=progress,
+            trust_remote_code=trust_remote_code,
+            resume_how=_python_resume,
+        )
+    if not method:
+        raise PromptoptError("no method given", hint="e.g. promptopt.optimize('gpo', 'data.csv')")
+    if task is None:
+        raise PromptoptError("no task given", hint="pass a task name, a data file or a table")
+    from promptopt.config import make_run_config
+
+    values: dict[str, Any] = {
+        "method": method,
+        "task": task_reference(task),
+        "model": model,
+        "backend": backend,
+        "optimizer_model": optimizer_model,
+        "optimizer_backend": optimizer_backend,
+        "seed": seed,
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "options": dict(options or {}),
+        "components": dict(components or {}),
+    }
+    config = make_run_config({}, values)
+    return optimize_config(
+        config,
+        out=Path(out) if out is not None else None,
+        progress=progress,
+        resume_how=_python_resume,
+    )
+
+
+def optimize_config(
+    config: RunConfig,
+    *,
+    out: Path | None = None,
+    progress: bool = True,
+    notify: Callable[[str], None] | None = _stderr,
+    resume_how: Callable[[Path], str] | None = None,
+) -> RunResult:
+    """Start a run from a complete :class:`~promptopt.config.RunConfig` (what
+    :func:`optimize` and ``promptopt run`` build from their arguments) in ``out`` (default
+    ``runs/<method>-<task>-<time>``)."""
+    from promptopt.rundir import default_run_dir
+    from promptopt.runs import start_run
+
+    path = out or default_run_dir(config.method, config.task)
+    return start_run(config, out=path, progress=progress, notify=notify, resume_how=resume_how)
+
+
+def continue_run(
+    run_dir: Path,
+    *,
+    method: str | None = None,
+    task: TaskLike | None = None,
+    progress: bool = True,
+    trust_remote_code: bool = False,
+    notify: Callable[[str], None] | None = _stderr,
+    resume_how: Callable[[Path], str] | None = None,
+) -> RunResult:
+    """Resume the run in ``run_dir`` from its checkpoint with its saved settings, or return its
+    result when it has finished. ``method``/``task``, when given, must be the run's."""
+    from promptopt.config import check_remote_code, make_run_config
+    from promptopt.rundir import RunDir
+    from promptopt.runs import RunResult, resume_run
+
+    say = notify or (lambda line: None)
+    opened = RunDir.open(run_dir)
+    if method is not None or task is not None:
+        _check_same(make_run_config(opened.read_config(), {}), method, task, run_dir)
+    finished = opened.read_result()
+    if finished is not None:
+        say(f"run {run_dir} has already finished; its result:")
+        return RunResult.from_dict(finished, opened.path)
+    config = make_run_config(opened.read_config(), {})
+    if not trust_remote_code:
+        check_remote_code(config.options, f"the saved configuration of {str(run_dir)!r}")
+    checkpoint = opened.read_checkpoint()  # an unreadable one fails before a model loads
+    if checkpoint is not None:
+        from promptopt.loop import check_checkpoint_format
+
+        check_checkpoint_format(checkpoint)
+    return resume_run(opened, config, progress=progress, notify=notify, resume_how=resume_how)
+
+
+def _check_same(config: RunConfig, method: str | None, task: TaskLike | None, where: Path) -> None:
+    """A one-line error when a resumed run's method or task is not the one asked for."""
+    if method is not None and method != config.method:
+        raise PromptoptError(
+            f"run {str(where)!r} optimizes with {config.method!r}, not {method!r}",
+            hint="pass the run's own method, or none",
+        )
+    if task is not None and task_reference(task) != config.task:
+        raise PromptoptError(
+            f"run {str(where)!r} is for task {config.task!r}, not {task_reference(task)!r}",
+            hint="pass the run's own task, or none",
+        )
+
+
+def load_run(path: str | Path) -> RunResult:
+    """The result of the finished run in ``path``; a one-line error for a folder that holds no
+    run or an unfinished one (resume it with ``optimize(resume=path)``)."""
+    from promptopt.evalsetup import check_run_dir
+    from promptopt.runs import RunResult
+
+    run_dir = Path(path)
+    check_run_dir(run_dir, flag="run")
+    result = RunResult.load(run_dir)
+    if result is None:
+        raise PromptoptError(
+            f"run {str(run_dir)!r} has not finished",
+            hint=f"resume it with {_python_resume(run_dir)} or `promptopt run --resume {run_dir}`",
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    prompt: str | RunResult,
+    task: TaskLike | None = None,
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    split: str = "test",
+    limit: int | None = None,
+    scoring: str = "generate",
+    max_new_tokens: int = 512,
+    options: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    cache: bool = True,
+    progress: bool = True,
+    out: str | Path | None = None,
+    separator: str | None = None,
+) -> EvalResult:
+    """Evaluate ``prompt`` on ``split`` of ``task``: the mean score with its 95% bootstrap
+    interval and one record per example. ``prompt`` is a text (``""``: the bare question) or
+    a run's result (its best prompt, laid out as the run used it; ``task`` then defaults to
+    the run's). ``cache`` reuses the model's stored outputs (verdicts are always derived
+    again); ``out`` also writes ``examples.jsonl`` and ``summary.json`` there."""
+    from promptopt.config import refuse_run_level_options
+    from promptopt.evalcache import EvalCache
+    from promptopt.evalsetup import (
+        apply_limit,
+        build_task_and_backend,
+        check_split_and_scoring,
+        prompt_text,
+    )
+    from promptopt.evaluation import evaluate as evaluate_examples
+    from promptopt.evaluation import write_report
+    from promptopt.outputs import check_writable_dir
+    from promptopt.progress import Progress
+    from promptopt.results import EvalResult
+    from promptopt.runs import RunResult
+    from promptopt.types import Prompt
+
+    split_name, mode = check_split_and_scoring(split, scoring)
+    if isinstance(prompt, RunResult):
+        text, separator = prompt.best_prompt, separator or prompt.prompt_separator
+        task = task if task is not None else prompt.task
+    elif isinstance(prompt, str):
+        text = prompt_text(prompt)
+    else:
+        raise PromptoptError(
+            f"prompt of type {type(prompt).__name__} is not supported",
+            hint="pass the prompt text, or a run's result (promptopt.load_run(DIR))",
+        )
+    if task is None:
+        raise PromptoptError("no task given", hint="pass a task name, a data file or a table")
+    ref = task_reference(task)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        check_writable_dir(out_path, "--out")
+    values = dict(options or {})
+    refuse_run_level_options(values)
+    run_level = {"data_dir": str(data_dir)} if data_dir is not None else {}
+    task_obj, backend_obj = build_task_and_backend(
+        ref, backend or DEFAULT_EVAL_BACKEND, model, values, run_level, split=split_name
+    )
+    try:
+        examples = apply_limit(task_obj.examples(split_name), limit, split=split, task=ref)
+        report = evaluate_examples(
+            backend_obj,
+            task_obj,
+            Prompt(text=text, separator=separator),
+            examples,
+            scoring=mode,
+            max_new_tokens=max_new_tokens,
+            split=split,
+            progress=Progress(enabled=None if progress else False),
+            cache=EvalCache.default() if cache else None,
+        )
+    finally:
+        backend_obj.close()
+    if out_path is not None:
+        kept = (
+            "the model outputs are cached: rerun with a writable out folder and nothing is "
+            "generated again"
+            if cache
+            else "free space or pass another out folder, then rerun"
+        )
+        write_report(report, out_path, hint=kept)
+    return EvalResult.from_report(report, examples)
+
+
+# --------------------------------------------------------------------------- study
+
+
+def study(
+    methods: str | Sequence[str],
+    tasks: TaskLike | Sequence[TaskLike],
+    out: str | Path,
+    *,
+    seeds: int | Sequence[int] = (0,),
+    model: str | None = None,
+    backend: str | None = None,
+    optimizer_model: str | None = None,
+    optimizer_backend: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    eval_backend: str | None = None,
+    eval_model: str | None = None,
+    eval_options: Mapping[str, Any] | None = None,
+    eval_max_new_tokens: int | None = None,
+    test_limit: int | None = None,
+    scoring: str = "generate",
+    transfer: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    plugins: Sequence[str | Path] = (),
+) -> StudyResult:
+    """Run every (method, task, seed), evaluate each best prompt on the held-out test split
+    against its initial prompt, the empty prompt and the majority class, and write the report
+    into ``out``. Calling it again resumes unfinished runs and reuses every evaluation."""
+    from promptopt.config import refuse_run_level_options
+    from promptopt.evaluation import is_scoring
+    from promptopt.results import StudyResult
+    from promptopt.rundir import read_json_object
+    from promptopt.studies.driver import INVOCATION, run_study
+    from promptopt.studies.plan import StudySettings, parse_names, parse_seeds
+
+    if not is_scoring(scoring):
+        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
+    method_names = (
+        parse_names(methods, "--methods")
+        if isinstance(methods, str)
+        else _names(methods, "methods")
+    )
+    task_list = tasks if _is_many(tasks) else [tasks]
+    task_refs = _names([absolute_data_file(task_reference(t)) for t in task_list], "tasks")
+    seed_list = (
+        parse_seeds(str(seeds))
+        if isinstance(seeds, int)
+        else parse_seeds(",".join(str(int(s)) for s in seeds))
+    )
+    run_options = dict(options or {})
+    refuse_run_level_options(run_options, flags={"seed": "--seeds (seeds= in Python)"})
+    data_root = None
+    if data_dir is not None:
+        data_path = Path(data_dir).expanduser()
+        if not data_path.is_dir():
+            raise PromptoptError(
+                f"--data-dir {str(data_dir)!r} is not a directory", hint="check it"
+            )
+        data_root = str(data_path.resolve())
+    settings = StudySettings(
+        methods=method_names,
+        tasks=task_refs,
+        seeds=seed_list,
+        model=model,
+        backend=backend,
+        optimizer_model=optimizer_model,
+        optimizer_backend=optimizer_backend,
+        options=run_options,
+        data_dir=data_root,
+        eval_backend=eval_backend,
+        eval_model=eval_model,
+        eval_options=dict(eval_options or {}),
+        eval_max_new_tokens=eval_max_new_tokens,
+        test_limit=test_limit,
+        scoring=scoring,
+        transfer=list(transfer),
+    )
+    if executor not in ("local", "ray"):
+        raise PromptoptError(f"unknown --executor {executor!r}", hint="use local or ray")
+    if address is not None and executor != "ray":
+        raise PromptoptError("--address is for --executor ray", hint="add --executor ray")
+    ray_options = None
+    if executor == "ray":
+        from promptopt.studies.executors import RayOptions
+
+        ray_options = RayOptions(
+            address=address,
+            cpus_per_run=cpus_per_run,
+            plugins=[str(Path(p).resolve()) for p in plugins],
+        )
+    root = Path(out)
+    report = run_study(settings, root, progress=progress, ray=ray_options)
+    invocation = read_json_object(root / INVOCATION, hint="rerun the study")
+    files = [root / str(name) for name in invocation.get("outputs", [])]
+    return StudyResult(root=root, report=report, files=files)
+
+
+def _is_many(tasks: Any) -> bool:
+    """True for a list of tasks; False for one task (a name, a path, a DataFrame or a list of
+    dicts, which is one table)."""
+    if isinstance(tasks, str | Path) or not isinstance(tasks, Sequence):
+        return False
+    return not (len(tasks) > 0 and all(isinstance(t, Mapping) for t in tasks))
+
+
+def _names(values: Sequence[str], what: str) -> list[str]:
+    """``values`` without blanks and duplicates (order kept); empty is an error."""
+    names: list[str] = []
+    for value in values:
+        name = str(value).strip()
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        raise PromptoptError(f"{what} names nothing", hint=f"pass at least one of the {what}")
+    return names
