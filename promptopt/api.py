@@ -234,6 +234,7 @@ def evaluate(
         build_task_and_backend,
         check_split_and_scoring,
         prompt_text,
+        with_run_task_settings,
     )
     from promptopt.evaluation import evaluate as evaluate_examples
     from promptopt.evaluation import write_report
@@ -257,10 +258,15 @@ def evaluate(
     if task is None:
         raise PromptoptError("no task given", hint="pass a task name, a data file or a table")
     ref = task_reference(task)
+    values = dict(options or {})
+    if isinstance(prompt, RunResult) and prompt.run_dir is not None:
+        values, run_data_dir = with_run_task_settings(
+            Path(prompt.run_dir), ref, values, None if data_dir is None else str(data_dir)
+        )
+        data_dir = run_data_dir
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         check_writable_dir(out_path, "--out")
-    values = dict(options or {})
     refuse_run_level_options(values)
     run_level = {"data_dir": str(data_dir)} if data_dir is not None else {}
     task_obj, backend_obj = build_task_and_backend(

@@ -54,6 +54,55 @@ def task_from_run(run_dir: Path) -> str | None:
     return str(task) if task else None
 
 
+def task_settings_from_run(run_dir: Path, task: str) -> tuple[dict[str, Any], str | None]:
+    """The task options a run set (by ``-o`` or its method; ``{"task.question": ...}``) and its
+    data folder, so that evaluating its prompt on ``task`` (the run's own) reads the same data
+    the same way. Nothing when the run's configuration is unreadable or names another task."""
+    from promptopt.cli.nextstep import REPEATED_SOURCES
+    from promptopt.config import RunConfig
+    from promptopt.rundir import CONFIG, read_json_object
+
+    if not (run_dir / CONFIG).is_file():
+        return {}, None
+    try:
+        config = RunConfig.model_validate(read_json_object(run_dir / CONFIG, hint="pass --task"))
+    except (PromptoptError, ValueError):
+        return {}, None
+    if config.task != task:
+        return {}, None
+    from promptopt.assembly import plan_run
+    from promptopt.registry import get_registry
+
+    try:
+        plan = plan_run(config, get_registry())
+    except PromptoptError:
+        return {}, config.data_dir
+    options = {
+        f"task.{key}": setting.value
+        for key, setting in plan.settings.get("task", {}).items()
+        if setting.source in REPEATED_SOURCES
+    }
+    return options, config.data_dir
+
+
+def with_run_task_settings(
+    run: Path, task: str, options: dict[str, Any], data_dir: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """``options`` and ``data_dir`` completed with what the run set for its task (a data
+    file's ``question``/``answer`` columns, split sizes, its data folder), so ``eval --run DIR``
+    reads the test split as the run did; the command line wins, and a stderr line says what
+    was taken from the run."""
+    run_options, run_data_dir = task_settings_from_run(run, task)
+    given = {key.removeprefix("task.") for key in options}
+    taken = {k: v for k, v in run_options.items() if k.removeprefix("task.") not in given}
+    if taken:
+        shown = ", ".join(f"{key}={value}" for key, value in taken.items())
+        print(f"promptopt: with the run's task options: {shown}", file=sys.stderr)
+    if data_dir is None and run_data_dir is not None:
+        data_dir = run_data_dir
+    return {**taken, **options}, data_dir
+
+
 def check_split_and_scoring(split: str, scoring: str) -> tuple[Split, Scoring]:
     """The split and the scoring mode these name; a one-line error for a split or scoring
     mode that does not exist."""

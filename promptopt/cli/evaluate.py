@@ -73,6 +73,7 @@ def eval_command(
         prompt_from_run,
         separator_from_run,
         task_from_run,
+        with_run_task_settings,
     )
     from promptopt.evaluation import write_report
     from promptopt.outputs import check_writable_dir
@@ -92,6 +93,9 @@ def eval_command(
     text = prompt if prompt is not None else prompt_from_run(run) if run is not None else ""
     if out is not None:
         check_writable_dir(out, "--out")
+    options = parse_options(option)
+    if run is not None:
+        options, data_dir = with_run_task_settings(run, task, options, data_dir)
     result = evaluate(
         text,
         task,
@@ -101,7 +105,7 @@ def eval_command(
         limit=limit,
         scoring=scoring,
         max_new_tokens=max_new_tokens,
-        options=parse_options(option),
+        options=options,
         data_dir=data_dir,
         cache=cache,
         progress=progress,
