@@ -36,9 +36,7 @@ class Block:
 
 def marked_blocks(doc: Path) -> list[Block]:
     """The doc's marked blocks, in order."""
-    return [
-        Block(m["lang"], m["body"], m["name"]) for m in MARKED_BLOCK.finditer(doc.read_text())
-    ]
+    return [Block(m["lang"], m["body"], m["name"]) for m in MARKED_BLOCK.finditer(doc.read_text())]
 
 
 def write_sports_csv(bbh_file: Path, out: Path) -> None:
@@ -49,7 +47,9 @@ def write_sports_csv(bbh_file: Path, out: Path) -> None:
         writer.writerow(["sentence", "verdict"])
         for example in examples:
             sentence = example["input"].split('"')[1]
-            writer.writerow([sentence, "plausible" if example["target"] == "yes" else "implausible"])
+            writer.writerow(
+                [sentence, "plausible" if example["target"] == "yes" else "implausible"]
+            )
 
 
 @pytest.fixture()
