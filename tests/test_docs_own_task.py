@@ -111,7 +111,7 @@ def test_your_own_task_doc_runs_as_written(doc_folder: Path) -> None:
 
     details = json_objects(dry)[0]["task_details"]
     assert details["answer_type"] == "choice"
-    assert details["columns"] == ["sentence", "verdict"]
+    assert details["labels"] == ["implausible", "plausible"] and details["rows"] == SPORTS_ROWS
     for printed in (before, after):
         summary = json_objects(printed)[0]
         assert summary["n"] == 8
