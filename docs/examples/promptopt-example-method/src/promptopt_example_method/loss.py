@@ -56,14 +56,15 @@ class AnswerLogprobLoss(LossExtractor[AnswerLogprobOptions]):
         return [self.exact(ctx, prompt) for prompt in prompts]
 
     def exact(self, ctx: StepContext, prompt: Prompt) -> PromptLoss:
-        """Loss and error rate of ``prompt`` on ``ctx.train``, after the model's reasoning."""
+        """Loss and error rate (1 - the task's mean score: a graded metric gives partial
+        credit) of ``prompt`` on ``ctx.train``, after the model's reasoning."""
         chains = ctx.chains(prompt)  # generated once per step, shared with other components
-        nll, wrong = 0.0, 0
+        nll, wrong = 0.0, 0.0
         for example, chain in zip(ctx.train, chains, strict=True):
             before_answer = self.after_reasoning(ctx, example, chain)
             nll -= self.answer_logprob(ctx, example, before_answer)
             predicted = self.predict(ctx, example, chain, before_answer)
-            wrong += not ctx.task.is_correct(predicted, example)
+            wrong += 1.0 - ctx.task.score(predicted, chain.reasoning, example)
         count = max(1, len(ctx.train))
         return PromptLoss(prompt, nll / count, wrong / count, details={"answer_nll": nll / count})
 
