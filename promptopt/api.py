@@ -295,7 +295,12 @@ def evaluate(
             else "free space or pass another out folder, then rerun"
         )
         write_report(report, out_path, hint=kept)
-    return EvalResult.from_report(report, examples)
+    result = EvalResult.from_report(report, examples)
+    if out_path is not None:  # after the data files; a failure is one warning line
+        from promptopt.htmlreport.evalpage import write_eval_report
+
+        write_eval_report(result, out_path)
+    return result
 
 
 # --------------------------------------------------------------------------- study
