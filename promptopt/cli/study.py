@@ -76,7 +76,7 @@ def study_command(
         str | None,
         typer.Option(
             envvar="PROMPTOPT_TRACKER",
-            help="Track the study (one run per method, task and seed) in an experiment tracker, e.g. mlflow (a plugin's).",
+            help="Track the study in an experiment tracker, e.g. mlflow (a plugin's).",
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
