@@ -226,7 +226,7 @@ def evaluate(
     interval and one record per example. ``prompt`` is a text (``""``: the bare question) or
     a run's result (its best prompt, laid out as the run used it; ``task`` then defaults to
     the run's). ``cache`` reuses the model's stored outputs (verdicts are always derived
-    again); ``out`` also writes ``examples.jsonl`` and ``summary.json`` there."""
+    again); ``out`` also writes ``examples.jsonl``, ``summary.json`` and ``report.html`` there."""
     from promptopt.config import refuse_run_level_options
     from promptopt.evalcache import EvalCache
     from promptopt.evalsetup import (

@@ -75,11 +75,13 @@ class ActiveTracker:
         self.failed: BaseException | None = None
 
     def _call(self, method: str, **kwargs: Any) -> None:
-        if self.tracker is None or self.failed is not None:
-            return
+        if self.tracker is None or (self.failed is not None and method != "close"):
+            return  # after a failure only ``close`` is still called (to end what is open)
         try:
             getattr(self.tracker, method)(**kwargs)
         except Exception as exc:  # a tracker never stops the optimization
+            if self.failed is not None:  # close after a failure: already warned
+                return
             self.failed = exc
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             print(

@@ -241,3 +241,20 @@ def test_filters_work_and_injected_scripts_do_not_run_in_chromium(
     assert visible and all(i.startswith("test-1") for i in visible)
     html = dom(page, f"view={big}&filter=all&q=", tmp_path / "profile")
     assert ESCAPED in html  # shown as text
+
+
+def test_the_templates_ship_in_the_wheel() -> None:
+    """pyproject's package data covers every template and asset, and Jinja2 is a dependency."""
+    from fnmatch import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["promptopt"]
+    templates = sorted((root / "promptopt/htmlreport/templates").iterdir())
+    assert len(templates) >= 6
+    for path in templates:
+        name = path.relative_to(root / "promptopt").as_posix()
+        assert any(fnmatch(name, pattern) for pattern in patterns), name
+    assert any(dep.startswith("jinja2") for dep in project["project"]["dependencies"])

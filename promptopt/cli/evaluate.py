@@ -53,7 +53,7 @@ def eval_command(
         typer.Option("--option", "-o", metavar="KEY=VALUE", help="Backend/task option."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
+        Path | None, typer.Option(help="Write examples.jsonl, summary.json and report.html here.")
     ] = None,
     cache: Annotated[
         bool,

@@ -94,7 +94,8 @@ def study_command(
     """Run a study: `promptopt study --methods greater --tasks bbh/navigate --seeds 0,1 --out DIR`.
 
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
-    resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
+    resumed. Writes DIR/report.md, report.json, accuracy.png, gain_vs_compute.png and
+    report.html (tables and a per-example browser)."""
     from promptopt.api import study as _study
     from promptopt.config import parse_options
     from promptopt.errors import PromptoptError
