@@ -90,7 +90,7 @@ class ActiveTracker:
                 file=sys.stderr,
             )
 
-    @hookimpl(trylast=True)  # after the core wrote report.html
+    @hookimpl(trylast=True)
     def run_start(self, run: RunInfo) -> None:
         self._call("run_start", run=run)
 
@@ -98,7 +98,7 @@ class ActiveTracker:
     def step_end(self, run: RunInfo, record: StepRecord) -> None:
         self._call("step_end", run=run, record=record)
 
-    @hookimpl(trylast=True)
+    @hookimpl(trylast=True)  # after the core's run_end wrote report.html
     def run_end(self, run: RunInfo, result: dict[str, Any]) -> None:
         self._call("run_end", run=run, result=result)
 

@@ -86,7 +86,8 @@ def test_a_run_and_a_study_reach_the_tracker(tmp_path: Path) -> None:
     args = ["run", "fake", "--task", "fake/yes-no", "-o", "steps=2", "--out", str(run_dir)]
     proc = promptopt(tmp_path, *args, "--tracker", "recorder")
     assert proc.returncode == 0, proc.stderr
-    losses = [json.loads(line)["loss"] for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+    lines = (run_dir / "steps.jsonl").read_text().splitlines()
+    losses = [json.loads(line)["loss"] for line in lines]
     assert events(tmp_path) == [
         ["run_start", "0"],
         ["step_end", "0", str(losses[0])],

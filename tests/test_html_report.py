@@ -163,6 +163,17 @@ def test_run_and_eval_pages(tmp_path: Path) -> None:
     assert "Trajectory" in html and "data:image/png;base64," in html
     assert html.count("<tr><td>") >= result["steps_run"] + 1  # initial prompt + every step
     assert result["best_prompt"].split()[1] in html
+    # a do-no-harm decision in result.json is shown with its p-value and the rejected prompt
+    from promptopt.htmlreport.runpage import write_run_report
+
+    candidate = "<b>Reject me</b>"
+    decided = {**result, "accepted": False, "accept_p_value": 0.42, "candidate_prompt": candidate}
+    (run / "result.json").write_text(json.dumps(decided))
+    assert write_run_report(run) == run / "report.html"
+    html = (run / "report.html").read_text()
+    assert "rejected" in html and "p = 0.42" in html
+    assert "&lt;b&gt;Reject me&lt;/b&gt;" in html and candidate not in html
+    (run / "result.json").write_text(json.dumps(result))
     out = tmp_path / "eval"
     proc = promptopt(
         tmp_path, "eval", "--run", str(run), "--backend", "fake-evil", "--max-new-tokens", "8",
