@@ -226,7 +226,7 @@ def evaluate(
     interval and one record per example. ``prompt`` is a text (``""``: the bare question) or
     a run's result (its best prompt, laid out as the run used it; ``task`` then defaults to
     the run's). ``cache`` reuses the model's stored outputs (verdicts are always derived
-    again); ``out`` also writes ``examples.jsonl`` and ``summary.json`` there."""
+    again); ``out`` also writes ``examples.jsonl``, ``summary.json`` and ``report.html`` there."""
     from promptopt.config import refuse_run_level_options
     from promptopt.evalcache import EvalCache
     from promptopt.evalsetup import (
@@ -295,7 +295,12 @@ def evaluate(
             else "free space or pass another out folder, then rerun"
         )
         write_report(report, out_path, hint=kept)
-    return EvalResult.from_report(report, examples)
+    result = EvalResult.from_report(report, examples)
+    if out_path is not None:  # after the data files; a failure is one warning line
+        from promptopt.htmlreport.evalpage import write_eval_report
+
+        write_eval_report(result, out_path)
+    return result
 
 
 # --------------------------------------------------------------------------- study

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptopt import hookimpl
 
 if TYPE_CHECKING:
     from promptopt.components import Reasoner
     from promptopt.metrics import Metric
+    from promptopt.records import RunInfo
 
 
 @hookimpl
@@ -26,3 +27,12 @@ def register_metrics(register: Callable[[Metric], None]) -> None:
 
     for metric in BUILTIN_METRICS:
         register(metric)
+
+
+@hookimpl(tryfirst=True)
+def run_end(run: RunInfo, result: dict[str, Any]) -> None:
+    """Write the run's ``report.html`` once ``result.json`` is there (first, so that trackers
+    called after it find the page); a failure is one warning line."""
+    from promptopt.htmlreport.runpage import write_run_report
+
+    write_run_report(run.run_dir)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from promptopt.metrics import Metric
     from promptopt.records import RunInfo, StepRecord
     from promptopt.tokengen import TokenGeneratorProvider
+    from promptopt.tracking import Tracker
     from promptopt.variants import VariantProvider
 
 hookspec = pluggy.HookspecMarker("promptopt")
@@ -206,4 +207,22 @@ def run_end(run: RunInfo, result: dict[str, Any]) -> None:
 
     :param run: the run that finished.
     :param result: the contents of ``result.json``.
+    """
+
+
+# --------------------------------------------------------------------------- trackers
+# Experiment trackers (MLflow...) a user names with ``--tracker NAME`` or PROMPTOPT_TRACKER.
+# Nothing is tracked unless the user names one; a name registered twice is an error naming both.
+
+
+@hookspec
+def register_trackers(register: Callable[[type[Tracker]], None]) -> None:
+    """Offer experiment trackers (``promptopt run/study --tracker NAME``).
+
+    :param register: call ``register(MyTracker)`` with a :class:`~promptopt.tracking.Tracker`
+        subclass; its ``name`` is what ``--tracker`` selects. It is instantiated only when
+        the user names it, and its methods receive the run's lifecycle (``run_start``,
+        ``step_end``, ``run_end``) and a study's (``study_start``, ``study_end``); an
+        exception in any of them is one warning line, and the tracker is then left out for
+        the rest of the process: the optimization never stops for it.
     """

@@ -53,7 +53,7 @@ def eval_command(
         typer.Option("--option", "-o", metavar="KEY=VALUE", help="Backend/task option."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Write examples.jsonl and summary.json here.")
+        Path | None, typer.Option(help="Write examples.jsonl, summary.json and report.html here.")
     ] = None,
     cache: Annotated[
         bool,
@@ -76,6 +76,7 @@ def eval_command(
         with_run_task_settings,
     )
     from promptopt.evaluation import write_report
+    from promptopt.htmlreport.evalpage import write_eval_report
     from promptopt.outputs import check_writable_dir
 
     if (prompt is None) == (run is None):
@@ -124,3 +125,4 @@ def eval_command(
             else "the summary is printed above; free space or pass another --out, then rerun"
         )
         write_report(report, out, hint=kept)
+        write_eval_report(result, out)  # after the data files; a failure is one warning line

@@ -70,6 +70,13 @@ def run_command(
             "--dry-run", help="Show components, options (with their sources) and splits; no model."
         ),
     ] = False,
+    tracker: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROMPTOPT_TRACKER",
+            help="Track the run(s) in an experiment tracker, e.g. mlflow (a plugin's).",
+        ),
+    ] = None,
     trust_remote_code: Annotated[
         bool,
         typer.Option(
@@ -84,6 +91,7 @@ def run_command(
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.rundir import RunDir, default_run_dir
     from promptopt.runs import describe_run, saved_run_config
+    from promptopt.tracking import tracking
 
     load_plugin_files(plugin or [])
     if resume is not None:
@@ -116,7 +124,10 @@ def run_command(
             print(json.dumps(describe_run(saved), indent=2))
             return
         try:
-            result = continue_run(resume, progress=progress, trust_remote_code=trust_remote_code)
+            with tracking(tracker):
+                result = continue_run(
+                    resume, progress=progress, trust_remote_code=trust_remote_code
+                )
         except PromptoptError as exc:
             raise _for_resume(exc) from None
         _print_result(result.to_dict())
@@ -157,7 +168,8 @@ def run_command(
         return
     # named here, not by the run, so the closing line can name it
     path = out if out is not None else default_run_dir(run_config.method, run_config.task)
-    result = optimize_config(run_config, out=path, progress=progress)
+    with tracking(tracker):
+        result = optimize_config(run_config, out=path, progress=progress)
     _print_result(result.to_dict())
     _print_next_step(path, run_config, plugin or [])
 

@@ -72,6 +72,13 @@ def study_command(
         list[Path] | None,
         typer.Option(metavar="FILE.py", help="Load a plugin from this file (repeatable)."),
     ] = None,
+    tracker: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROMPTOPT_TRACKER",
+            help="Track the study in an experiment tracker, e.g. mlflow (a plugin's).",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     executor: Annotated[
         str, typer.Option(help="Where runs execute: local (this process) or ray (Ray tasks).")
@@ -87,39 +94,57 @@ def study_command(
     """Run a study: `promptopt study --methods greater --tasks bbh/navigate --seeds 0,1 --out DIR`.
 
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
-    resumed. Writes DIR/report.md, report.json, accuracy.png and gain_vs_compute.png."""
-    from promptopt.api import study
+    resumed. Writes DIR/report.md, report.json, accuracy.png, gain_vs_compute.png and
+    report.html (tables and a per-example browser)."""
+    from promptopt.api import study as _study
     from promptopt.config import parse_options
     from promptopt.errors import PromptoptError
     from promptopt.evaluation import is_scoring
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.studies.plan import parse_names, parse_seeds
+    from promptopt.tracking import tracking
 
     load_plugin_files(plugin or [])
     if not is_scoring(scoring):
         raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
-    study(
-        parse_names(methods, "--methods"),
-        parse_names(tasks, "--tasks"),
-        out,
-        seeds=parse_seeds(seeds),
-        model=model,
-        backend=backend,
-        optimizer_model=optimizer_model,
-        optimizer_backend=optimizer_backend,
-        options=parse_options(option),
-        eval_backend=eval_backend,
-        eval_model=eval_model,
-        eval_options=parse_options(eval_option),
-        eval_max_new_tokens=eval_max_new_tokens,
-        test_limit=test_limit,
-        scoring=scoring,
-        transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
-        data_dir=data_dir,
-        progress=progress,
-        executor=executor,
-        address=address,
-        cpus_per_run=cpus_per_run,
-        plugins=plugin or [],
-    )
+    settings = {
+        "methods": methods,
+        "tasks": tasks,
+        "seeds": seeds,
+        "model": model,
+        "backend": backend,
+        "options": option or [],
+        "eval_backend": eval_backend,
+        "eval_model": eval_model,
+        "test_limit": test_limit,
+        "scoring": scoring,
+        "executor": executor,
+    }
+    with tracking(tracker) as tracked:
+        tracked.study_start(out, settings)
+        result = _study(
+            parse_names(methods, "--methods"),
+            parse_names(tasks, "--tasks"),
+            out,
+            seeds=parse_seeds(seeds),
+            model=model,
+            backend=backend,
+            optimizer_model=optimizer_model,
+            optimizer_backend=optimizer_backend,
+            options=parse_options(option),
+            eval_backend=eval_backend,
+            eval_model=eval_model,
+            eval_options=parse_options(eval_option),
+            eval_max_new_tokens=eval_max_new_tokens,
+            test_limit=test_limit,
+            scoring=scoring,
+            transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
+            data_dir=data_dir,
+            progress=progress,
+            executor=executor,
+            address=address,
+            cpus_per_run=cpus_per_run,
+            plugins=plugin or [],
+        )
+        tracked.study_end(out, result.files)
     typer.echo(f"report: {out / 'report.md'}")

@@ -161,6 +161,7 @@ def _run_locked(
     ray: RayOptions | None,
 ) -> dict[str, Any]:
     """The study's work while this process holds its lock: runs, evaluations, report."""
+    from promptopt.htmlreport.studypage import write_study_report
     from promptopt.outputs import guarded_write
     from promptopt.rundir import atomic_write_json
     from promptopt.studies.evaluate import StudyEvaluator
@@ -185,6 +186,9 @@ def _run_locked(
     evaluator.generated_tokens += remote["generated_tokens"]
     report = build_report(evaluation, settings)
     paths = list(write_reports(report, root).values()) + write_plots(report, root)
+    # after them: the page only shows what they hold (a failure is one warning line)
+    html = write_study_report(root, report, evaluator.examples, evaluator.outcomes)
+    paths += [html] if html is not None else []
     invocation = Invocation(
         runs=len(specs),
         runs_executed=executed,

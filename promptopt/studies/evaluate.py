@@ -89,6 +89,11 @@ class StudyEvaluator:
         self.computed = self.from_store = self.models_loaded = self.generated_tokens = 0
         self._backend: tuple[str, Backend] | None = None
         self._tasks: dict[str, Task] = {}
+        #: what the HTML report's example browser shows: test-set id -> its examples, and
+        #: test-set id -> (prompt, separator) -> outcomes on the main evaluation model
+        self.examples: dict[str, list[Example]] = {}
+        self.outcomes: dict[str, dict[tuple[str, str | None], list[Any]]] = {}
+        self._main: str | None = None
 
     # ------------------------------------------------------------------ the study
 
@@ -98,6 +103,7 @@ class StudyEvaluator:
         from promptopt.rundir import RunDir
 
         main = targets[0]
+        self._main = main.label
         runs: list[RunEvaluation] = []
         sets: dict[str, HeldOutSet] = {}
         contexts: dict[str, _Context] = {}
@@ -272,6 +278,9 @@ class StudyEvaluator:
             judge(ctx.task, ex, o["reasoning"], o["answer_text"], o.get("option_logprobs"))
             for ex, o in ((ex, by_id[ex.id]) for ex in ctx.examples)
         ]
+        if target.label == self._main:
+            self.examples[ctx.digest] = list(ctx.examples)
+            self.outcomes.setdefault(ctx.digest, {})[(prompt, separator)] = ordered
         return Scored(
             tuple(o.score for o in ordered),
             sum(1 for o in ordered if o.predicted is None),

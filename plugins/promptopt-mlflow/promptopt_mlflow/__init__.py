@@ -1,0 +1,1 @@
+"""MLflow experiment tracking for promptopt: ``promptopt run/study --tracker mlflow``."""
