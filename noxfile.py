@@ -112,6 +112,8 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-llamacpp/promptopt_llamacpp",
         "plugins/promptopt-openai/promptopt_openai",
         "plugins/promptopt-gpo/promptopt_gpo",
+        "plugins/promptopt-ape/promptopt_ape",
+        "plugins/promptopt-opro/promptopt_opro",
     )
 
 

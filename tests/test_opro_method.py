@@ -107,6 +107,8 @@ def test_parsing_and_guards() -> None:
         "contains numbers (GSM8K)"
     )
     assert rejection("x" * 501 + " y", min_words=2).startswith("too long")
+    assert rejection("Take it: x. Take it: x.", min_words=2) == ""  # two-word sentences
+    assert rejection("Go on then. Go on then.", min_words=2) == "repeats 'Go on then.'"
     assert rejection("Check each step carefully.", min_words=2) == ""
 
 
@@ -125,10 +127,11 @@ def test_a_run_scores_every_new_instruction_and_leads_with_the_best(
             "<INS>Go.</INS>",
             "<INS>compare the two numbers.</INS>",  # a repeat once polished
             "<INS>Use <INS> twice.</INS>",
+            "<INS>Read it all.\n\nRead it all.</INS>",
         ),
         pool=("<INS>Read the question twice.</INS>", "<INS>Answer with care, please.</INS>"),
     )
-    out = promptopt_run("opro", **RUN, steps=2, samples=6, max_new_tokens=8)
+    out = promptopt_run("opro", **RUN, steps=2, samples=7, max_new_tokens=8)
     first, second = out.steps
     notes = first["notes"]
     assert notes["meta_prompt"] == opt.calls[0]["input"].removeprefix("<user>").removesuffix(
@@ -136,13 +139,14 @@ def test_a_run_scores_every_new_instruction_and_leads_with_the_best(
     )
     assert f"\ntext:\n{INITIAL_PROMPT}\nscore:\n" in notes["meta_prompt"]
     assert [(c["n"], c["temperature"], c["max_new_tokens"]) for c in opt.calls] == [
-        (6, 1.0, 512), (6, 1.0, 512)
+        (7, 1.0, 512), (7, 1.0, 512)
     ]  # fmt: skip
     assert [(r["output"], r["reason"]) for r in notes["rejected"]] == [
         (2, "missing <INS> and </INS>"),
         (3, "too short: 1 word(s), fewer than 2"),
         (4, "generated before"),
         (5, "leftover tag '<INS>'"),
+        (6, "repeats 'Read it all.'"),
     ]
     assert first["candidates"] == ["Compare the two numbers.", "Think about each step."]
     # every candidate is scored on the dev split and recorded with its score

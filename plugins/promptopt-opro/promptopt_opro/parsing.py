@@ -68,10 +68,28 @@ def extract(output: str, style: Style, pos: InstructionPos, *, require_tags: boo
     return Parsed(polish(output[begin:stop]))
 
 
+def one_line(text: str) -> str:
+    """The instruction on one line (newlines and runs of spaces become one space): it goes on
+    a single line beside the question."""
+    return " ".join(text.split())
+
+
+def repeated_sentence(text: str) -> str | None:
+    """A sentence of three or more words that occurs twice in ``text`` (a looping sample)."""
+    seen: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?:])\s+", text):
+        key = " ".join(sentence.lower().split())
+        if len(key.split()) >= 3 and key in seen:
+            return sentence
+        seen.add(key)
+    return None
+
+
 def rejection(text: str, *, min_words: int, task_name: str = "") -> str:
     """Why an instruction is rejected ("" when kept): empty or shorter than ``min_words``
-    words, longer than the reference's 500 characters, holding "INS" (the reference) or a
-    leftover tag or meta-prompt phrase, or digits on GSM8K (the reference)."""
+    words, longer than the reference's 500 characters, holding "INS" (the reference), a
+    leftover tag or meta-prompt phrase, a sentence twice, or digits on GSM8K (the
+    reference)."""
     if not text.strip():
         return "empty"
     words = len(text.split())
@@ -84,6 +102,9 @@ def rejection(text: str, *, min_words: int, task_name: str = "") -> str:
         return f"leftover tag {tag.group(0)!r}"
     if "INS" in text:
         return "contains 'INS'"
+    repeated = repeated_sentence(text)
+    if repeated is not None:
+        return f"repeats {repeated!r}"
     lowered = text.lower()
     for phrase in TEMPLATE_PHRASES:
         if phrase.lower() in lowered:

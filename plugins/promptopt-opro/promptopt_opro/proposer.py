@@ -14,7 +14,7 @@ from promptopt.components import ComponentOptions, Proposer, StepContext
 from promptopt.types import Candidate, Example, Prompt
 from promptopt_opro.loss import SCORE_SPLIT
 from promptopt_opro.metaprompt import InstructionPos, Scored, Style, render, shown_pairs
-from promptopt_opro.parsing import extract, rejection
+from promptopt_opro.parsing import extract, one_line, rejection
 
 
 class OproProposerOptions(ComponentOptions):
@@ -114,7 +114,7 @@ class OproProposer(Proposer[OproProposerOptions]):
         for index, raw in enumerate(outputs):
             parsed = extract(raw, opts.meta_prompt, opts.instruction_pos,
                              require_tags=opts.require_tags)  # fmt: skip
-            text = parsed.text
+            text = None if parsed.text is None else one_line(parsed.text)
             reason = parsed.reason
             if text is not None:
                 generated.append(text)
