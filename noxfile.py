@@ -113,6 +113,8 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-openai/promptopt_openai",
         "plugins/promptopt-gpo/promptopt_gpo",
         "plugins/promptopt-mlflow/promptopt_mlflow",
+        "plugins/promptopt-ape/promptopt_ape",
+        "plugins/promptopt-opro/promptopt_opro",
     )
 
 
