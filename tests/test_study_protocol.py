@@ -303,3 +303,25 @@ def test_pilot_measures_baselines_on_dev_rows_only(tmp_path: Path) -> None:
     assert not (out / "study.json").exists() and not (out / "runs").exists()
     ok(study(tmp_path, *GRID, "--seeds", "0", "--out", str(out)))  # the study may start there
     assert (out / "report.json").is_file()
+
+
+def test_study_paths_are_stored_relative_and_resolved_back(tmp_path: Path) -> None:
+    from promptopt.studies.plan import StudySettings
+    from promptopt.studies.record import read_study_file, write_study_file
+
+    data = tmp_path / "data"
+    data.mkdir()
+    table = data / "mine.csv"
+    table.write_text("question,answer\nq,a\n")
+    root = tmp_path / "studies" / "one"
+    root.mkdir(parents=True)
+    settings = StudySettings(
+        methods=["fake"], tasks=["fake/yes-no", str(table)], seeds=[0], data_dir=str(data)
+    )
+    write_study_file(root, settings)
+    record = json.loads((root / "study.json").read_text())
+    assert record["settings"]["data_dir"] == "../../data"
+    assert record["settings"]["tasks"] == ["fake/yes-no", "../../data/mine.csv"]
+    assert record["relative_paths"] == ["data_dir", "tasks/1"]
+    assert str(tmp_path) not in (root / "study.json").read_text()
+    assert read_study_file(root) == settings
