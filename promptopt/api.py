@@ -348,6 +348,14 @@ def study(
     root = Path(out)
     ray_options = _ray_options(executor, address, cpus_per_run, plugins)
     recorded = methods is None and tasks is None and not extend
+    if not (recorded or extend) and (root / STUDY_FILE).is_file():
+        from promptopt.studies.record import is_export
+
+        if is_export(root):
+            raise PromptoptError(
+                f"{str(out)!r} is an export: it only re-renders its report",
+                hint=f"run `promptopt study --out {out}` without grid flags",
+            )
     if recorded or extend:
         if not (root / STUDY_FILE).is_file():
             flag = "--extend" if extend else "--methods and --tasks"

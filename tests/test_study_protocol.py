@@ -284,6 +284,8 @@ def test_export_holds_the_evidence_and_re_renders_the_same_report(
     assert lines[-2]["action"] == "export" and lines[-1]["action"] == "render"
     line = one_line_error(study(tmp, "--out", str(export), "--extend", "--seeds", "5"))
     assert "is an export" in line
+    line = one_line_error(study(tmp, *GRID, "--baseline-prompt", "x", "--out", str(export)))
+    assert "is an export" in line  # a full command never starts runs in an export
 
 
 def test_pilot_measures_baselines_on_dev_rows_only(tmp_path: Path) -> None:
