@@ -185,7 +185,7 @@ def record_invocation(root: Path, action: str, **details: Any) -> None:
 
     line = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "argv": [redact_text(arg) for arg in sys.argv],
+        "argv": [redact_text(arg) for arg in _argv()],
         "code_version": code_version(),
         "action": action,
         **details,
@@ -197,6 +197,13 @@ def record_invocation(root: Path, action: str, **details: Any) -> None:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     guarded_write(path, append, hint=STUDY_WRITE_HINT)
+
+
+def _argv() -> list[str]:
+    """``sys.argv`` with the command itself as ``promptopt`` (not the path of its module)."""
+    head, *rest = sys.argv or [""]
+    name = Path(head).name
+    return ["promptopt", *rest] if name in ("__main__.py", "promptopt") else [head, *rest]
 
 
 def read_invocations(root: Path) -> list[dict[str, Any]]:
