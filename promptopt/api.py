@@ -21,8 +21,10 @@ from promptopt.taskdata import TaskLike, absolute_data_file, task_reference
 
 if TYPE_CHECKING:
     from promptopt.config import RunConfig
+    from promptopt.evaluation import Scoring
     from promptopt.results import EvalResult, StudyResult
     from promptopt.runs import RunResult
+    from promptopt.studies.plan import StudySettings
 
 __all__ = ["evaluate", "load_run", "optimize", "optimize_config", "study"]
 
@@ -307,11 +309,11 @@ def evaluate(
 
 
 def study(
-    methods: str | Sequence[str],
-    tasks: TaskLike | Sequence[TaskLike],
+    methods: str | Sequence[str] | None,
+    tasks: TaskLike | Sequence[TaskLike] | None,
     out: str | Path,
     *,
-    seeds: int | Sequence[int] = (0,),
+    seeds: int | Sequence[int] | None = None,
     model: str | None = None,
     backend: str | None = None,
     optimizer_model: str | None = None,
@@ -322,39 +324,173 @@ def study(
     eval_options: Mapping[str, Any] | None = None,
     eval_max_new_tokens: int | None = None,
     test_limit: int | None = None,
-    scoring: str = "generate",
+    scoring: str | Sequence[str] = "generate",
     transfer: Sequence[str] = (),
     data_dir: str | Path | None = None,
+    test_from: int | None = None,
+    baseline_prompts: Sequence[str] = (),
+    extend: bool = False,
+    export: str | Path | None = None,
+    pilot: bool = False,
     progress: bool = True,
     executor: str = "local",
     address: str | None = None,
     cpus_per_run: float = 1.0,
     plugins: Sequence[str | Path] = (),
 ) -> StudyResult:
-    """Run every (method, task, seed), evaluate each best prompt on the held-out test split
-    against its initial prompt, the empty prompt and the majority class, and write the report
-    into ``out``. Calling it again resumes unfinished runs and reuses every evaluation."""
-    from promptopt.config import refuse_run_level_options
-    from promptopt.evaluation import is_scoring
+    """Run every (method, task, seed), evaluate each best prompt on the task's shared test
+    set against its initial prompt, the empty prompt, the training majority class and the
+    ``baseline_prompts``, and write the report into ``out``. Calling it again resumes
+    unfinished runs and reuses every evaluation; ``methods`` and ``tasks`` None continue the
+    study recorded in ``out`` (or re-render it, when ``out`` is an export). ``extend`` adds
+    ``methods``, ``tasks`` and ``seeds`` to it; ``export`` also writes the committable subset
+    there; ``pilot`` only measures the baselines on dev rows."""
     from promptopt.results import StudyResult
     from promptopt.rundir import read_json_object
-    from promptopt.studies.driver import INVOCATION, run_study
-    from promptopt.studies.plan import StudySettings, parse_names, parse_seeds
+    from promptopt.studies.driver import INVOCATION, render_export, run_study
+    from promptopt.studies.plan import STUDY_FILE, read_settings
 
-    if not is_scoring(scoring):
-        raise PromptoptError(f"unknown scoring {scoring!r}", hint="use generate or logprob")
-    method_names = (
-        parse_names(methods, "--methods")
-        if isinstance(methods, str)
-        else _names(methods, "methods")
+    root = Path(out)
+    ray_options = _ray_options(executor, address, cpus_per_run, plugins)
+    recorded = methods is None and tasks is None and not extend
+    if not (recorded or extend) and (root / STUDY_FILE).is_file():
+        from promptopt.studies.record import is_export
+
+        if is_export(root):
+            raise PromptoptError(
+                f"{str(out)!r} is an export: it only re-renders its report",
+                hint=f"run `promptopt study --out {out}` without grid flags",
+            )
+    if recorded or extend:
+        if not (root / STUDY_FILE).is_file():
+            flag = "--extend" if extend else "--methods and --tasks"
+            raise PromptoptError(
+                f"--out {str(out)!r} holds no study to continue",
+                hint="pass --methods and --tasks to start one"
+                + ("" if not extend else f" ({flag} grows an existing study)"),
+            )
+        from promptopt.studies.record import is_export
+
+        if is_export(root):
+            if extend or export is not None or pilot:
+                raise PromptoptError(
+                    f"{str(out)!r} is an export: it only re-renders its report",
+                    hint="extend, export or pilot the original study folder",
+                )
+            report = render_export(root, progress=progress)
+            return StudyResult(root=root, report=report, files=[root / "report.md"])
+        stored = read_settings(root)
+    added: dict[str, list[Any]] | None = None
+    if recorded:
+        settings = stored
+    elif extend:
+        from promptopt.studies.record import extend_settings
+
+        method_names = _method_names(methods) if methods is not None else []
+        task_refs = _task_refs(tasks) if tasks is not None else []
+        seed_list = _seed_list(seeds) if seeds is not None else []
+        settings, added = extend_settings(stored, method_names, task_refs, seed_list)
+    else:
+        if methods is None or tasks is None:
+            raise PromptoptError(
+                "pass both --methods and --tasks", hint="or neither, to continue a study"
+            )
+        settings = _settings(
+            methods,
+            tasks,
+            seeds,
+            model=model,
+            backend=backend,
+            optimizer_model=optimizer_model,
+            optimizer_backend=optimizer_backend,
+            options=options,
+            eval_backend=eval_backend,
+            eval_model=eval_model,
+            eval_options=eval_options,
+            eval_max_new_tokens=eval_max_new_tokens,
+            test_limit=test_limit,
+            scoring=scoring,
+            transfer=transfer,
+            data_dir=data_dir,
+            test_from=test_from,
+            baseline_prompts=baseline_prompts,
+        )
+    if pilot:
+        from promptopt.studies.pilot import run_pilot
+
+        data = run_pilot(settings, root, progress=progress, echo=True)
+        return StudyResult(root=root, report=data, files=[root / "pilot" / "pilot.md"])
+    report = run_study(
+        settings,
+        root,
+        progress=progress,
+        ray=ray_options,
+        added=added,
+        export_to=Path(export) if export is not None else None,
     )
+    invocation = read_json_object(root / INVOCATION, hint="rerun the study")
+    files = [root / str(name) for name in invocation.get("outputs", [])]
+    return StudyResult(root=root, report=report, files=files)
+
+
+def _method_names(methods: str | Sequence[str]) -> list[str]:
+    from promptopt.studies.plan import parse_names
+
+    if isinstance(methods, str):
+        return parse_names(methods, "--methods")
+    return _names(methods, "methods")
+
+
+def _task_refs(tasks: TaskLike | Sequence[TaskLike]) -> list[str]:
     task_list = tasks if _is_many(tasks) else [tasks]
-    task_refs = _names([absolute_data_file(task_reference(t)) for t in task_list], "tasks")
-    seed_list = (
-        parse_seeds(str(seeds))
-        if isinstance(seeds, int)
-        else parse_seeds(",".join(str(int(s)) for s in seeds))
-    )
+    return _names([absolute_data_file(task_reference(t)) for t in task_list], "tasks")
+
+
+def _seed_list(seeds: int | Sequence[int] | None) -> list[int]:
+    from promptopt.studies.plan import parse_seeds
+
+    if seeds is None:
+        return [0]
+    if isinstance(seeds, int):
+        return parse_seeds(str(seeds))
+    return parse_seeds(",".join(str(int(s)) for s in seeds))
+
+
+def _scorings(scoring: str | Sequence[str]) -> list[Scoring]:
+    """``"generate,logprob"`` or a list -> the scorings; an unknown one is a one-line error."""
+    from promptopt.evaluation import is_scoring
+    from promptopt.studies.plan import parse_names
+
+    names = parse_names(scoring, "--scoring") if isinstance(scoring, str) else list(scoring)
+    chosen: list[Scoring] = []
+    for name in names:
+        if not is_scoring(name):
+            raise PromptoptError(f"unknown --scoring {name!r}", hint="use generate or logprob")
+        chosen.append(name)
+    return chosen
+
+
+def _settings(
+    methods: str | Sequence[str],
+    tasks: TaskLike | Sequence[TaskLike],
+    seeds: int | Sequence[int] | None,
+    *,
+    options: Mapping[str, Any] | None,
+    eval_options: Mapping[str, Any] | None,
+    scoring: str | Sequence[str],
+    transfer: Sequence[str],
+    data_dir: str | Path | None,
+    baseline_prompts: Sequence[str],
+    **values: Any,
+) -> StudySettings:
+    """The settings of a new study from the API's arguments (checked, paths resolved)."""
+    from promptopt.config import refuse_run_level_options
+    from promptopt.studies.plan import StudySettings
+
+    scorings = _scorings(scoring)
+    method_names = _method_names(methods)
+    task_refs = _task_refs(tasks)
+    seed_list = _seed_list(seeds)
     run_options = dict(options or {})
     refuse_run_level_options(run_options, flags={"seed": "--seeds (seeds= in Python)"})
     data_root = None
@@ -365,42 +501,44 @@ def study(
                 f"--data-dir {str(data_dir)!r} is not a directory", hint="check it"
             )
         data_root = str(data_path.resolve())
-    settings = StudySettings(
+    if values.get("test_from") is not None and values["test_from"] < 1:
+        raise PromptoptError("--test-from must be at least 1", hint="e.g. --test-from 100")
+    prompts = [p for p in baseline_prompts]
+    if any(not p.strip() for p in prompts):
+        raise PromptoptError(
+            "--baseline-prompt is empty", hint="the empty prompt is a baseline already"
+        )
+    return StudySettings(
         methods=method_names,
         tasks=task_refs,
         seeds=seed_list,
-        model=model,
-        backend=backend,
-        optimizer_model=optimizer_model,
-        optimizer_backend=optimizer_backend,
         options=run_options,
         data_dir=data_root,
-        eval_backend=eval_backend,
-        eval_model=eval_model,
         eval_options=dict(eval_options or {}),
-        eval_max_new_tokens=eval_max_new_tokens,
-        test_limit=test_limit,
-        scoring=scoring,
+        scorings=scorings,
         transfer=list(transfer),
+        baseline_prompts=prompts,
+        **values,
     )
+
+
+def _ray_options(
+    executor: str, address: str | None, cpus_per_run: float, plugins: Sequence[str | Path]
+) -> Any:
+    """The Ray options of ``--executor ray`` (None for local); bad combinations fail."""
     if executor not in ("local", "ray"):
         raise PromptoptError(f"unknown --executor {executor!r}", hint="use local or ray")
     if address is not None and executor != "ray":
         raise PromptoptError("--address is for --executor ray", hint="add --executor ray")
-    ray_options = None
-    if executor == "ray":
-        from promptopt.studies.executors import RayOptions
+    if executor != "ray":
+        return None
+    from promptopt.studies.executors import RayOptions
 
-        ray_options = RayOptions(
-            address=address,
-            cpus_per_run=cpus_per_run,
-            plugins=[str(Path(p).resolve()) for p in plugins],
-        )
-    root = Path(out)
-    report = run_study(settings, root, progress=progress, ray=ray_options)
-    invocation = read_json_object(root / INVOCATION, hint="rerun the study")
-    files = [root / str(name) for name in invocation.get("outputs", [])]
-    return StudyResult(root=root, report=report, files=files)
+    return RayOptions(
+        address=address,
+        cpus_per_run=cpus_per_run,
+        plugins=[str(Path(p).resolve()) for p in plugins],
+    )
 
 
 def _is_many(tasks: Any) -> bool:

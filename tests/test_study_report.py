@@ -136,8 +136,8 @@ def test_report_markdown_lists_every_run_baselines_and_transfer(tmp_path: Path) 
         for seed in (0, 1):
             assert text.count(f"| {method} seed {seed} |") == 4  # task and transfer tables
         assert f"| initial prompt ({method}) |" in text
-    assert text.count("| majority class (No) |") == 1
-    assert text.count("| majority class (Yes) |") == 1
+    assert text.count("| majority class (No, train labels) |") == 1
+    assert text.count("| majority class (Yes, train labels) |") == 1
     # two task tables, two transfer tables and the overall table
     assert text.count("| empty prompt |") == 5
     assert "| empty prompt | 50.0 | 8.3 |" in text  # navigate: main model, then q8_0
@@ -145,7 +145,7 @@ def test_report_markdown_lists_every_run_baselines_and_transfer(tmp_path: Path) 
     assert "| greater seed 1 | 1 | 8.3 [0.0, 25.0] | -41.7 [" in text
     # seed 0 of greater on navigate: +50 points, exact McNemar p = 2/64
     assert "| greater seed 0 | 0 | 100.0 [100.0, 100.0] | +50.0 [" in text
-    assert "| 0.031 |" in text
+    assert "| 0.031 (0.125) |" in text  # Holm-adjusted over the four runs of the table
     assert "greater: mean ± std (min–max) over seeds" in text
     assert "n/a" in text  # the run without a recorded cost
     assert "Transfer (bbh/navigate)" in text and "| q8_0 |" in text

@@ -61,11 +61,12 @@ def test_a_planted_run_folder_cannot_run_model_code(tiny_model_dir: Path, tmp_pa
         "backend": "hf", "optimizer_model": None, "optimizer_backend": None,
         "options": {"steps": 1}, "data_dir": None, "eval_backend": None, "eval_model": None,
         "eval_options": {}, "eval_max_new_tokens": None, "test_limit": None,
-        "scoring": "generate", "transfer": [],
+        "scorings": ["generate"], "transfer": [],
     }  # fmt: skip
-    (out / "study.json").write_text(
-        json.dumps({"kind": "promptopt-study", "version": 1, "settings": settings})
-    )
+    from promptopt.studies.plan import StudySettings
+    from promptopt.studies.record import write_study_file
+
+    write_study_file(out, StudySettings(**settings))
     run = out / "runs" / "fake" / "fake" / "yes-no" / "seed0"
     run.mkdir(parents=True)
     planted = {
@@ -185,4 +186,6 @@ def test_a_study_file_of_another_format_version_is_refused(tmp_path: Path) -> No
     data["version"] = 99
     (out / "study.json").write_text(json.dumps(data))
     line = one_line(study(tmp_path, out, *ARGS))
-    assert "format version 99" in line and "reads version 1" in line
+    from promptopt.studies.plan import STUDY_VERSION
+
+    assert "format version 99" in line and f"reads version {STUDY_VERSION}" in line

@@ -94,3 +94,42 @@ def test_spread_over_seeds() -> None:
     assert (single.mean, single.std, single.min, single.max) == (0.4, 0.0, 0.4, 0.4)
     with pytest.raises(ValueError):
         stats.spread([])
+
+
+def test_holm_adjusts_step_down_and_keeps_order() -> None:
+    # sorted 0.01, 0.02, 0.04 -> 3*0.01, max(0.03, 2*0.02), max(0.04, 1*0.04)
+    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert stats.holm([]) == []
+
+
+@pytest.mark.parametrize(
+    ("df", "expected"), [(1, 12.7062), (4, 2.7764), (10, 2.2281), (30, 2.0423)]
+)
+def test_t_quantile_matches_tables(df: int, expected: float) -> None:
+    assert stats.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+    assert stats.t_cdf(expected, df) == pytest.approx(0.975, abs=1e-5)
+
+
+def test_seed_summary_mean_t_interval_and_sign_test() -> None:
+    summary = stats.seed_summary([0.1, 0.2, 0.3, 0.0, -0.1])
+    assert summary.mean == pytest.approx(0.1)
+    half = 2.7764 * math.sqrt(0.025) / math.sqrt(5)  # stdev of the five values = sqrt(0.025)
+    assert summary.ci_low == pytest.approx(0.1 - half, abs=1e-4)
+    assert summary.ci_high == pytest.approx(0.1 + half, abs=1e-4)
+    assert (summary.better, summary.worse, summary.unchanged) == (3, 1, 1)
+    assert summary.sign_p == pytest.approx(2 * 5 / 16)  # two-sided binomial, n=4, k=1
+    single = stats.seed_summary([0.2])
+    assert single.ci_low is None and single.ci_high is None
+
+
+def test_cluster_bootstrap_resamples_examples_with_all_their_seeds() -> None:
+    # every example has the same value under both seeds: no spread within a cluster
+    same = [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]] * 5
+    low, high = stats.cluster_bootstrap_ci(same)
+    flat_low, flat_high = stats.bootstrap_ci([v for c in same for v in c])
+    # counting the seeds as independent examples gives a narrower (overconfident) interval
+    assert high - low > flat_high - flat_low
+    assert low <= 0.5 <= high
+    assert stats.cluster_bootstrap_ci([[0.3, 0.3]]) == (pytest.approx(0.3), pytest.approx(0.3))
+    assert stats.cluster_bootstrap_ci([]) == (0.0, 0.0)

@@ -16,12 +16,18 @@ def register(app: typer.Typer) -> None:
 
 
 def study_command(
-    methods: Annotated[str, typer.Option(help="Comma-separated methods, e.g. greater,gpo.")],
-    tasks: Annotated[
-        str, typer.Option(help="Comma-separated tasks or data files, e.g. bbh/navigate,my.csv.")
-    ],
     out: Annotated[Path, typer.Option(metavar="DIR", help="The study directory.")],
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, e.g. 0,1,2.")] = "0",
+    methods: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated methods, e.g. greater,gpo (omit to continue DIR)."),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated tasks or data files, e.g. bbh/navigate,my.csv."),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (default 0).")
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model of every run (default: the embedded model).")
     ] = None,
@@ -58,9 +64,30 @@ def study_command(
     test_limit: Annotated[
         int | None, typer.Option(min=1, help="Evaluate the first N test examples.")
     ] = None,
-    scoring: Annotated[str, typer.Option(help="generate (parse) or logprob (options).")] = (
-        "generate"
-    ),
+    scoring: Annotated[
+        str,
+        typer.Option(help="generate (parse), logprob (options), or both: generate,logprob."),
+    ] = "generate",
+    test_from: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="First row of every task's shared test set (default: after train+dev)."
+        ),
+    ] = None,
+    baseline_prompt: Annotated[
+        list[str] | None,
+        typer.Option(metavar="TEXT", help="Also evaluate this prompt as a baseline (repeatable)."),
+    ] = None,
+    extend: Annotated[
+        bool, typer.Option(help="Add --methods, --tasks and --seeds to the study in DIR.")
+    ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(metavar="DEST", help="Also write the committable subset of DIR to DEST."),
+    ] = None,
+    pilot: Annotated[
+        bool, typer.Option(help="Only measure the baselines on dev rows (never test).")
+    ] = False,
     transfer: Annotated[
         str | None,
         typer.Option(help="Also evaluate on these quantizations / GGUF files, e.g. q8_0,q4_k_m."),
@@ -94,19 +121,17 @@ def study_command(
     """Run a study: `promptopt study --methods greater --tasks bbh/navigate --seeds 0,1 --out DIR`.
 
     Runs live in DIR/runs/<method>/<task>/seed<k>; finished runs are skipped, started ones
-    resumed. Writes DIR/report.md, report.json, accuracy.png, gain_vs_compute.png and
-    report.html (tables and a per-example browser)."""
+    resumed. Every method and seed of a task is tested on the same rows. Writes DIR/report.md,
+    report.json, accuracy.png, gain_vs_compute.png and report.html (tables and a per-example
+    browser); DIR/study.json and invocations.jsonl record the study. `promptopt study --out DIR`
+    alone continues it (or re-renders an export)."""
     from promptopt.api import study as _study
     from promptopt.config import parse_options
-    from promptopt.errors import PromptoptError
-    from promptopt.evaluation import is_scoring
     from promptopt.pluginmanager import load_plugin_files
     from promptopt.studies.plan import parse_names, parse_seeds
     from promptopt.tracking import tracking
 
     load_plugin_files(plugin or [])
-    if not is_scoring(scoring):
-        raise PromptoptError(f"unknown --scoring {scoring!r}", hint="use generate or logprob")
     settings = {
         "methods": methods,
         "tasks": tasks,
@@ -123,10 +148,10 @@ def study_command(
     with tracking(tracker) as tracked:
         tracked.study_start(out, settings)
         result = _study(
-            parse_names(methods, "--methods"),
-            parse_names(tasks, "--tasks"),
+            parse_names(methods, "--methods") if methods is not None else None,
+            parse_names(tasks, "--tasks") if tasks is not None else None,
             out,
-            seeds=parse_seeds(seeds),
+            seeds=parse_seeds(seeds) if seeds is not None else None,
             model=model,
             backend=backend,
             optimizer_model=optimizer_model,
@@ -140,6 +165,11 @@ def study_command(
             scoring=scoring,
             transfer=parse_names(transfer, "--transfer") if transfer is not None else [],
             data_dir=data_dir,
+            test_from=test_from,
+            baseline_prompts=baseline_prompt or [],
+            extend=extend,
+            export=export,
+            pilot=pilot,
             progress=progress,
             executor=executor,
             address=address,
@@ -147,4 +177,6 @@ def study_command(
             plugins=plugin or [],
         )
         tracked.study_end(out, result.files)
-    typer.echo(f"report: {out / 'report.md'}")
+    typer.echo(f"pilot: {out / 'pilot' / 'pilot.md'}" if pilot else f"report: {out / 'report.md'}")
+    if export is not None:
+        typer.echo(f"export: {export}")

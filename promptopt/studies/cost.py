@@ -90,10 +90,16 @@ def _number(value: Any) -> float | None:
 
 def _step_seconds(run_dir: Path) -> float | None:
     """The summed ``timings["step"]`` of ``steps.jsonl`` (None without readable steps)."""
+    import gzip
+
     path = run_dir / "steps.jsonl"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+        else:  # an export keeps it compressed
+            with gzip.open(path.with_name("steps.jsonl.gz"), "rt", encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+    except (OSError, EOFError):
         return None
     total, found = 0.0, False
     for line in lines:

@@ -1,5 +1,6 @@
-"""The whole study, start to finish: check the settings, claim the study directory, finish
-every run, evaluate on the test split, write ``report.md``, ``report.json`` and the plots."""
+"""The whole study, start to finish: check the settings and the shared test sets, claim the
+study directory (or grow it with ``--extend``), finish every run, evaluate on the test sets,
+write ``report.md``, ``report.json`` and the plots; also re-render an export."""
 
 from __future__ import annotations
 
@@ -131,23 +132,60 @@ def run_study(
     progress: bool = True,
     echo: bool = True,
     ray: RayOptions | None = None,
+    added: dict[str, list[Any]] | None = None,
+    export_to: Path | None = None,
 ) -> dict[str, Any]:
     """Run, resume or just report the study in ``root``; returns the report data. With
-    ``ray``, runs and per-run evaluations execute as Ray tasks; the report is the same."""
+    ``ray``, runs and per-run evaluations execute as Ray tasks; the report is the same.
+    ``added`` (``--extend``): ``settings`` grow the study already in ``root`` by these methods,
+    tasks and seeds, recorded in ``invocations.jsonl``."""
     from promptopt.runlock import RunLock
+    from promptopt.studies.record import record_invocation, write_study_file
+    from promptopt.studies.testsets import study_task_data
 
     check_settings(settings)
     targets = evaluation_targets(settings)
-    open_study_dir(root, settings)
+    data = study_task_data(settings)  # the shared test sets: fail now, before any run
+    if added is None:
+        open_study_dir(root, settings)
     with RunLock(root, what="study"):
+        if added is not None:
+            write_study_file(root, settings)
+            record_invocation(root, "extend", added=added)
+        else:
+            record_invocation(root, "run")
         specs = plan_runs(settings, root)
         check_existing_runs(specs, settings)
         log = StudyLog(root, echo=echo)
         log(
             f"{len(specs)} runs: {', '.join(settings.methods)} x {', '.join(settings.tasks)} x "
             f"seeds {', '.join(map(str, settings.seeds))}; evaluation on {targets[0].backend}"
+            + (f"; extended by {_shown(added)}" if added else "")
         )
-        return _run_locked(settings, root, specs, targets, log, progress=progress, ray=ray)
+        return _run_locked(
+            settings,
+            root,
+            specs,
+            targets,
+            log,
+            progress=progress,
+            ray=ray,
+            data=data,
+            export_to=export_to,
+        )
+
+
+def _shown(added: dict[str, list[Any]]) -> str:
+    parts = [f"{key} {','.join(map(str, values))}" for key, values in added.items() if values]
+    return "; ".join(parts) or "nothing new"
+
+
+def study_record(root: Path) -> dict[str, Any]:
+    """What the report copies from the study's record: the code version now and the study
+    file's hash (every invocation is in ``invocations.jsonl``)."""
+    from promptopt.studies.record import code_version, read_study_data
+
+    return {"code_version": code_version(), "study_hash": read_study_data(root)["hash"]}
 
 
 def _run_locked(
@@ -159,8 +197,11 @@ def _run_locked(
     *,
     progress: bool,
     ray: RayOptions | None,
+    data: dict[str, Any] | None = None,
+    export_to: Path | None = None,
 ) -> dict[str, Any]:
-    """The study's work while this process holds its lock: runs, evaluations, report."""
+    """The study's work while this process holds its lock: runs, evaluations, report (and
+    the export, with ``export_to``)."""
     from promptopt.htmlreport.studypage import write_study_report
     from promptopt.outputs import guarded_write
     from promptopt.rundir import atomic_write_json
@@ -179,16 +220,25 @@ def _run_locked(
     finally:
         if executor is not None:
             executor.close()
-    evaluator = StudyEvaluator(root, settings, log, progress=progress)
+    evaluator = StudyEvaluator(root, settings, log, progress=progress, data=data)
     evaluation = evaluator.evaluate(specs, targets)
     evaluator.computed += remote["computed"]
     evaluator.models_loaded += remote["models_loaded"]
     evaluator.generated_tokens += remote["generated_tokens"]
-    report = build_report(evaluation, settings)
+    report = build_report(evaluation, settings, study_record(root))
     paths = list(write_reports(report, root).values()) + write_plots(report, root)
     # after them: the page only shows what they hold (a failure is one warning line)
     html = write_study_report(root, report, evaluator.examples, evaluator.outcomes)
     paths += [html] if html is not None else []
+    if evaluator.rescored:
+        log(f"re-scored {len(evaluator.rescored)} stored evaluations under a changed parser")
+    if export_to is not None:
+        from promptopt.studies.export import export_study
+        from promptopt.studies.record import record_invocation
+
+        record_invocation(root, "export", to=str(export_to))
+        files = export_study(root, export_to, settings, evaluator.used)
+        log(f"exported {len(files)} files to {export_to}")
     invocation = Invocation(
         runs=len(specs),
         runs_executed=executed,
@@ -210,3 +260,36 @@ def _run_locked(
         f"{', '.join(invocation.outputs)}"
     )
     return report
+
+
+def render_export(root: Path, *, progress: bool = True, echo: bool = True) -> dict[str, Any]:
+    """Re-render ``report.md``, ``report.json`` and the plots of an export from its stored
+    evaluation outputs and run results (the task data must be at hand; no model loads: a
+    missing evaluation is an error)."""
+    from promptopt.runlock import RunLock
+    from promptopt.studies.evaluate import StudyEvaluator
+    from promptopt.studies.plan import read_settings
+    from promptopt.studies.plots import write_plots
+    from promptopt.studies.record import record_invocation
+    from promptopt.studies.report import write_reports
+    from promptopt.studies.summary import build_report
+    from promptopt.studies.testsets import study_task_data
+
+    settings = read_settings(root)
+    check_settings(settings)
+    targets = evaluation_targets(settings)
+    data = study_task_data(settings)
+    with RunLock(root, what="study"):
+        record_invocation(root, "render")
+        specs = plan_runs(settings, root)
+        log = StudyLog(root, echo=echo)
+        evaluator = StudyEvaluator(
+            root, settings, log, progress=progress, data=data, store_only=True
+        )
+        report = build_report(evaluator.evaluate(specs, targets), settings, study_record(root))
+        paths = list(write_reports(report, root).values()) + write_plots(report, root)
+        log(
+            f"re-rendered the export from {evaluator.from_store} stored evaluations; wrote "
+            f"{', '.join(str(p.relative_to(root)) for p in paths)}"
+        )
+        return report

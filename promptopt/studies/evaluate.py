@@ -1,19 +1,19 @@
-"""Held-out evaluation of a study's runs on the test split only.
+"""Held-out evaluation of a study's runs on each task's shared test set only.
 
-Each finished run is evaluated on its own test split (built with the run's task options, the
-first ``--test-limit`` examples): its best prompt and its initial prompt; each distinct test set
-also gets the empty prompt (the bare question) and the majority class (no model). Evaluation
-goes through :func:`promptopt.evaluation.evaluate` with the shared evaluation cache, and every
-result is also kept in the study's own store ``DIR/evals`` keyed by everything that determines
-it, so a rerun of a finished study loads no model at all.
+Every run of a task is evaluated on the same rows (:mod:`promptopt.studies.testsets`): its best
+prompt and its initial prompt; each task also gets the empty prompt (the bare question), the
+user's ``--baseline-prompt`` prompts and the majority class of the training labels (no model),
+under every ``--scoring``. Evaluation goes through :func:`promptopt.evaluation.evaluate` with the
+shared evaluation cache, and every result is also kept in the study's own store ``DIR/evals``
+keyed by everything that determines the model's outputs, with the task's parser version: a
+rerun loads no model, and a parser change re-scores the stored outputs and says so.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from promptopt.studies.plan import RunSpec, StudySettings
 from promptopt.studies.results import HeldOutSet, RunEvaluation, Scored, StudyEvaluation
 from promptopt.studies.runner import StudyLog
 from promptopt.studies.targets import Target, result_options
+from promptopt.studies.testsets import TaskData, majority_answer, study_task_data
 from promptopt.types import Example, Prompt
 
 STORE = "evals"
@@ -51,35 +52,50 @@ def eval_max_new_tokens(settings: StudySettings, plan: Any) -> int:
     return value if value is not None else 512
 
 
-def majority(task: Task, examples: Sequence[Example]) -> tuple[str, Scored]:
-    """The most common gold answer of ``examples`` (ties: the smallest) and its scores when
-    answered to every example, under the task's metric."""
+def majority(task: Task, train: Sequence[Example], test: Sequence[Example]) -> tuple[str, Scored]:
+    """The most common gold answer of the training rows ``train`` (ties: the smallest) and its
+    scores when answered to every ``test`` example, under the task's metric."""
     from promptopt.metrics import task_score
 
-    counts = Counter(ex.answer for ex in examples)
-    answer = min(counts, key=lambda a: (-counts[a], a))
-    scores = tuple(task_score(task, answer, answer, ex) for ex in examples)
+    answer = majority_answer(train)
+    scores = tuple(task_score(task, answer, answer, ex) for ex in test)
     return answer, Scored(scores, 0, None, task.metric_name)
 
 
-def _digest(parts: Sequence[str]) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass
-class _Context:
-    task: Task
-    examples: list[Example]
-    digest: str
-    max_new_tokens: int
+def parser_version(task: Task) -> str:
+    """The version of a task's parse and score code: its ``parser_version`` attribute when it
+    declares one, else a hash of the source of its classes (and of its answer format), so a
+    changed parser is noticed when stored outputs are judged again."""
+    declared = getattr(task, "parser_version", None)
+    if isinstance(declared, str | int):
+        return str(declared)
+    parts = [task.metric_name]
+    classes = [c for c in type(task).__mro__ if c.__module__ not in ("builtins", "abc", "typing")]
+    answers = getattr(task, "answers", None)
+    if answers is not None:
+        classes.append(type(answers))
+    for cls in classes:
+        try:
+            parts.append(inspect.getsource(cls))
+        except (OSError, TypeError):
+            parts.append(f"{cls.__module__}.{cls.__qualname__}")
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
 class StudyEvaluator:
     """Evaluates a study's finished runs, loading each model only on a store miss; counts the
-    model work it did (``computed``, ``models_loaded``, ``generated_tokens``)."""
+    model work it did (``computed``, ``models_loaded``, ``generated_tokens``). With
+    ``store_only`` (an export) a missing evaluation is an error instead of model work."""
 
     def __init__(
-        self, root: Path, settings: StudySettings, log: StudyLog, *, progress: bool
+        self,
+        root: Path,
+        settings: StudySettings,
+        log: StudyLog,
+        *,
+        progress: bool,
+        data: dict[str, TaskData] | None = None,
+        store_only: bool = False,
     ) -> None:
         from promptopt.evalcache import EvalCache
 
@@ -88,126 +104,162 @@ class StudyEvaluator:
         self.cache = EvalCache.default()
         self.computed = self.from_store = self.models_loaded = self.generated_tokens = 0
         self._backend: tuple[str, Backend] | None = None
-        self._tasks: dict[str, Task] = {}
         #: what the HTML report's example browser shows: test-set id -> its examples, and
         #: test-set id -> (prompt, separator) -> outcomes on the main evaluation model
         self.examples: dict[str, list[Example]] = {}
         self.outcomes: dict[str, dict[tuple[str, str | None], list[Any]]] = {}
         self._main: str | None = None
+        self.data = data
+        self.store_only = store_only
+        #: store keys used by this evaluator (an export copies these entries)
+        self.used: list[dict[str, Any]] = []
+        #: evaluations re-scored under a changed parser (``what: old -> new``)
+        self.rescored: list[str] = []
+        self._versions: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the study
 
-    def evaluate(self, specs: Sequence[RunSpec], targets: Sequence[Target]) -> StudyEvaluation:
-        """Evaluate every finished run of ``specs`` on ``targets[0]`` (the main evaluation
-        model), then on each transfer target."""
+    def evaluate(
+        self, specs: Sequence[RunSpec], targets: Sequence[Target]
+    ) -> dict[str, StudyEvaluation]:
+        """Every finished run of ``specs`` and every task baseline on each task's shared test
+        set, under every scoring of the study: on ``targets[0]`` (the main evaluation model),
+        then on each transfer target."""
+        data = self.data if self.data is not None else study_task_data(self.settings)
+        self.data = data
+        try:
+            return {
+                scoring: self._evaluate(scoring, specs, targets, data)
+                for scoring in self.settings.scorings
+            }
+        finally:
+            self.close()
+
+    def _evaluate(
+        self,
+        scoring: str,
+        specs: Sequence[RunSpec],
+        targets: Sequence[Target],
+        data: dict[str, TaskData],
+    ) -> StudyEvaluation:
         from promptopt.rundir import RunDir
+        from promptopt.studies.export import read_json_maybe_gz
 
         main = targets[0]
         self._main = main.label
         runs: list[RunEvaluation] = []
-        sets: dict[str, HeldOutSet] = {}
-        contexts: dict[str, _Context] = {}
-        try:
-            for spec in specs:
-                run_dir = RunDir(spec.path)
-                config, result = run_dir.read_config(), run_dir.read_result() or {}
-                for key in ("best_prompt", "initial_prompt"):
-                    if not isinstance(result.get(key), str):
-                        raise PromptoptError(
-                            f"{str(spec.path / 'result.json')!r} has no {key!r}",
-                            hint="restore the file the run wrote, or delete it and rerun",
-                        )
-                ctx = self._context(config)
-                contexts.setdefault(ctx.digest, ctx)
-                if ctx.digest not in sets:
-                    sets[ctx.digest] = self._test_set(ctx, main)
-                label = spec.label
-                sep = result.get("prompt_separator")  # how the method joins prompt and question
-                best = self._score(main, ctx, result["best_prompt"], f"{label}: best prompt", sep)
-                initial = self._score(main, ctx, result["initial_prompt"], f"{label}: initial", sep)
-                runs.append(
-                    RunEvaluation(
-                        index=spec.index,
-                        method=spec.method,
-                        task=spec.task,
-                        seed=spec.seed,
-                        path=str(spec.path.relative_to(self.root)),
-                        test_set=ctx.digest,
-                        best=best,
-                        initial=initial,
-                        cost=read_cost(spec.path, result),
-                        result=_result_summary(result),
+        first_rescored = len(self.rescored)
+        tag = "" if len(self.settings.scorings) == 1 else f" [{scoring}]"
+        for spec in specs:
+            result = (
+                RunDir(spec.path).read_result()
+                if (spec.path / "result.json").is_file()
+                else read_json_maybe_gz(spec.path / "result.json")  # an export's runs
+            ) or {}
+            for key in ("best_prompt", "initial_prompt"):
+                if not isinstance(result.get(key), str):
+                    raise PromptoptError(
+                        f"{str(spec.path / 'result.json')!r} has no {key!r}",
+                        hint="restore the file the run wrote, or delete it and rerun",
                     )
+            ctx = data[spec.task]
+            label = spec.label + tag
+            sep = result.get("prompt_separator")  # how the method joins prompt and question
+            best = self._score(main, ctx, scoring, result["best_prompt"], f"{label}: best", sep)
+            initial = self._score(
+                main, ctx, scoring, result["initial_prompt"], f"{label}: initial", sep
+            )
+            runs.append(
+                RunEvaluation(
+                    index=spec.index,
+                    method=spec.method,
+                    task=spec.task,
+                    seed=spec.seed,
+                    path=str(spec.path.relative_to(self.root)),
+                    test_set=ctx.digest,
+                    best=best,
+                    initial=initial,
+                    cost=read_cost(spec.path, result),
+                    result=_result_summary(result),
                 )
-            for target in targets[1:]:
-                self._transfer(target, runs, sets, contexts)
-        finally:
-            self.close()
+            )
+        sets: dict[str, HeldOutSet] = {}
+        for name in dict.fromkeys(spec.task for spec in specs):
+            sets[data[name].digest] = self._baselines(main, data[name], scoring, runs, tag)
+        for target in targets[1:]:
+            self._transfer(target, scoring, runs, sets, data, tag)
         return StudyEvaluation(
             runs=runs,
             test_sets=sets,
             eval_backend=main.backend,
             eval_model=main.locate(),
-            scoring=self.settings.scoring,
+            scoring=scoring,
             transfer=[t.label for t in targets[1:]],
+            rescored=self.rescored[first_rescored:],
+        )
+
+    def _baselines(
+        self, main: Target, ctx: TaskData, scoring: str, runs: list[RunEvaluation], tag: str
+    ) -> HeldOutSet:
+        """A task's test set with its baselines: training-label majority, empty prompt, the
+        user's prompts and each method's initial prompt."""
+        answer, majority_scored = majority(ctx.task, ctx.train, ctx.test)
+        empty = self._score(main, ctx, scoring, "", f"{ctx.name}{tag}: empty prompt")
+        prompts = {
+            f"prompt {i}": self._score(main, ctx, scoring, text, f"{ctx.name}{tag}: prompt {i}")
+            for i, text in enumerate(self.settings.baseline_prompts, start=1)
+        }
+        initials: dict[str, Scored] = {}
+        for run in runs:
+            if run.task == ctx.name:
+                initials.setdefault(run.method, run.initial)
+        return HeldOutSet(
+            id=ctx.digest,
+            task=ctx.name,
+            example_ids=tuple(ex.id for ex in ctx.test),
+            max_new_tokens=ctx.max_new_tokens,
+            majority_answer=answer,
+            empty=empty,
+            majority=majority_scored,
+            prompts=prompts,
+            initials=initials,
+            majority_source="train",
+            majority_from=len(ctx.train),
+            test_from=ctx.test_from,
         )
 
     def _transfer(
         self,
         target: Target,
+        scoring: str,
         runs: list[RunEvaluation],
         sets: dict[str, HeldOutSet],
-        contexts: dict[str, _Context],
+        data: dict[str, TaskData],
+        tag: str,
     ) -> None:
         for i, run in enumerate(runs):
-            ctx = contexts[run.test_set]
-            what = f"{run.method} {run.task} seed {run.seed} on {target.label}"
+            ctx = data[run.task]
+            what = f"{run.method} {run.task} seed {run.seed} on {target.label}{tag}"
             sep = run.result.get("prompt_separator")
-            best = self._score(target, ctx, run.best.prompt or "", f"{what}: best prompt", sep)
-            initial = self._score(target, ctx, run.initial.prompt or "", f"{what}: initial", sep)
+            best = self._score(target, ctx, scoring, run.best.prompt or "", f"{what}: best", sep)
+            initial = self._score(
+                target, ctx, scoring, run.initial.prompt or "", f"{what}: initial", sep
+            )
             runs[i] = _with_transfer(run, target.label, best, initial)
-        for digest, test_set in sets.items():
-            empty = self._score(target, contexts[digest], "", f"{test_set.task} on {target.label}")
-            test_set.transfer_empty[target.label] = empty
+        for test_set in sets.values():
+            ctx = data[test_set.task]
+            what = f"{test_set.task} on {target.label}{tag}"
+            test_set.transfer_empty[target.label] = self._score(target, ctx, scoring, "", what)
 
     # ------------------------------------------------------------------ pieces
 
-    def _context(self, config: dict[str, Any]) -> _Context:
-        """The run's task (bare-question variant) and its test examples (``--test-limit``)."""
-        from promptopt.evalcache import canonical_json
-
-        plan = run_plan(config)
-        task_cls, options = plan.task_cls, plan.options["task"]
-        key = canonical_json([task_cls.name, task_cls.identity(), options.model_dump(mode="json")])
-        if key not in self._tasks:
-            task = task_cls(options)
-            assert isinstance(task, Task)
-            self._tasks[key] = task
-        task = self._tasks[key]
-        examples = task.examples("test")
-        if self.settings.test_limit is not None:
-            examples = examples[: self.settings.test_limit]
-        digest = _digest(
-            [task.name, *(f"{ex.id}\x1e{ex.question}\x1e{ex.answer}" for ex in examples)]
-        )
-        tokens = eval_max_new_tokens(self.settings, plan)
-        return _Context(task, examples, f"{digest}-{tokens}", tokens)
-
-    def _test_set(self, ctx: _Context, main: Target) -> HeldOutSet:
-        answer, scored = majority(ctx.task, ctx.examples)
-        empty = self._score(main, ctx, "", f"{ctx.task.name}: empty prompt")
-        return HeldOutSet(
-            id=ctx.digest,
-            task=ctx.task.name,
-            example_ids=tuple(ex.id for ex in ctx.examples),
-            max_new_tokens=ctx.max_new_tokens,
-            majority_answer=answer,
-            empty=empty,
-            majority=scored,
-        )
-
     def _key(
-        self, target: Target, ctx: _Context, prompt: str, separator: str | None = None
+        self,
+        target: Target,
+        ctx: TaskData,
+        scoring: str,
+        prompt: str,
+        separator: str | None = None,
     ) -> dict[str, Any]:
         layout = {"separator": separator} if separator is not None else {}
         identity = type(ctx.task).identity()  # a data file's hash: an edited file is a new key
@@ -218,39 +270,54 @@ class StudyEvaluator:
             "backend_options": result_options(target.backend, target.options),
             "task": ctx.task.name,
             "examples": ctx.digest,
-            "n": len(ctx.examples),
+            "n": len(ctx.test),
             "prompt": prompt,
             "empty_prompt": EMPTY_PROMPT_LAYOUT,
-            "scoring": self.settings.scoring,
+            "scoring": scoring,
             "max_new_tokens": ctx.max_new_tokens,
             "answer_max_tokens": ANSWER_MAX_TOKENS,
         }
 
     def _score(
-        self, target: Target, ctx: _Context, prompt: str, what: str, separator: str | None = None
+        self,
+        target: Target,
+        ctx: TaskData,
+        scoring: str,
+        prompt: str,
+        what: str,
+        separator: str | None = None,
     ) -> Scored:
         """``prompt`` (joined to each question with ``separator``, None: the task's layout) on
-        the context's examples: from the study store, else evaluated."""
+        the task's test rows: from the study store, else evaluated."""
         from dataclasses import asdict
 
-        from promptopt.evaluation import evaluate
+        from promptopt.evaluation import evaluate, is_scoring, judge
         from promptopt.progress import Progress
 
-        key = self._key(target, ctx, prompt, separator)
+        key = self._key(target, ctx, scoring, prompt, separator)
+        self.used.append(key)
+        version = self._versions.setdefault(ctx.name, parser_version(ctx.task))
         stored = self.store.get(key)
-        if stored is not None and not _covers(stored, ctx.examples):
+        if stored is not None and not _covers(stored, ctx.test):
             self.log(f"the study store's entry for {what} is damaged; evaluating it again")
             stored = None
         if stored is None:
+            if self.store_only:
+                raise PromptoptError(
+                    f"the export in {str(self.root)!r} holds no evaluation of {what}",
+                    hint="export the study again with `promptopt study --out DIR --export "
+                    "NEW`, or rerun the original study",
+                )
+            assert is_scoring(scoring)
             backend = self._load(target)
-            self.log(f"evaluating {what} ({target.backend}, {len(ctx.examples)} test examples)")
+            self.log(f"evaluating {what} ({target.backend}, {len(ctx.test)} test examples)")
             before = backend.usage.snapshot()
             report = evaluate(
                 backend,
                 ctx.task,
                 Prompt(text=prompt, separator=separator),
-                ctx.examples,
-                scoring=self.settings.scoring,
+                ctx.test,
+                scoring=scoring,
                 max_new_tokens=ctx.max_new_tokens,
                 answer_max_tokens=ANSWER_MAX_TOKENS,
                 split="test",
@@ -265,21 +332,25 @@ class StudyEvaluator:
                 "score": report.score,
                 "cache_hits": report.cache_hits,
                 "usage": used.to_dict(),
+                "parser_version": version,
                 "outcomes": [asdict(o) for o in report.outcomes],
             }
             self.store.put(key, stored)
         else:
             self.from_store += 1
-        from promptopt.evaluation import judge
-
+            old = stored.get("parser_version")
+            if old != version:
+                self.rescored.append(f"{what}: parser {old or '(unrecorded)'} -> {version}")
+                self.log(f"re-scored {what}: the task's parser changed ({old} -> {version})")
+                self.store.put(key, {**stored, "parser_version": version})
         by_id = {o["example_id"]: o for o in stored["outcomes"]}
         # the store keeps the model's outputs; verdicts come from the task's current code
         ordered = [
             judge(ctx.task, ex, o["reasoning"], o["answer_text"], o.get("option_logprobs"))
-            for ex, o in ((ex, by_id[ex.id]) for ex in ctx.examples)
+            for ex, o in ((ex, by_id[ex.id]) for ex in ctx.test)
         ]
-        if target.label == self._main:
-            self.examples[ctx.digest] = list(ctx.examples)
+        if target.label == self._main and scoring == self.settings.scorings[0]:
+            self.examples[ctx.digest] = list(ctx.test)
             self.outcomes.setdefault(ctx.digest, {})[(prompt, separator)] = ordered
         return Scored(
             tuple(o.score for o in ordered),

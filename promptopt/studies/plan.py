@@ -17,9 +17,11 @@ from promptopt.runlock import LOCK_NAME
 
 STUDY_FILE = "study.json"
 STUDY_KIND = "promptopt-study"
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 RUNS = "runs"
 LOG = "study.log"
+#: Where `promptopt study --pilot` writes (dev rows only; a study may start there later).
+PILOT = "pilot"
 #: What a failed write in a study folder tells the user: nothing finished is lost.
 STUDY_WRITE_HINT = "free space or make the study folder writable, then rerun the same command"
 
@@ -39,8 +41,10 @@ FLAGS: dict[str, str] = {
     "eval_options": "--eval-option",
     "eval_max_new_tokens": "--eval-max-new-tokens",
     "test_limit": "--test-limit",
-    "scoring": "--scoring",
+    "scorings": "--scoring",
     "transfer": "--transfer",
+    "test_from": "--test-from",
+    "baseline_prompts": "--baseline-prompt",
 }
 
 
@@ -65,8 +69,16 @@ class StudySettings(BaseModel):
     eval_options: dict[str, Any] = {}
     eval_max_new_tokens: int | None = None
     test_limit: int | None = None
-    scoring: Literal["generate", "logprob"] = "generate"
+    #: How test answers are read, each a full evaluation: ``generate`` (reason, then parse the
+    #: answer) and/or ``logprob`` (the likeliest option): together they tell format failures
+    #: from wrong reasoning.
+    scorings: list[Literal["generate", "logprob"]] = ["generate"]
     transfer: list[str] = []
+    #: The first row of every task's shared test set (None: after the largest train + dev any
+    #: method of the grid uses).
+    test_from: int | None = None
+    #: The user's own prompts, evaluated as baselines next to the initial and empty prompts.
+    baseline_prompts: list[str] = []
 
     def identity(self) -> dict[str, Any]:
         """What a study's results depend on: every setting except operational options
@@ -192,8 +204,6 @@ def open_study_dir(root: Path, settings: StudySettings) -> None:
     """Claim ``root`` for ``settings``: a new or empty folder gets ``study.json``; a folder
     holding this study is accepted; anything else (other files, another study's settings,
     a damaged ``study.json``) is a one-line error before any model work."""
-    from promptopt.rundir import atomic_write_json
-
     marker = root / STUDY_FILE
     if root.exists() and not root.is_dir():
         raise PromptoptError(f"--out {str(root)!r} is a file", hint="pass a study directory")
@@ -206,7 +216,7 @@ def open_study_dir(root: Path, settings: StudySettings) -> None:
                 hint="rerun with the study's settings (see its study.json) or pass a new --out",
             )
         return
-    if root.is_dir() and any(p.name != LOCK_NAME for p in root.iterdir()):
+    if root.is_dir() and any(p.name not in (LOCK_NAME, PILOT) for p in root.iterdir()):
         raise PromptoptError(
             f"--out {str(root)!r} holds files but no {STUDY_FILE}, so it is not a study",
             hint="pass a new or empty directory, or the directory of an earlier study",
@@ -218,32 +228,14 @@ def open_study_dir(root: Path, settings: StudySettings) -> None:
             f"study directory {str(root)!r} cannot be created ({exc.strerror})",
             hint="pass a writable --out",
         ) from exc
-    from promptopt.outputs import guarded_write
+    from promptopt.studies.record import write_study_file
 
-    data = {"kind": STUDY_KIND, "version": STUDY_VERSION, "settings": settings.model_dump()}
-    guarded_write(marker, lambda: atomic_write_json(marker, data), hint=STUDY_WRITE_HINT)
+    write_study_file(root, settings)
 
 
 def read_settings(root: Path) -> StudySettings:
-    """The settings in ``ROOT/study.json``; a one-line error when it is not a study file."""
-    from pydantic import ValidationError
+    """The settings in ``ROOT/study.json`` (see :func:`promptopt.studies.record.read_study_file`):
+    a one-line error when it is not a study file, of another version, or edited by hand."""
+    from promptopt.studies.record import read_study_file
 
-    from promptopt.rundir import read_json_object
-
-    hint = "restore the study.json promptopt wrote, or pass a new --out"
-    data = read_json_object(root / STUDY_FILE, hint=hint)
-    if data.get("kind") != STUDY_KIND or not isinstance(data.get("settings"), dict):
-        raise PromptoptError(f"{str(root / STUDY_FILE)!r} is not a promptopt study file", hint=hint)
-    if data.get("version") != STUDY_VERSION:
-        raise PromptoptError(
-            f"{str(root / STUDY_FILE)!r} is a study of format version {data.get('version')!r}; "
-            f"this promptopt reads version {STUDY_VERSION}",
-            hint="use the promptopt version that started it, or pass a new --out",
-        )
-    try:
-        return StudySettings(**data["settings"])
-    except ValidationError as exc:
-        raise PromptoptError(
-            f"{str(root / STUDY_FILE)!r} has invalid settings ({exc.errors()[0]['msg']})",
-            hint=hint,
-        ) from exc
+    return read_study_file(root)

@@ -16,7 +16,10 @@ HEADER = (
     "seeds",
     "test acc [95% CI]",
     "Δ vs initial [95% CI]",
-    "McNemar p",
+    "McNemar p (Holm)",
+    "Δ vs empty (p Holm)",
+    "Δ vs majority (p Holm)",
+    "beats all baselines",
     "no answer",
     "cost",
 )
@@ -124,8 +127,38 @@ def _row(
     p: str = "–",
     no_answer: str = "–",
     cost: str = "–",
+    vs_empty: str = "–",
+    vs_majority: str = "–",
+    beats: str = "–",
 ) -> list[str]:
-    return [label, seeds, acc, delta, p, no_answer, cost]
+    return [label, seeds, acc, delta, p, vs_empty, vs_majority, beats, no_answer, cost]
+
+
+def holm_cell(comparison: dict[str, Any], header: str) -> str:
+    """``"0.012 (0.036)"``: the p-value and, in brackets, its Holm-adjusted value."""
+    text = p_cell(comparison, header)
+    if "p_holm" in comparison:
+        text += f" ({p_text(comparison['p_holm'])})"
+    return text
+
+
+def short_delta(comparison: dict[str, Any] | None) -> str:
+    """``"+5.0 (0.210)"``: Δ in points and its Holm-adjusted p."""
+    if comparison is None:
+        return "–"
+    p = comparison.get("p_holm", comparison["p_value"])
+    return f"{100 * comparison['delta']:+.1f} ({p_text(p)})"
+
+
+def seeds_text(summary: dict[str, Any]) -> str:
+    """``"+4.0 [-1.2, +9.2] t; 2/0/0, sign p 0.500"``: mean Δ over seeds with its t interval,
+    better / worse / unchanged runs and the sign test."""
+    low, high = summary["ci_low"], summary["ci_high"]
+    interval = f" [{100 * low:+.1f}, {100 * high:+.1f}] t" if low is not None else ""
+    return (
+        f"{100 * summary['mean']:+.1f}{interval}; {summary['better']}/{summary['worse']}/"
+        f"{summary['unchanged']}, sign p {p_text(summary['sign_p'])}"
+    )
 
 
 def task_header(report: dict[str, Any], task: str) -> tuple[str, ...]:
@@ -136,23 +169,28 @@ def task_header(report: dict[str, Any], task: str) -> tuple[str, ...]:
     entries = [report["test_sets"][d][k] for d in info["test_sets"] for k in ("majority", "empty")]
     entries += [r[k] for r in runs for k in ("best", "initial")]
     comparisons = [r["vs_initial"] for r in runs]
-    return (*HEADER[:2], value_header(entries), HEADER[3], p_header(comparisons), *HEADER[5:])
+    p_label = p_header(comparisons)
+    return (*HEADER[:2], value_header(entries), HEADER[3], f"{p_label} (Holm)", *HEADER[5:])
 
 
 def task_rows(report: dict[str, Any], task: str) -> list[list[str]]:
-    """Baselines, then per method its initial prompt, every run and the mean over seeds."""
+    """Baselines (the training majority, the empty prompt, the user's prompts, each method's
+    initial prompt), then per method every run and the mean over seeds."""
     info = report["tasks"][task]
     runs = [r for r in report["runs"] if r["task"] == task]
     several = len(info["test_sets"]) > 1
-    p_label = task_header(report, task)[4]
+    p_label = task_header(report, task)[4].removesuffix(" (Holm)")
     rows: list[list[str]] = []
     for number, digest in enumerate(info["test_sets"], start=1):
         ts = report["test_sets"][digest]
         where = f" (test set {number}, n={ts['n']})" if several else ""
         majority, empty = ts["majority"], ts["empty"]
-        label = f"majority class ({ts['majority_answer']}){where}"
+        source = ts.get("majority_source", "test")
+        label = f"majority class ({ts['majority_answer']}, {source} labels){where}"
         rows.append(_row(label, acc=acc_ci(majority), cost="no model"))
         rows.append(_row(f"empty prompt{where}", acc=acc_ci(empty), no_answer=_no_answer(empty)))
+        for name, entry in ts.get("prompts", {}).items():
+            rows.append(_row(f"{name}{where}", acc=acc_ci(entry), no_answer=_no_answer(entry)))
     for method, summary in info["methods"].items():
         mine = [r for r in runs if r["method"] == method]
         initials: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -167,25 +205,35 @@ def task_rows(report: dict[str, Any], task: str) -> list[list[str]]:
             )
         for run in mine:
             comparison = run["vs_initial"]
+            vs = run.get("vs", {})
+            beats = run.get("beats_baselines")
             rows.append(
                 _row(
                     f"{method} seed {run['seed']}",
                     str(run["seed"]),
                     acc_ci(run["best"]),
                     delta_ci(comparison),
-                    p_cell(comparison, p_label),
+                    holm_cell(comparison, p_label),
                     _no_answer(run["best"]),
                     cost_text(run["cost"]),
+                    short_delta(vs.get("empty")),
+                    short_delta(vs.get("majority")),
+                    "–" if beats is None else ("yes" if beats else "no"),
                 )
             )
         if summary["runs"] > 1:
+            seeds_info = summary.get("over_seeds")
             rows.append(
                 _row(
                     f"{method}: mean ± std (min–max) over seeds",
                     ",".join(map(str, summary["seeds"])),
                     spread_text(spread_of(summary)),
-                    spread_text(summary["delta"], signed=True),
+                    seeds_text(seeds_info["initial"])
+                    if seeds_info
+                    else spread_text(summary["delta"], signed=True),
                     cost=total_cost_text(summary["cost"]),
+                    vs_empty=seeds_text(seeds_info["empty"]) if seeds_info else "–",
+                    vs_majority=seeds_text(seeds_info["majority"]) if seeds_info else "–",
                 )
             )
     return rows
@@ -197,6 +245,8 @@ OVERALL_HEADER = (
     "test acc [95% CI]",
     "Δ vs initial [95% CI]",
     "McNemar p",
+    "Δ [cluster 95% CI]",
+    "runs better / worse / same (sign p)",
     "better / worse / n.s.",
     "no answer",
     "cost (total)",
@@ -220,9 +270,10 @@ def overall_rows(report: dict[str, Any]) -> list[list[str]]:
     overall = report["overall"]
     empty = overall["empty"]
     p_label = overall_header(report)[4]
+    dash = ["–", "–"]
     rows = [
-        ["majority class", "–", acc_ci(overall["majority"]), "–", "–", "–", "–", "no model"],
-        ["empty prompt", "–", acc_ci(empty), "–", "–", "–", _no_answer(empty), "–"],
+        ["majority class", "–", acc_ci(overall["majority"]), "–", "–", *dash, "–", "–", "no model"],
+        ["empty prompt", "–", acc_ci(empty), "–", "–", *dash, "–", _no_answer(empty), "–"],
     ]
     for method, summary in overall["methods"].items():
         runs, initial, best = (
@@ -232,16 +283,23 @@ def overall_rows(report: dict[str, Any]) -> list[list[str]]:
         )
         label = f"initial prompt ({method})"
         no_answer = _no_answer(initial)
-        rows.append([label, runs, acc_ci(initial), "reference", "–", "–", no_answer, "–"])
+        rows.append([label, runs, acc_ci(initial), "reference", "–", *dash, "–", no_answer, "–"])
         comparison = summary["pooled_vs_initial"]
         unchanged = summary["runs"] - summary["improved"] - summary["worse"]
+        cluster = summary.get("pooled", {}).get("vs_initial")
+        seeds = summary.get("over_seeds", {}).get("initial")
         rows.append(
             [
                 method,
                 runs,
                 acc_ci(best),
                 delta_ci(comparison),
-                p_cell(comparison, p_label),
+                holm_cell(comparison, p_label),
+                delta_ci({**cluster, "delta": cluster["mean"]}) if cluster else "–",
+                f"{seeds['better']} / {seeds['worse']} / {seeds['unchanged']} "
+                f"({p_text(seeds['sign_p'])})"
+                if seeds
+                else "–",
                 f"{summary['improved']} / {summary['worse']} / {unchanged}",
                 _no_answer(best),
                 total_cost_text(summary["cost"]),
@@ -299,41 +357,43 @@ GRADED_NOTE = (
 )
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """The whole ``report.md``."""
+def code_text(report: dict[str, Any]) -> str:
+    """``git abc1234 (uncommitted changes)`` or the installed distributions' versions."""
+    version = report.get("code_version") or {}
+    git = version.get("git")
+    if isinstance(git, dict):
+        dirty = " with uncommitted changes" if git.get("dirty") else ""
+        return f"git commit {str(git.get('commit'))[:12]}{dirty}"
+    dists = version.get("distributions") or {}
+    return ", ".join(f"{k} {v}" for k, v in dists.items()) or "unknown"
+
+
+def scoring_sections(report: dict[str, Any], level: str = "##") -> list[str]:
+    """The overall and per-task tables (and transfer tables) of one scoring's report."""
     settings, evaluation = report["settings"], report["evaluation"]
-    model = evaluation["model"] or "the default model"
     lines = [
-        "# promptopt study",
         "",
-        f"Methods {', '.join(settings['methods'])} on {', '.join(settings['tasks'])}, seeds "
-        f"{', '.join(map(str, settings['seeds']))}. Held-out evaluation on the **test split** "
-        f"only with backend `{evaluation['backend']}` ({model}), scoring `{evaluation['scoring']}`"
-        + (f", first {settings['test_limit']} test examples" if settings["test_limit"] else "")
-        + ".",
+        f"{level} Overall",
         "",
-        "Accuracies in percent with percentile-bootstrap 95% intervals; Δ is the optimized minus "
-        "the initial prompt of the same run on the same examples (paired bootstrap interval, "
-        "percentage points) and p the exact McNemar test of that pair. *No answer*: outputs "
-        "without a parseable answer (format failures). Every run of the study is listed, "
-        "whether or not it helped.",
-        *(
-            ["", GRADED_NOTE.format(limit=EXACT_LIMIT, samples=PERMUTATIONS)]
-            if is_graded(report)
-            else []
-        ),
-        "",
-        "## Overall",
-        "",
-        "Pooled over every run of a method (all tasks and seeds). Seeds reuse the same test "
-        "examples, so pooled intervals and p-values understate the variation between seeds; "
-        "see the per-task spread. *Better / worse / n.s.*: runs whose change is significant "
-        f"at p < {evaluation['alpha']}.",
+        "Pooled over every run of a method (all tasks and seeds). *Δ [cluster 95% CI]*: the "
+        "mean difference with a cluster bootstrap that resamples test examples together with "
+        "all their seeds (seeds share the test rows, so they are not independent evidence). "
+        "*Runs better / worse / same*: the sign of each run's Δ, with the exact sign test. "
+        f"*Better / worse / n.s.*: runs whose own change is significant at p < "
+        f"{evaluation['alpha']}. The p column is the test of the pooled pairs, Holm-adjusted "
+        "across methods in brackets.",
         "",
         table(overall_header(report), overall_rows(report)),
     ]
     for task in settings["tasks"]:
-        lines += ["", f"## {task}", "", table(task_header(report, task), task_rows(report, task))]
+        if task not in report["tasks"]:
+            continue
+        lines += [
+            "",
+            f"{level} {task}",
+            "",
+            table(task_header(report, task), task_rows(report, task)),
+        ]
         if evaluation["transfer"]:
             lines += [
                 "",
@@ -347,6 +407,76 @@ def markdown(report: dict[str, Any]) -> str:
                     transfer_rows(report, task),
                 ),
             ]
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The whole ``report.md``."""
+    settings, evaluation = report["settings"], report["evaluation"]
+    model = evaluation["model"] or "the default model"
+    sets = report["test_sets"].values()
+    starts = sorted({ts.get("test_from") for ts in sets if ts.get("test_from") is not None})
+    rows_text = f" from row {', '.join(map(str, starts))}" if starts else ""
+    lines = [
+        "# promptopt study",
+        "",
+        f"Methods {', '.join(settings['methods'])} on {', '.join(settings['tasks'])}, seeds "
+        f"{', '.join(map(str, settings['seeds']))}. Held-out evaluation on the **test split** "
+        f"only with backend `{evaluation['backend']}` ({model}), scoring `{evaluation['scoring']}`"
+        + (f", first {settings['test_limit']} test examples" if settings["test_limit"] else "")
+        + f". Code: {code_text(report)}.",
+        "",
+        f"Every method and seed of a task is tested on the **same test rows**{rows_text} "
+        "(after the largest train + dev of any method, unless `--test-from` says otherwise), "
+        "never on rows any method trained or selected on. Baselines: the majority class of the "
+        "**training** labels, the empty prompt (the bare question), each method's initial "
+        "prompt and any `--baseline-prompt`.",
+        "",
+        "Accuracies in percent with percentile-bootstrap 95% intervals; Δ is the optimized minus "
+        "the initial prompt of the same run on the same examples (paired bootstrap interval, "
+        "percentage points) and p the exact McNemar test of that pair, Holm-adjusted across the "
+        "runs of the table in brackets; *Δ vs empty* and *Δ vs majority* likewise (Holm p). "
+        "*Beats all baselines*: better than its initial prompt and every baseline of the task, "
+        "each at Holm-adjusted p < 0.05. The mean-over-seeds row gives the mean Δ with a "
+        "Student-t interval, runs better/worse/unchanged and the sign test. *No answer*: "
+        "outputs without a parseable answer (format failures). Every run of the study is "
+        "listed, whether or not it helped.",
+        *(
+            ["", GRADED_NOTE.format(limit=EXACT_LIMIT, samples=PERMUTATIONS)]
+            if is_graded(report)
+            else []
+        ),
+    ]
+    lines += scoring_sections(report)
+    for name, other in report.get("other_scorings", {}).items():
+        view = {**report, **other}
+        lines += [
+            "",
+            f"## Scoring `{name}`",
+            "",
+            "The same prompts and test rows, answers read by this scoring instead (`logprob`: "
+            "the likeliest option, so no format failures; a gap to `generate` is format, not "
+            "reasoning).",
+        ]
+        lines += scoring_sections(view, level="###")
+    rescored = [
+        *evaluation.get("rescored", []),
+        *(
+            r
+            for o in report.get("other_scorings", {}).values()
+            for r in o["evaluation"]["rescored"]
+        ),
+    ]
+    if rescored:
+        lines += [
+            "",
+            "## Re-scored",
+            "",
+            "The task's parser changed since these outputs were stored; their verdicts were "
+            "derived again from the stored outputs with the current parser:",
+            "",
+            *(f"- {item}" for item in rescored),
+        ]
     lines += ["", "## Prompts", ""]
     for run in report["runs"]:
         initial, best = json.dumps(run["initial"]["prompt"]), json.dumps(run["best"]["prompt"])
@@ -354,6 +484,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"- {run['method']} {run['task']} seed {run['seed']} (`{run['path']}`): "
             f"initial {initial} → best {best}"
         )
+    for ts in report["test_sets"].values():
+        for name, entry in ts.get("prompts", {}).items():
+            lines.append(f"- {name} ({ts['task']}): {json.dumps(entry['prompt'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -73,8 +73,9 @@ class Scored:
 
 @dataclass(frozen=True)
 class HeldOutSet:
-    """The test examples one or more runs are evaluated on, with the baselines that need no
-    run: the empty prompt (the bare question) and the majority class of these examples."""
+    """A task's shared test set (every method and seed is evaluated on these rows) with its
+    baselines: the empty prompt (the bare question), the majority class of the *training*
+    labels, the user's ``--baseline-prompt`` prompts and each method's initial prompt."""
 
     id: str
     task: str
@@ -84,6 +85,15 @@ class HeldOutSet:
     empty: Scored
     majority: Scored
     transfer_empty: dict[str, Scored] = field(default_factory=dict)
+    #: ``prompt 1``... -> the user's baseline prompts on these rows.
+    prompts: dict[str, Scored] = field(default_factory=dict)
+    #: method -> its initial prompt (of its first run) on these rows.
+    initials: dict[str, Scored] = field(default_factory=dict)
+    #: where the majority answer comes from, and from how many labels
+    majority_source: str = "train"
+    majority_from: int = 0
+    #: the first row of the test set (None: the task's splits are fixed)
+    test_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,3 +125,5 @@ class StudyEvaluation:
     eval_model: str | None
     scoring: str
     transfer: list[str] = field(default_factory=list)
+    #: evaluations whose verdicts were re-derived under a changed task parser
+    rescored: list[str] = field(default_factory=list)

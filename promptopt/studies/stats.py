@@ -192,3 +192,150 @@ def spread(values: Sequence[float]) -> Spread:
     data = [float(v) for v in values]
     std = statistics.stdev(data) if len(data) > 1 else 0.0
     return Spread(len(data), statistics.fmean(data), std, min(data), max(data))
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularized incomplete beta function (Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def _beta_inc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: int) -> float:
+    """The cumulative distribution function of Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _beta_inc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t (bisection on :func:`t_cdf`)."""
+    low, high = -1e3, 1e3
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        if t_cdf(mid, df) < p:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2.0
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """A paired difference over seeds (one value per run): its mean with a Student-t interval
+    (None for one run), and the sign test of the runs that got better against those that got
+    worse (``unchanged``: a difference of exactly 0)."""
+
+    n: int
+    mean: float
+    ci_low: float | None
+    ci_high: float | None
+    better: int
+    worse: int
+    unchanged: int
+    sign_p: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def t_interval(values: Sequence[float], *, level: float = LEVEL) -> tuple[float, float] | None:
+    """The Student-t interval of the mean of ``values`` (None for fewer than two)."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = statistics.fmean(values)
+    half = t_quantile(1.0 - (1.0 - level) / 2.0, n - 1) * statistics.stdev(values) / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test of ``better`` against ``worse`` runs (ties left out)."""
+    return mcnemar_exact(better, worse)
+
+
+def seed_summary(deltas: Sequence[float], *, level: float = LEVEL) -> SeedSummary:
+    """:class:`SeedSummary` of per-run differences; a ValueError for none."""
+    if not deltas:
+        raise ValueError("seed summary of no runs")
+    values = [float(d) for d in deltas]
+    interval = t_interval(values, level=level)
+    better = sum(1 for d in values if d > 0)
+    worse = sum(1 for d in values if d < 0)
+    return SeedSummary(
+        n=len(values),
+        mean=statistics.fmean(values),
+        ci_low=interval[0] if interval else None,
+        ci_high=interval[1] if interval else None,
+        better=better,
+        worse=worse,
+        unchanged=len(values) - better - worse,
+        sign_p=sign_test(better, worse),
+    )
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values`` (same order), capped at 1."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    m = len(p_values)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
+
+
+def cluster_bootstrap_ci(
+    clusters: Sequence[Sequence[float]],
+    *,
+    samples: int = SAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of the mean of all values, resampling whole clusters (an example
+    with its values under every seed), so that seeds sharing examples are not counted as
+    independent evidence; ``(0, 0)`` for none."""
+    sums = [sum(float(v) for v in c) for c in clusters if c]
+    counts = [len(c) for c in clusters if c]
+    n = len(sums)
+    if n == 0:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    means = []
+    for _ in range(samples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        means.append(sum(sums[i] for i in picks) / sum(counts[i] for i in picks))
+    means.sort()
+    return _percentiles(means, level)

@@ -1,0 +1,92 @@
+"""``promptopt study --pilot``: the baselines of every task measured on *dev* rows (never the
+test set), so tasks and settings can be chosen before the study without looking at test rows.
+Writes ``DIR/pilot/pilot.json`` and ``pilot.md``; no run starts and ``study.json`` is not
+written, so the study may then start in the same folder with the chosen settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from promptopt.studies.plan import PILOT, STUDY_WRITE_HINT, RunSpec, StudySettings
+from promptopt.studies.report import acc_ci, table
+from promptopt.studies.runner import StudyLog
+from promptopt.studies.stats import bootstrap_ci
+
+
+def _entry(scores: Any) -> dict[str, Any]:
+    low, high = bootstrap_ci(scores.scores)
+    return {**scores.to_dict(), "ci_low": low, "ci_high": high}
+
+
+def initial_prompt(
+    settings: StudySettings, method: str, task_name: str, task: Any, backend: Any
+) -> tuple[str, str | None]:
+    """A method's initial prompt (text, separator) for ``task``, as its runs would start."""
+    from promptopt.studies.evaluate import run_plan
+    from promptopt.studies.runner import expected_config
+
+    spec = RunSpec(0, method, task_name, settings.seeds[0], Path("."))
+    plan = run_plan(expected_config(spec, settings).model_dump(mode="json"))
+    instance = plan.method_cls(plan.options["method"])
+    prompt = instance.initial_prompt(task, backend)
+    return prompt.text, prompt.separator
+
+
+def run_pilot(settings: StudySettings, root: Path, *, progress: bool, echo: bool) -> dict[str, Any]:
+    """Measure the baselines on dev rows; returns the pilot data (also written to disk)."""
+    from promptopt.outputs import write_text
+    from promptopt.studies.driver import check_settings, evaluation_targets
+    from promptopt.studies.evaluate import StudyEvaluator, majority
+    from promptopt.studies.testsets import examples_digest, study_task_data
+
+    check_settings(settings)
+    targets = evaluation_targets(settings)
+    data = study_task_data(settings)
+    folder = root / PILOT
+    folder.mkdir(parents=True, exist_ok=True)
+    log = StudyLog(folder, echo=echo)
+    evaluator = StudyEvaluator(folder, settings, log, progress=progress)
+    main = targets[0]
+    tasks: dict[str, Any] = {}
+    try:
+        for name, ctx in data.items():
+            dev = replace(
+                ctx, test=ctx.dev, digest=examples_digest(ctx.task, ctx.dev, ctx.max_new_tokens)
+            )
+            for scoring in settings.scorings:
+                answer, scored = majority(ctx.task, ctx.train, ctx.dev)
+                rows: dict[str, Any] = {f"majority class ({answer}, train labels)": _entry(scored)}
+                rows["empty prompt"] = _entry(
+                    evaluator._score(main, dev, scoring, "", f"{name} dev: empty prompt")
+                )
+                for i, text in enumerate(settings.baseline_prompts, start=1):
+                    what = f"{name} dev: prompt {i}"
+                    rows[f"prompt {i}"] = _entry(evaluator._score(main, dev, scoring, text, what))
+                for method in settings.methods:
+                    backend = evaluator._load(main)
+                    text, sep = initial_prompt(settings, method, name, ctx.task, backend)
+                    what = f"{name} dev: initial prompt ({method})"
+                    scores = evaluator._score(main, dev, scoring, text, what, sep)
+                    rows[f"initial prompt ({method})"] = _entry(scores)
+                tasks.setdefault(name, {})[scoring] = {"n": len(ctx.dev), "rows": rows}
+    finally:
+        evaluator.close()
+    pilot = {"split": "dev", "settings": settings.model_dump(), "tasks": tasks}
+    text = json.dumps(pilot, indent=2, ensure_ascii=False) + "\n"
+    write_text(folder / "pilot.json", text, hint=STUDY_WRITE_HINT)
+    lines = [
+        "# promptopt study pilot (dev rows only)",
+        "",
+        "Baselines on each task's dev rows, to choose tasks and settings without the test set.",
+    ]
+    for name, by_scoring in tasks.items():
+        for scoring, info in by_scoring.items():
+            lines += ["", f"## {name} ({scoring}, n={info['n']} dev rows)", ""]
+            cells = [[label, acc_ci(entry)] for label, entry in info["rows"].items()]
+            lines.append(table(("", "dev acc [95% CI]"), cells))
+    write_text(folder / "pilot.md", "\n".join(lines) + "\n", hint=STUDY_WRITE_HINT)
+    log(f"pilot: wrote {folder / 'pilot.md'}")
+    return pilot
