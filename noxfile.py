@@ -112,6 +112,7 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-llamacpp/promptopt_llamacpp",
         "plugins/promptopt-openai/promptopt_openai",
         "plugins/promptopt-gpo/promptopt_gpo",
+        "plugins/promptopt-evoprompt/promptopt_evoprompt",
     )
 
 
