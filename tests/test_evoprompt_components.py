@@ -76,9 +76,10 @@ def test_final_prompt_is_the_authors_get_final_prompt() -> None:
         ("2. <prompt>Check every\nturn.</prompt>", True, "Check every turn."),
         ("<prompt>Ok.</prompt>", True, "1 words, under the minimum of 3"),
         ("<prompt>" + "word " * 151 + "</prompt>", True, "151 words, over the limit of 150"),
-        ("1. Crossover Prompt: A and B\n2. Mutate", True, "leftover template text"),
+        ("1. Crossover Prompt: A and B\n2. <prompt>x y z</prompt>", True, "x y z"),
+        ("1. Crossover Prompt: A and B\n2. Mutate", True, "no <prompt> tag"),
         ("<prompt>Use <prompt1> here.</prompt>", True, "leftover template text '<prompt1>'"),
-        ("Prompt 3: Think about it again.", True, "leftover template text 'Prompt 3:'"),
+        ("<prompt>Prompt 3: Think about it again.</prompt>", True, "leftover template text"),
         ("Think it through step by step.", False, "Think it through step by step."),
         ("Input: Let's think.\nOutput: Let us think.", False, "leftover template text"),
     ],
@@ -89,6 +90,14 @@ def test_the_guard(output: str, tagged: bool, expected: str) -> None:
         assert parsed.text == expected and parsed.reason == ""
     else:
         assert parsed.reason.startswith(expected)
+
+
+def test_without_required_tags_the_whole_output_is_screened_as_the_authors_take_it() -> None:
+    loose = {"tagged": True, "min_words": 3, "max_words": 150, "require_tags": False}
+    assert parse("Think about each turn.", **loose).text == "Think about each turn."
+    assert parse("1. Crossover Prompt: A and B", **loose).reason == (
+        "leftover template text 'Crossover Prompt:'"
+    )
 
 
 def test_the_templates_are_the_authors() -> None:

@@ -205,7 +205,7 @@ def test_malformed_outputs_are_rejected_retried_and_recorded(
     optimizer: Callable[..., type[ScriptedOptimizer]], promptopt_run: Any
 ) -> None:
     bad = (
-        "1. Crossover Prompt: <prompt1>",  # template text left over
+        "Let us <prompt1> think.",  # template text left over (a paraphrase: no tags needed)
         "Ok.",  # too short
         "Please follow the instruction step-by-step to generate a better prompt.",
     )
@@ -213,7 +213,7 @@ def test_malformed_outputs_are_rejected_retried_and_recorded(
     out = promptopt_run("evoprompt-ga", **RUN, **SMALL, steps=1, retries=2)
     first = out.steps[0]["notes"]["filled_templates"][0]
     reasons = [o["rejected"] for o in first["outputs"]]
-    assert reasons[0] == "leftover template text 'Crossover Prompt:'"
+    assert reasons[0] == "leftover template text '<prompt1>'"
     assert reasons[1] == "1 words, under the minimum of 3"
     assert reasons[2] == "leftover template text 'Please follow the instruction'"
     assert first["child"] is None  # three attempts, none usable: no paraphrase of this member
@@ -222,6 +222,25 @@ def test_malformed_outputs_are_rejected_retried_and_recorded(
     # its place goes to the next-best manual prompt: the population keeps its size
     assert len(out.steps[0]["notes"]["population"]) == 4
     assert len(opt.calls) == 3 + 1
+
+
+def test_an_evolution_output_without_prompt_tags_is_rejected_and_asked_again(
+    optimizer: Callable[..., type[ScriptedOptimizer]], promptopt_run: Any
+) -> None:
+    bad = (
+        "Think about every single step.",  # the two paraphrases of step 0 (no tags needed)
+        "Check each turn with care.",
+        "1. Crossover Prompt: Think first.\n2. Mutate: Think about it first.",  # no tags
+    )
+    opt = optimizer(bad)
+    out = promptopt_run("evoprompt-ga", **RUN, **SMALL, steps=2)
+    paraphrases = [f["child"] for f in out.steps[0]["notes"]["filled_templates"]]
+    assert paraphrases == list(bad[:2])
+    first = out.steps[1]["notes"]["filled_templates"][0]
+    assert [o["rejected"] for o in first["outputs"]] == ["no <prompt> tag", None]
+    assert first["child"] == first["outputs"][1]["prompt"] and first["child"]
+    assert opt.calls[3]["seed"] != opt.calls[2]["seed"]  # the retry is a new request
+    assert len(out.steps[1]["candidates"]) == 4
 
 
 def test_too_small_a_population_fails_before_any_model_loads(

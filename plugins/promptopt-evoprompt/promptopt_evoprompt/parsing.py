@@ -55,8 +55,13 @@ def screen(text: str, *, min_words: int, max_words: int) -> Parsed:
     return Parsed(line)
 
 
-def parse(output: str, *, tagged: bool, min_words: int, max_words: int) -> Parsed:
-    """An evolution output (``tagged``: through :func:`final_prompt`) or a paraphrase (the whole
-    output, stripped, as the authors take it) through the guard."""
+def parse(
+    output: str, *, tagged: bool, min_words: int, max_words: int, require_tags: bool = True
+) -> Parsed:
+    """An evolution output (``tagged``: through :func:`final_prompt`; with ``require_tags`` an
+    output without ``<prompt>`` is rejected, where the authors take the whole output) or a
+    paraphrase (the whole output, stripped, as the authors take it) through the guard."""
+    if tagged and require_tags and "<prompt>" not in output:
+        return Parsed(None, "no <prompt> tag")
     text = final_prompt(output.strip()) if tagged else output.strip()
     return screen(text, min_words=min_words, max_words=max_words)

@@ -35,6 +35,9 @@ class EvolutionOptions(PopulationSettings):
     temperature: float = Field(default=0.5, ge=0.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     optimizer_max_tokens: int = Field(default=1000, ge=1)
+    #: Guard: an evolution output without ``<prompt>`` is rejected (False: the authors' fallback
+    #: to the whole output).
+    require_tags: bool = True
     #: Guard: extra requests (each with its own seed) after a rejected output.
     retries: int = Field(default=2, ge=0)
     #: Guard: shorter outputs are rejected (too short to be an instruction).
@@ -149,7 +152,13 @@ class EvolutionProposer(Proposer[OptionsT], Generic[OptionsT]):
                     seed=seed,
                     n=1,
                 )
-            parsed = parse(raw, tagged=tagged, min_words=opts.min_words, max_words=opts.max_words)
+            parsed = parse(
+                raw,
+                tagged=tagged,
+                min_words=opts.min_words,
+                max_words=opts.max_words,
+                require_tags=opts.require_tags,
+            )
             outputs.append(
                 {"attempt": attempt, "seed": seed, "text": raw, "prompt": parsed.text,
                  "rejected": parsed.reason or None}
