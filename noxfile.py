@@ -115,6 +115,7 @@ def typecheck(session: nox.Session) -> None:
         "plugins/promptopt-mlflow/promptopt_mlflow",
         "plugins/promptopt-ape/promptopt_ape",
         "plugins/promptopt-opro/promptopt_opro",
+        "plugins/promptopt-evoprompt/promptopt_evoprompt",
     )
 
 

@@ -18,6 +18,8 @@ METHODS = {
     "gpo": "fake",
     "ape": "fake",
     "opro": "fake",
+    "evoprompt-ga": "fake",
+    "evoprompt-de": "fake",
     "greater": "hf",
     "greater-ce": "hf",
 }
@@ -26,6 +28,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "gpo": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
     "ape": {"subsamples": 1, "prompts_per_subsample": 2, "max_new_tokens": 8},
     "opro": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
+    "evoprompt-ga": {"popsize": 4, "manual_count": 4, "max_new_tokens": 8},
+    "evoprompt-de": {"popsize": 4, "manual_count": 4, "max_new_tokens": 8},
     "greater": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
     "greater-ce": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
 }
