@@ -225,10 +225,13 @@ class Backend(Component[OptionsT]):
         """A stable identifier of the loaded model (path or hub id), recorded in results."""
 
     @abstractmethod
-    def chat(self, user: str) -> str:
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
         """The full model input for a single user turn, chat template and generation prompt
         applied (or a plain completion template for base models). ``user`` is plain text: only
-        the template's own markers may be read as control tokens, never text inside ``user``."""
+        the template's own markers may be read as control tokens, never text inside ``user``.
+        ``assistant_prefix`` (plain text too) starts the assistant's answer: :meth:`generate`
+        continues after it, so its output is what follows the prefix (GPO prefills
+        ``<START>`` so the optimizer's answer is in its tag format from the first token)."""
 
     @abstractmethod
     def generate(

@@ -58,7 +58,8 @@ def test_a_step_records_its_meta_prompt_outputs_rejections_scores_pick_and_budge
             ]
         }
     )
-    out = promptopt_run("gpo", **RUN, steps=2, samples=4, retries=2)
+    # the reference's free answer (no prefill): the tags are parsed out of whatever it wrote
+    out = promptopt_run("gpo", **RUN, steps=2, samples=4, retries=2, prefill=False)
     first, second = out.steps
     notes = first["notes"]
     assert notes["t"] == 1 and notes["T"] == 2 and notes["budget"] == 30
@@ -116,7 +117,10 @@ def test_resampling_is_bounded_and_a_step_without_candidates_keeps_its_prompt(
     assert [c["n"] for c in opt.calls] == [3, 3, 3]
     assert len({c["seed"] for c in opt.calls}) == 3
     (step,) = out.steps
-    assert step["notes"]["rejected"][0]["reason"] == "missing <START> and <END>"
+    # the answer is prefilled with <START>: an empty one is an empty prompt, not a missing tag
+    assert step["notes"]["rejected"][0]["reason"] == "empty after cleaning"
+    assert step["notes"]["valid_candidates"] == 0 and len(step["notes"]["optimizer_outputs"]) == 9
+    assert step["notes"]["rejections"] == {"empty after cleaning": 9}
     assert step["chosen_prompt"] == INITIAL and step["candidates"] == []
     history = checkpoint(out.path)["history"]
     assert [e["step"] for e in history["entries"]] == [-1]  # only the initial prompt's score

@@ -121,8 +121,8 @@ class FakeBackend(Backend[FakeBackendOptions]):
     def model_id(self) -> str:
         return f"fake:{self.model_ref or 'default'}"
 
-    def chat(self, user: str) -> str:
-        return f"<|user|>\n{user}\n<|assistant|>\n"
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        return f"<|user|>\n{user}\n<|assistant|>\n{assistant_prefix}"
 
     def generate(
         self,

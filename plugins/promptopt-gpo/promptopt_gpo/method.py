@@ -11,11 +11,12 @@ from pydantic import Field
 from promptopt.components import Backend, Method, MethodOptions, Selector, StepContext, Task
 from promptopt.errors import PromptoptError
 from promptopt.types import Prompt, PromptLoss
-from promptopt_gpo.metaprompt import UNKNOWN_SCORE, Entry, draw_exemplars, render
+from promptopt_gpo.metaprompt import UNKNOWN_SCORE, Entry
 from promptopt_gpo.proposer import run_logger, steps_of
 from promptopt_gpo.retrieval import SCORE_SPLIT, accuracy_of, trajectory
 from promptopt_gpo.schedule import budget_schedule, edit_budget
 from promptopt_gpo.settings import SHARED_KEYS, TrajectorySettings
+from promptopt_gpo.smallmeta import compose
 
 #: The reference's first prompt (zero-shot chain of thought).
 INITIAL_PROMPT = "Let's think step by step."
@@ -144,10 +145,18 @@ class GpoMethod(Method[GpoMethodOptions]):
         opts = self.options
         train = task.examples("train")
         total = steps_of(opts, len(train))
-        exemplars = draw_exemplars(train, opts.exemplars, opts.seed)
         initial = Entry(self._initial_text(), None)
         budget = edit_budget(1, total, opts.budget_max, opts.budget_min)
-        meta = render([initial], initial, exemplars, budget, opts.score_scale)
+        meta, exemplars = compose(
+            opts.meta_prompt,
+            [initial],
+            initial,
+            train,
+            count=opts.exemplars,
+            seed=opts.seed,
+            budget=budget,
+            scale=opts.score_scale,
+        )
         return {
             "initial_prompt": initial.text,
             "prompt_layout": "question, new line, prompt",
@@ -157,3 +166,23 @@ class GpoMethod(Method[GpoMethodOptions]):
             "initial_score": UNKNOWN_SCORE,
             "first_meta_prompt": meta.splitlines(),
         }
+
+
+class GpoSmallMethod(GpoMethod):
+    """GPO for small optimizer models: the short meta-prompt (at most one short exemplar, a
+    worked format example, the best prompt last), the answer prefilled with <START> and cut at
+    <END>, and short optimizer answers."""
+
+    name = "gpo-small"
+    description = "GPO with a short meta-prompt and a prefilled answer, for small optimizer models"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "method": {"meta_prompt": "small", "exemplars": 1},
+        "proposer": {
+            **GpoMethod.defaults["proposer"],
+            "meta_prompt": "small",
+            "exemplars": 1,
+            "prefill": True,
+            "optimizer_max_tokens": 96,
+        },
+        "loss_extractor": dict(GpoMethod.defaults["loss_extractor"]),
+    }

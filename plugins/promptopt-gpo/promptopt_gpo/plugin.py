@@ -1,7 +1,7 @@
-"""Entry point of the promptopt-gpo distribution: registers the ``gpo`` method and its proposer,
-loss extractor and selector (the method names no reasoner: its loss extractor generates the
-reasoning of the prompts it scores). Component modules load when registered; torch only when
-MiniLM embeds its first text."""
+"""Entry point of the promptopt-gpo distribution: registers the ``gpo`` and ``gpo-small``
+methods and their proposer, loss extractor and selector (the methods name no reasoner: the loss
+extractor generates the reasoning of the prompts it scores). Component modules load when
+registered; torch only when MiniLM embeds its first text."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_methods(register: Callable[[type[Method]], None]) -> None:
-    from promptopt_gpo.method import GpoMethod
+    from promptopt_gpo.method import GpoMethod, GpoSmallMethod
 
     register(GpoMethod)
+    register(GpoSmallMethod)
 
 
 @hookimpl

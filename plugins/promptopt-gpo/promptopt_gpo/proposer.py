@@ -4,12 +4,12 @@ sample new prompts from the optimizer model, and keep those that pass the guards
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
 
+from promptopt.candidateguards import GuardContext, RejectionCounter, degenerate
 from promptopt.components import Backend, Proposer, StepContext
 from promptopt.types import Candidate, Example, Prompt
 from promptopt_gpo.embeddings import (
@@ -18,11 +18,17 @@ from promptopt_gpo.embeddings import (
     make_embedder,
     resolve_embedding,
 )
-from promptopt_gpo.metaprompt import Entry, draw_exemplars, render
+from promptopt_gpo.metaprompt import Entry, exemplar_answer
+from promptopt_gpo.paraphrase import paraphrase_request, steps_without_candidates
 from promptopt_gpo.parsing import Leakage, between_tags, clean, rejection
 from promptopt_gpo.retrieval import SCORE_SPLIT, Retrieval, accuracy_of, retrieve, trajectory
 from promptopt_gpo.schedule import edit_budget, total_steps
 from promptopt_gpo.settings import TrajectorySettings
+from promptopt_gpo.smallmeta import EXEMPLAR_MAX_WORDS, compose
+
+#: The tag the optimizer's answer starts with (prefilled) and the texts that end it.
+START = "<START>"
+STOPS = ("<END>", "</END>", "\n\n")
 
 
 def run_logger(ctx: StepContext) -> logging.Logger:
@@ -32,9 +38,10 @@ def run_logger(ctx: StepContext) -> logging.Logger:
     return logging.getLogger(__name__)
 
 
-def steps_of(options: TrajectorySettings, n_train: int) -> int:
-    """T: the ``steps`` option, else epochs x steps per epoch from the train size."""
-    return options.steps or total_steps(n_train, options.epochs, options.train_batch)
+def steps_of(options: TrajectorySettings, n_train: int, run_steps: int = 0) -> int:
+    """T: the run's step count (``run_steps``, the method's, when known), else the ``steps``
+    option, else epochs x steps per epoch from the train size."""
+    return run_steps or options.steps or total_steps(n_train, options.epochs, options.train_batch)
 
 
 class GpoProposerOptions(TrajectorySettings):
@@ -62,6 +69,16 @@ class GpoProposerOptions(TrajectorySettings):
     leakage: Leakage = "open"
     #: Optional guard: reject candidates that change more words than the budget N_t.
     enforce_budget: bool = False
+    #: Generate the answer from an assistant turn prefilled with <START>, stopping at <END>
+    #: or a blank line, so the tag format cannot fail (False: the reference's free answer).
+    prefill: bool = True
+    #: Guard: candidates with fewer words are rejected.
+    min_words: int = Field(default=3, ge=1)
+    #: After this many steps in a row without a valid candidate, ask for a variation of the
+    #: best prompt so far instead (0: never).
+    paraphrase_after: int = Field(default=3, ge=0)
+    #: ``meta_prompt=small``: a shorter exemplar question is shown, a longer one is not.
+    exemplar_max_words: int = Field(default=EXEMPLAR_MAX_WORDS, ge=1)
 
 
 class GpoProposer(Proposer[GpoProposerOptions]):
@@ -102,9 +119,7 @@ class GpoProposer(Proposer[GpoProposerOptions]):
         exemplars it shows."""
         opts = self.options
         points = trajectory(ctx.history)
-        total = steps_of(opts, len(ctx.train))
-        t = max(1, len(points))
-        budget = edit_budget(t, total, opts.budget_max, opts.budget_min)
+        t, total, budget = self._schedule(ctx, len(points))
         embedding = "none (recency retrieval)"
         if opts.retrieval == "relevance":
             embedding = self._resolve_embedding(ctx)
@@ -112,14 +127,17 @@ class GpoProposer(Proposer[GpoProposerOptions]):
             shown, sims = retrieve(
                 points, prompt, opts.k, method=opts.retrieval, similarities=self._similarities
             )
-        exemplars = draw_exemplars(ctx.train, opts.exemplars, ctx.seed)
         current = ctx.history.lookup(prompt, split=SCORE_SPLIT)
-        text = render(
+        text, exemplars = compose(
+            opts.meta_prompt,
             [Entry(p.prompt.text, p.accuracy) for p in shown],
             Entry(prompt.text, accuracy_of(current) if current else None),
-            exemplars,
-            budget,
-            opts.score_scale,
+            ctx.train,
+            count=opts.exemplars,
+            seed=ctx.seed,
+            budget=budget,
+            scale=opts.score_scale,
+            max_words=opts.exemplar_max_words,
         )
         facts = {
             "t": t,
@@ -134,18 +152,55 @@ class GpoProposer(Proposer[GpoProposerOptions]):
         }
         return text, facts, exemplars
 
+    def _schedule(self, ctx: StepContext, n_points: int) -> tuple[int, int, int]:
+        """(t, T, N_t): the trajectory length, the run's step count, the word budget."""
+        opts = self.options
+        total = steps_of(opts, len(ctx.train), ctx.steps)
+        t = max(1, n_points)
+        return t, total, edit_budget(t, total, opts.budget_max, opts.budget_min)
+
+    def _request(
+        self, ctx: StepContext, prompt: Prompt
+    ) -> tuple[str, dict[str, Any], list[Example], list[str]]:
+        """This step's request to the optimizer: GPO's meta-prompt, or after
+        ``paraphrase_after`` steps in a row without a valid candidate a request for a
+        variation of the best prompt so far; with its facts, exemplars and the prompts shown."""
+        streak = steps_without_candidates(ctx.reports)
+        if not self.options.paraphrase_after or streak < self.options.paraphrase_after:
+            meta, facts, exemplars = self.meta_prompt(ctx, prompt)
+            return meta, facts, exemplars, [s["prompt"] for s in facts["shown"]]
+        best = ctx.history.best(1, split=SCORE_SPLIT)
+        source = best[0].prompt.text if best else prompt.text
+        t, total, budget = self._schedule(ctx, len(trajectory(ctx.history)))
+        facts = {"t": t, "T": total, "budget": budget}
+        facts["paraphrased"] = {"prompt": source, "steps_without_candidates": streak}
+        run_logger(ctx).info(
+            "gpo: %d steps without a valid candidate: asking for a variation of %r",
+            streak, source,
+        )  # fmt: skip
+        return paraphrase_request(source), facts, [], [source]
+
     def propose(self, ctx: StepContext, prompt: Prompt) -> list[Candidate]:
         opts = self.options
-        meta, facts, exemplars = self.meta_prompt(ctx, prompt)
+        meta, facts, exemplars, shown = self._request(ctx, prompt)
         for key, value in facts.items():
             ctx.note(key, value)
         ctx.note("meta_prompt", meta)
+        guards = GuardContext.of(
+            prompts=[prompt.text, *shown],
+            meta_prompt=meta,
+            questions=[e.question for e in ctx.train],
+            labels=_labels(ctx.train),
+            min_words=opts.min_words,
+        )
         optimizer = ctx.optimizer or ctx.backend
-        chat = optimizer.chat(meta)
+        prefix = START if opts.prefill else ""
+        chat = optimizer.chat(meta, prefix) if prefix else optimizer.chat(meta)
         outputs: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         kept: dict[str, Candidate] = {}
-        tagged = 0
+        counter = RejectionCounter()
+        tagged = valid = 0
         for round_ in range(opts.retries + 1):
             if tagged < opts.samples:
                 need = opts.samples - tagged
@@ -159,38 +214,56 @@ class GpoProposer(Proposer[GpoProposerOptions]):
             for j, raw in enumerate(texts):
                 index = len(outputs)
                 outputs.append({"round": round_, "seed": seed, "sample": j, "text": raw})
-                text, reason = self._screen(raw, prompt, exemplars, facts["budget"])
+                text, reason = self._screen(raw, prompt, exemplars, facts["budget"], guards)
                 if text is not None:  # both tags found: counts toward this step's samples
                     tagged += 1
-                if not reason and text in kept:
-                    reason = f"repeats output {kept[text].meta['output']} of this step"
+                if text is not None and not reason:
+                    valid += 1  # passed every guard (a repeat within the step is only dropped)
+                    if text in kept:
+                        reason = f"repeats output {kept[text].meta['output']} of this step"
                 if reason or text is None:
                     rejected.append({"output": index, "text": text, "reason": reason})
+                    counter.add(reason)
                     continue
                 candidate = Prompt(text, separator=prompt.separator)
                 repeat = ctx.history.lookup(candidate, split=SCORE_SPLIT) is not None
                 kept[text] = Candidate(candidate, text, {"output": index, "repeat": repeat})
         candidates = list(kept.values())
+        ctx.note("prefill", prefix)
         ctx.note("optimizer_outputs", outputs)
+        ctx.note("valid_candidates", valid)
         ctx.note("sampling_rounds", 1 + max((o["round"] for o in outputs), default=0))
         ctx.note("parsed", [c.prompt.text for c in candidates])
         ctx.note("rejected", rejected)
+        ctx.note("rejections", counter.as_dict())
         ctx.note("repeats", [c.prompt.text for c in candidates if c.meta["repeat"]])
         if not candidates:
-            ctx.note("no_candidate_reason", _why_none(outputs, rejected))
+            ctx.note(
+                "no_candidate_reason",
+                f"no valid candidate among {len(outputs)} optimizer outputs ({counter.summary()})",
+            )
         return candidates
 
     def _screen(
-        self, raw: str, prompt: Prompt, exemplars: Sequence[Example], budget: int
+        self,
+        raw: str,
+        prompt: Prompt,
+        exemplars: Sequence[Example],
+        budget: int,
+        guards: GuardContext,
     ) -> tuple[str | None, str]:
         """One output through the guards: (cleaned text or None without tags, rejection
-        reason or "")."""
+        reason or ""). With ``prefill`` the output continues the prefilled <START>: its text
+        up to <END> (or its end: generation stopped there) is the candidate."""
         opts = self.options
-        parsed = between_tags(raw, require_tags=opts.require_tags)
+        if opts.prefill:
+            parsed = between_tags(START + raw, require_tags=False)
+        else:
+            parsed = between_tags(raw, require_tags=opts.require_tags)
         if parsed.text is None:
             return None, parsed.reason
         text = clean(parsed.text)
-        return text, rejection(
+        reason = rejection(
             text,
             exemplars,
             max_words=opts.max_words,
@@ -198,12 +271,14 @@ class GpoProposer(Proposer[GpoProposerOptions]):
             current=prompt.text if opts.enforce_budget else None,
             budget=budget if opts.enforce_budget else None,
         )
+        return text, reason or degenerate(text, guards, raw=parsed.text) or ""
 
     def _sample(self, optimizer: Backend, chat: str, n: int, seed: int) -> list[str]:
         opts = self.options
         return optimizer.generate(
             [chat],
             max_new_tokens=opts.optimizer_max_tokens,
+            stop=STOPS if opts.prefill else (),
             temperature=opts.temperature,
             top_p=opts.top_p,
             seed=seed,
@@ -220,11 +295,9 @@ class GpoProposer(Proposer[GpoProposerOptions]):
         self._embedder = None
 
 
-def _why_none(outputs: Sequence[dict[str, Any]], rejected: Sequence[dict[str, Any]]) -> str:
-    """One line: how many outputs there were and what the guards said about them."""
-    counts: dict[str, int] = {}
-    for item in rejected:
-        reason = re.sub(r"\d+", "N", str(item["reason"]))
-        counts[reason] = counts.get(reason, 0) + 1
-    summary = "; ".join(f"{n} x {reason}" for reason, n in sorted(counts.items()))
-    return f"no valid candidate among {len(outputs)} optimizer outputs ({summary or 'none'})"
+def _labels(train: Sequence[Example]) -> set[str]:
+    """The task's answer labels as the training examples spell them ("B", "(B)", "Yes")."""
+    labels: set[str] = set()
+    for example in train:
+        labels.update({example.answer, exemplar_answer(example), *example.options})
+    return labels

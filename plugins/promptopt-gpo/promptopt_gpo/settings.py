@@ -9,6 +9,7 @@ from pydantic import Field
 from promptopt.components import ComponentOptions
 from promptopt_gpo.metaprompt import ScoreScale
 from promptopt_gpo.schedule import EPOCHS, TRAIN_BATCH
+from promptopt_gpo.smallmeta import MetaPromptKind
 
 #: The keys of :class:`TrajectorySettings`, which a bare ``-o key=value`` gives to both.
 SHARED_KEYS = (
@@ -19,6 +20,7 @@ SHARED_KEYS = (
     "budget_max",
     "budget_min",
     "score_scale",
+    "meta_prompt",
 )
 
 
@@ -37,3 +39,6 @@ class TrajectorySettings(ComponentOptions):
     #: How scores appear in the meta-prompt: "percent" (0-100, as its text says) or
     #: "fraction" (the raw accuracy the reference's code prints).
     score_scale: ScoreScale = "percent"
+    #: "reference": the authors' meta-prompt; "small": a short one for small optimizer models
+    #: (at most one short exemplar, a worked format example, the best prompt last).
+    meta_prompt: MetaPromptKind = "reference"

@@ -16,23 +16,34 @@ from promptopt import hookimpl
 from promptopt.components import Backend
 from promptopt.errors import PromptoptError
 from promptopt.sampling import sample_seed
+from promptopt.stops import cut_at_stop
 
 if TYPE_CHECKING:
     from promptopt.progress import Progress
 
 _CURRENT = re.compile(r"The current prompt is:\n(.*)\n")
+_SMALL_BEST = re.compile(r"(?:Instruction: (.*)\nScore: [^\n]*\n\n)+Write one new")
+_PARAPHRASE = re.compile(r"\n\nInput: (.*)\n\nWrap the variation")
+#: The assistant prefix GPO's proposer prefills.
+PREFILL = "<START>"
 
 
 def current_prompt(meta_prompt: str) -> str:
-    """The current prompt a GPO meta-prompt names ("" if none)."""
-    found = _CURRENT.search(meta_prompt)
-    return found.group(1) if found else ""
+    """The prompt a GPO request works on ("" if none): the reference meta-prompt's current
+    prompt, the small one's best (last) prompt, or the prompt a paraphrase request names."""
+    for pattern in (_CURRENT, _SMALL_BEST, _PARAPHRASE):
+        found = pattern.search(meta_prompt)
+        if found:
+            return found.group(1)
+    return ""
 
 
 class ScriptedOptimizer(Backend):
     """Writes known texts: for a meta-prompt whose current prompt is in ``script``, that entry's
     outputs in order (one per sample, across calls); otherwise an output of ``pool`` chosen by
-    the sample's seed (so a resumed run gets the same texts); otherwise "" (no tags)."""
+    the sample's seed (so a resumed run gets the same texts); otherwise "" (no tags). After a
+    prefilled ``<START>`` it continues as a model that wrote that text would (what follows
+    its own ``<START>``), cut at the stop strings."""
 
     name = "gpo-scripted"
     description = "scripted optimizer outputs for GPO tests (no model)"
@@ -49,8 +60,8 @@ class ScriptedOptimizer(Backend):
     def model_id(self) -> str:
         return f"scripted:{self.model_ref or 'default'}"
 
-    def chat(self, user: str) -> str:
-        return user
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        return user + assistant_prefix
 
     def generate(
         self,
@@ -76,11 +87,12 @@ class ScriptedOptimizer(Backend):
                 used = self.used.get(current, 0)
                 if used < len(queue):
                     self.used[current] = used + 1
-                    outputs.append(queue[used])
+                    written = queue[used]
                 elif self.pool:
-                    outputs.append(self.pool[sample_seed(seed or 0, i, j) % len(self.pool)])
+                    written = self.pool[sample_seed(seed or 0, i, j) % len(self.pool)]
                 else:
-                    outputs.append("")
+                    written = ""
+                outputs.append(cut_at_stop(_after_prefix(text, written), stop))
         self.usage.record(requests=1, generated_tokens=sum(len(o.split()) for o in outputs))
         return outputs
 
@@ -88,6 +100,14 @@ class ScriptedOptimizer(Backend):
         raise PromptoptError(
             "the scripted optimizer only writes text", hint="use it as the optimizer model"
         )
+
+
+def _after_prefix(text: str, written: str) -> str:
+    """What a model that wrote ``written`` continues with after an input ending in a prefill
+    (GPO's ``<START>``): the text after its first ``<START>``, or all of it without one."""
+    if text.endswith(PREFILL) and PREFILL in written:
+        return written.split(PREFILL, 1)[1]
+    return written
 
 
 def scripted(

@@ -245,11 +245,12 @@ class HFBackend(WhiteBoxBackend[HFOptions]):
 
     # ------------------------------------------------------------------ templates
 
-    def chat(self, user: str) -> str:
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
         """One user turn through the chat template with the generation prompt (or through
-        ``plain_template`` for models without one). The user text stays plain text when
-        tokenized, control-token spellings included."""
-        return self.templates.chat(user)
+        ``plain_template`` for models without one), then ``assistant_prefix``, the start of the
+        answer that generation continues. User text and prefix stay plain text when tokenized,
+        control-token spellings included."""
+        return self.templates.chat(user) + assistant_prefix
 
     @property
     def markup(self) -> TemplateMarkup:

@@ -216,9 +216,10 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
             )
         return template or None
 
-    def chat(self, user: str) -> str:
-        """One user turn through the model's chat template (or the plain template). The user
-        text stays plain text when tokenized, control-token spellings included."""
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        """One user turn through the model's chat template (or the plain template), then
+        ``assistant_prefix``, the start of the answer that generation continues. User text and
+        prefix stay plain text when tokenized, control-token spellings included."""
         rendered = self._render(user)
         markup = self.markup
         if markup.known:
@@ -230,7 +231,7 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
                 "cannot be kept plain",
                 hint="remove it from the prompt or question, or use -o template=plain",
             )
-        return rendered
+        return rendered + assistant_prefix
 
     def _render(self, user: str) -> str:
         if self._template is None:

@@ -4,6 +4,8 @@ llama.cpp's server, llama-cpp-python's server, Ollama, TGI).
 Black box: text in, text and log-probabilities out, through the *completions* endpoint. The
 chat template is applied here, once (see :mod:`promptopt_openai.templates`), so ``chat(user)``
 is the full model input and evaluation can append reasoning and the extractor and continue.
+With ``-o endpoint=chat`` it generates through *chat completions* instead, the server applying
+its own template (any chat API as an optimizer model; see :mod:`promptopt_openai.chatturns`).
 Requests run concurrently, balanced over the base URLs, with retries (see
 :mod:`promptopt_openai.client`).
 """
@@ -24,6 +26,7 @@ from promptopt.progress import Progress
 from promptopt.sampling import is_greedy, sample_seed
 from promptopt_openai import logprobs as lp
 from promptopt_openai.answers import completion_problem, token_counts
+from promptopt_openai.chatturns import CONTINUE_FIELDS, Endpoint, Prefill
 from promptopt_openai.endpoint import API_KEY_ENV
 
 if TYPE_CHECKING:
@@ -68,6 +71,13 @@ class OpenAIOptions(ComponentOptions):
     template: Literal["auto", "chat", "plain"] = "auto"
     plain_template: str = PLAIN_TEMPLATE
     seed: int = 0
+    #: ``completions`` (the default: log-probabilities, the template applied here) or
+    #: ``chat``: generation through chat completions, the server's own template.
+    endpoint: Endpoint = "completions"
+    #: With ``endpoint=chat``, how an assistant prefix reaches the model: ``auto`` (by server
+    #: kind), ``continue`` (vLLM/SGLang ``continue_final_message``), ``message`` (a trailing
+    #: assistant message, llama-server), ``prepend`` (not sent; the reply follows it).
+    prefill: Prefill = "auto"
     #: Extra JSON fields for every completions request (server-specific sampling settings).
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
@@ -90,7 +100,8 @@ class OpenAIOptions(ComponentOptions):
 
 
 def reserved_fields() -> frozenset[str]:
-    """Every request field the backend sets itself: :data:`OWN_FIELDS` and the sampling
+    """Every request field the backend sets itself: :data:`OWN_FIELDS`, the chat endpoint's
+    continuation fields and the sampling
     fields of every server kind it recognizes."""
     tuned = {
         key
@@ -98,7 +109,7 @@ def reserved_fields() -> frozenset[str]:
         for greedy in (True, False)
         for key in sampling_fields(kind, greedy)
     }
-    return OWN_FIELDS | tuned
+    return OWN_FIELDS | CONTINUE_FIELDS | tuned
 
 
 def sampling_fields(kind: str, greedy: bool) -> dict[str, Any]:
@@ -143,7 +154,10 @@ class OpenAIBackend(Backend[OpenAIOptions]):
         )
         try:
             self.served = discover(self.pool, self.endpoint)
-            self._resolve_template()
+            if opts.endpoint == "chat":
+                self._use_server_template()
+            else:
+                self._resolve_template()
         except BaseException:
             self.pool.close()
             raise
@@ -199,7 +213,15 @@ class OpenAIBackend(Backend[OpenAIOptions]):
             "sampling": {"temperature": 0.0, "seed": self.options.seed},
             "decoding": sampling_fields(self.served.kind, greedy=True),
             "extra_body": self.options.extra_body,
+            **self._chat_identity(),
         }
+
+    def _chat_identity(self) -> dict[str, Any]:
+        """The endpoint and prefill mode, only for ``endpoint=chat`` (completions fingerprints
+        stay what they were, so their cache entries stay valid)."""
+        if self.options.endpoint != "chat":
+            return {}
+        return {"endpoint": "chat", "prefill": self._prefill}
 
     # ------------------------------------------------------------------ text
 
@@ -239,16 +261,38 @@ class OpenAIBackend(Backend[OpenAIOptions]):
         #: the server puts BOS in front itself: a template's own BOS is dropped before sending
         self._strip_bos = bool(source is not None and source.adds_bos and source.bos_token)
 
-    def chat(self, user: str) -> str:
-        """One user turn through the chat template (or the plain template). User text that
+    def _use_server_template(self) -> None:
+        """``endpoint=chat``: the server applies its own template; ``chat`` returns the plain
+        template's text as the turn's name (cache keys, logs) and remembers the messages."""
+        from promptopt_openai.chatturns import ChatTurns, prefill_mode
+
+        self._source = None
+        self._renderer = None
+        self._template_digest = "server"
+        self._strip_bos = False
+        self._turns = ChatTurns()
+        self._prefill = prefill_mode(self.options.prefill, self.served.kind)
+
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        """One user turn through the chat template (or the plain template), then
+        ``assistant_prefix``, the start of the answer that generation continues. User text that
         spells one of the model's control tokens is refused: the server would parse it as a
-        control token, where the local backends keep it plain text."""
+        control token, where the local backends keep it plain text. With ``endpoint=chat`` the
+        server renders the messages; the text returned names them for ``generate``."""
+        if self.options.endpoint == "chat":
+            from promptopt_openai.chatturns import Turn
+
+            text = self.options.plain_template.format(user=user) + assistant_prefix
+            self._turns.remember(text, Turn(user, assistant_prefix))
+            return text
         markup = self.markup
         if markup.has_control(user):
             raise self._control_error(markup.first_control(user), "the prompt or question")
         rendered = self._render(user)
         markup.remember(rendered)
-        return rendered
+        if assistant_prefix:
+            self._check_plain(rendered + assistant_prefix)
+        return rendered + assistant_prefix
 
     def _render(self, user: str) -> str:
         if self._renderer is None:
@@ -344,6 +388,10 @@ class OpenAIBackend(Backend[OpenAIOptions]):
     ) -> list[str]:
         """Concurrent completions requests; sampled ones carry the per-sample seeds of the
         contract (one request per sample), greedy ones are asked once per text."""
+        if self.options.endpoint == "chat":
+            return self._generate_chat(
+                texts, max_new_tokens, stop, progress, temperature, top_p, seed, n
+            )
         base = self.options.seed if seed is None else seed
         greedy = is_greedy(temperature)
         extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
@@ -378,6 +426,89 @@ class OpenAIBackend(Backend[OpenAIOptions]):
             outputs = [out for out in outputs for _ in range(n)]
         return outputs
 
+    def _generate_chat(
+        self,
+        texts: Sequence[str],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        progress: Progress | None,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+        n: int,
+    ) -> list[str]:
+        """``generate`` through chat completions: each text names a turn from :meth:`chat`
+        (extended: the extension continues the assistant's answer)."""
+        from promptopt_openai.chatturns import (
+            Turn,
+            chat_completion_problem,
+            content_of,
+            messages,
+            reply_text,
+        )
+
+        base = self.options.seed if seed is None else seed
+        greedy = is_greedy(temperature)
+        turns: list[Turn] = []
+        for text in texts:
+            found = self._turns.find(text)
+            if found is None:
+                raise PromptoptError(
+                    "the chat endpoint can only answer texts made by this backend's chat()",
+                    hint="use -o endpoint=completions to continue arbitrary text",
+                )
+            turn, more = found
+            if more and self._prefill == "prepend":
+                raise PromptoptError(
+                    f"{self.describe()} cannot continue an assistant message through the chat "
+                    "endpoint (needed to append reasoning or an answer extractor)",
+                    hint="use -o endpoint=completions for the task model, or -o prefill=message "
+                    "where the server continues a final assistant message",
+                )
+            turns.append(Turn(turn.user, turn.assistant + more))
+        bodies: list[dict[str, Any]] = []
+        prefixes: list[str] = []
+        for i, turn in enumerate(turns):
+            sent, fields = messages(turn, self._prefill)
+            for j in range(1 if greedy else n):
+                body: dict[str, Any] = {
+                    "model": self.served.name,
+                    "messages": sent,
+                    "max_tokens": max_new_tokens,
+                    "temperature": 0.0 if greedy else temperature,
+                    "top_p": 1.0 if greedy else top_p,
+                    "seed": self.options.seed if greedy else sample_seed(base, i, j),
+                    "n": 1,
+                    "stream": False,
+                }
+                if stop:
+                    body["stop"] = list(stop)
+                body.update(sampling_fields(self.served.kind, greedy))
+                body.update(fields)
+                body.update(self.options.extra_body)
+                bodies.append(body)
+                prefixes.append(turn.assistant)
+        self.usage.record(requests=1)
+        answers = self.pool.post_many(
+            "/chat/completions",
+            bodies,
+            progress=progress,
+            desc="generate (openai chat)",
+            check=chat_completion_problem,
+        )
+        outputs: list[str] = []
+        for answer, prefix in zip(answers, prefixes, strict=True):
+            prompt_tokens, completion_tokens = token_counts(answer)
+            self.usage.record(
+                prompt_tokens=prompt_tokens,
+                generated_tokens=completion_tokens,
+                forward_passes=completion_tokens + 1,
+            )
+            outputs.append(reply_text(content_of(answer), prefix, self._prefill))
+        if greedy and n > 1:
+            outputs = [out for out in outputs for _ in range(n)]
+        return outputs
+
     def _post_many(
         self, bodies: list[dict[str, Any]], progress: Progress | None, desc: str
     ) -> list[dict[str, Any]]:
@@ -390,6 +521,11 @@ class OpenAIBackend(Backend[OpenAIOptions]):
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         """Each continuation's summed log-probability after ``prefix``, from echoed prompt
         log-probabilities (one request per continuation, plus one to count the prefix)."""
+        if self.options.endpoint == "chat":
+            raise PromptoptError(
+                "the chat endpoint gives no prompt log-probabilities",
+                hint="use -o endpoint=completions (the default), or --scoring generate",
+            )
         bodies = [self._body(prefix, 1)]  # built first: refused text sends nothing
         bodies += [self._body(prefix + c, 1, echo=True, logprobs=1) for c in continuations]
         self._check_prompt_logprobs(prefix)

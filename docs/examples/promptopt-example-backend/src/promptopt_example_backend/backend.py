@@ -73,9 +73,9 @@ class NgramBackend(Backend[NgramOptions]):
     def model_id(self) -> str:
         return str(Path(self.model_ref).expanduser().resolve()) if self.model_ref else "builtin"
 
-    def chat(self, user: str) -> str:
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
         # bytes are all this model knows: no control tokens, so user text is plain already
-        return self._before + user + self._after
+        return self._before + user + self._after + assistant_prefix
 
     def generate(
         self,
