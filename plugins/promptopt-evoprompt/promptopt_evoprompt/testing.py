@@ -65,8 +65,8 @@ class ScriptedOptimizer(Backend):
     def model_id(self) -> str:
         return f"scripted:{self.model_ref or 'default'}"
 
-    def chat(self, user: str) -> str:
-        return user
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        return user + assistant_prefix
 
     def generate(
         self,

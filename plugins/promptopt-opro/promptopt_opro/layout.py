@@ -43,8 +43,8 @@ class _AnswerStart:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
 
-    def chat(self, user: str) -> str:
-        return self._backend.chat(user) + self._text
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        return self._backend.chat(user, self._text + assistant_prefix)
 
 
 def placed(
