@@ -165,6 +165,23 @@ class GreaterAnswerCEMethod(GreaterMethod):
     }
 
 
+class GreaterSmallMethod(GreaterMethod):
+    """GReaTer for small models: the exact check takes the argmax and cross-entropy over the
+    task's valid answers only, and weighs the prompt's fluency enough to keep it readable
+    (the values chosen by the fluency sweep, ``sweeps/fluency.py``)."""
+
+    name = "greater-small"
+    description = "GReaTer for small models: exact check over the valid answers, readable prompts"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        **GreaterMethod.defaults,
+        "loss_extractor": {
+            **GreaterMethod.defaults["loss_extractor"],
+            "exact_loss": "option_ce",
+            "eval_fluency_weight": 0.2,
+        },
+    }
+
+
 def _perplexities(ctx: StepContext, best: Prompt, initial: Prompt) -> dict[str, float | None]:
     """The final and the initial prompt's perplexity under the task model (read on their own)."""
     from promptopt_greater.perplexity import prompt_perplexity
