@@ -13,12 +13,19 @@ import pytest
 from promptopt.testing.contracts import check_method
 
 #: Method name -> how to check it: "fake" (the fake backend and task) or "hf" (tiny Llama).
-METHODS = {"fake": "fake", "gpo": "fake", "greater": "hf", "greater-ce": "hf"}
+METHODS = {
+    "fake": "fake",
+    "gpo": "fake",
+    "greater": "hf",
+    "greater-ce": "hf",
+    "greater-small": "hf",
+}
 #: Small settings per method (``-o`` options).
 OPTIONS: dict[str, dict[str, Any]] = {
     "gpo": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
     "greater": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
     "greater-ce": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
+    "greater-small": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
 }
 
 
