@@ -16,22 +16,26 @@ from promptopt.testing.contracts import check_method
 METHODS = {
     "fake": "fake",
     "gpo": "fake",
+    "gpo-small": "fake",
     "ape": "fake",
     "opro": "fake",
     "evoprompt-ga": "fake",
     "evoprompt-de": "fake",
     "greater": "hf",
     "greater-ce": "hf",
+    "greater-small": "hf",
 }
 #: Small settings per method (``-o`` options).
 OPTIONS: dict[str, dict[str, Any]] = {
     "gpo": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
+    "gpo-small": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
     "ape": {"subsamples": 1, "prompts_per_subsample": 2, "max_new_tokens": 8},
     "opro": {"samples": 2, "max_new_tokens": 8, "optimizer_max_tokens": 16},
     "evoprompt-ga": {"popsize": 4, "manual_count": 4, "max_new_tokens": 8},
     "evoprompt-de": {"popsize": 4, "manual_count": 4, "max_new_tokens": 8},
     "greater": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
     "greater-ce": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
+    "greater-small": {"train_size": 2, "dev_size": 2, "max_new_tokens": 8, "generator": "torch"},
 }
 
 

@@ -41,6 +41,8 @@ class Row:
     reasoning: tuple[int, ...]
     extractor: tuple[int, ...]
     target: tuple[int, ...]
+    #: The valid tokens at each answer position (``option_error``/``option_ce``), else None.
+    allowed: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def ids(self) -> list[int]:

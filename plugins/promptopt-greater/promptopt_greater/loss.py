@@ -1,10 +1,12 @@
 """The ``greater`` loss extractor: the extractor and gold answer appended after the reasoning;
 candidates scored by the gradient of the answer loss w.r.t. a one-hot at the edited position,
 prompts scored exactly by the training error rate (1 - the mean score under the task's metric)
-plus a small fluency term."""
+plus a small fluency term. ``option_error``/``option_ce`` take the exact check's argmax and
+cross-entropy over the task's valid answers only (:mod:`promptopt_greater.answerset`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -24,9 +26,12 @@ def chain_rows(
     prompt: Prompt,
     examples: Sequence[Example],
     chains: Sequence[Chain],
+    *,
+    valid_answers: bool = False,
 ) -> list[Row]:
     """Rows for ``examples`` under ``prompt`` with the reasoning of ``chains`` (their exact ids
-    when the reasoner kept them, else the chain text encoded)."""
+    when the reasoner kept them, else the chain text encoded); with ``valid_answers`` each row
+    names the valid tokens of its answer slots (``Row.allowed``)."""
     by_id = {chain.example_id: chain for chain in chains}
     contexts, reasonings = [], []
     for example in examples:
@@ -35,6 +40,13 @@ def chain_rows(
         contexts.append(build_context(wb, ctx.task, example, prompt))
         reasonings.append(ids)
     rows = build_rows(wb, ctx.task, examples, contexts, reasonings)
+    if valid_answers:
+        from promptopt_greater.answerset import allowed_tokens
+
+        rows = [
+            dataclasses.replace(row, allowed=allowed_tokens(wb, ctx.task, example, row.target))
+            for row, example in zip(rows, examples, strict=True)
+        ]
     limit = wb.context_length
     longest = max((len(row) for row in rows), default=0)
     if limit is not None and longest > limit:
@@ -65,9 +77,10 @@ class GreaterLossOptions(ComponentOptions):
     temperature: float = Field(default=0.2, gt=0)
     fluency_weight: float = Field(default=0.2, ge=0)
     eval_fluency_weight: float = Field(default=0.02, ge=0)
-    #: What the exact check ranks prompts by: the training error rate (the reference) or
-    #: the mean cross-entropy of the gold answer tokens.
-    exact_loss: Literal["error_rate", "answer_ce"] = "error_rate"
+    #: What the exact check ranks prompts by: the training error rate (the reference), the
+    #: mean cross-entropy of the gold answer tokens, or either over the task's valid answers
+    #: only (``option_error``, ``option_ce``: closed and number tasks; see ``answerset``).
+    exact_loss: Literal["error_rate", "answer_ce", "option_error", "option_ce"] = "error_rate"
     #: Where the exact check runs: ``auto`` = in the reasoner's runtime when it can (a
     #: :class:`~promptopt_greater.scoring.ChainScorer`; llama.cpp scores only the extractor and
     #: answer after the KV its chains left), else torch.
@@ -110,6 +123,7 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
     ) -> list[float]:
         """L2-normalized gradient entry of each candidate's token (lower is better), through
         the reasoning of ``prompt`` on the training examples."""
+        self._check_answers(ctx, ctx.train)
         wb = white_box(ctx.backend)
         pos = prompt.position
         current = prompt_tokens(wb, prompt)[pos]
@@ -175,19 +189,23 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
         self, ctx: StepContext, prompts: Sequence[Prompt], *, split: Split = "train"
     ) -> list[PromptLoss]:
         """Regenerate reasoning for every prompt on the examples of ``split`` (one batched
-        generation), append extractor and gold answer, one forward: error rate +
-        ``eval_fluency_weight`` x prompt NLL."""
+        generation), append extractor and gold answer, one forward: error rate (or the
+        ``exact_loss`` chosen) + ``eval_fluency_weight`` x prompt NLL. Under ``option_*`` the
+        error rate reported is the one over valid answers (the full-vocabulary one is kept in
+        ``details["vocab_error_rate"]``)."""
         wb = white_box(ctx.backend)
         examples = ctx.examples(split)
+        options = self._check_answers(ctx, examples)
         with ctx.timed("reasoning"):
             all_chains = ctx.reason(prompts, examples)
         with ctx.timed("exact_check"):
             rows = [
                 row
                 for prompt, chains in zip(prompts, all_chains, strict=True)
-                for row in chain_rows(ctx, wb, prompt, examples, chains)
+                for row in chain_rows(ctx, wb, prompt, examples, chains, valid_answers=options)
             ]
-            scores = self._engine_scores(ctx, wb, rows)
+            # llama.cpp scores only the gold tokens, so valid-answer scores come from torch
+            scores = None if options else self._engine_scores(ctx, wb, rows)
             if scores is None:
                 with ctx.progress.bar(len(rows), "exact check", unit="row") as bar:
                     scores = self.exact(wb, rows, on_done=bar.update)
@@ -203,19 +221,42 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
             error = 1.0 - sum(graded) / max(n, 1)
             nll = sum(s.prompt_nll for s in part) / max(n, 1)
             ce = sum(s.answer_ce for s in part) / max(n, 1)
+            details = {"prompt_nll": nll, "answer_ce": ce, "examples": float(n)}
             # the reference ranks by error rate; answer_ce ranks by the gold answer's
             # cross-entropy, a smoother signal when few training examples make rates coarse
             primary = error if self.options.exact_loss == "error_rate" else ce
+            if options:
+                # the same two over the valid answers: a small model rarely puts the gold
+                # answer first in the whole vocabulary, but often ranks it above the others
+                option_graded = [
+                    exact_check_score(ctx.task, ex, reasoning[ex.id], bool(s.option_correct))
+                    for ex, s in zip(examples, part, strict=True)
+                ]
+                option_ce = sum(float(s.option_ce or 0.0) for s in part) / max(n, 1)
+                details["vocab_error_rate"] = error
+                details["option_ce"] = option_ce
+                error = 1.0 - sum(option_graded) / max(n, 1)
+                primary = error if self.options.exact_loss == "option_error" else option_ce
             losses.append(
                 PromptLoss(
                     prompt=prompt,
                     loss=primary + self.options.eval_fluency_weight * nll,
                     error_rate=error,
-                    details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
+                    details=details,
                     split=split,
                 )
             )
         return losses
+
+    def _check_answers(self, ctx: StepContext, examples: Sequence[Example]) -> bool:
+        """Whether the exact check runs over valid answers; a one-line error when the task
+        has none (checked before any reasoning is generated)."""
+        if self.options.exact_loss not in ("option_error", "option_ce"):
+            return False
+        from promptopt_greater.answerset import check_closed
+
+        check_closed(ctx.task, examples, self.options.exact_loss)
+        return True
 
     def _engine_scores(self, ctx: StepContext, wb: WhiteBox, rows: Sequence[Row]) -> Any:
         """The exact check by the reasoner that just produced the chains, when it declares it

@@ -122,6 +122,7 @@ class GreaterMethod(Method[GreaterMethodOptions]):
             return {
                 "best_prompt": chosen.text,
                 "initial_prompt": initial.text,
+                **_perplexities(ctx, chosen, initial),
                 "kept_prompts": [_kept_row(k, None) for k in kept],
             }
         start = time.perf_counter()
@@ -131,14 +132,20 @@ class GreaterMethod(Method[GreaterMethodOptions]):
         accuracies = [1.0 - r.error_rate for r in losses]
         order = sorted(range(len(kept)), key=lambda i: (-accuracies[i + 1], kept[i].loss, i))
         best = kept[order[0]]
+        over = (
+            " over the valid answers"
+            if getattr(ctx.loss_extractor.options, "exact_loss", "").startswith("option_")
+            else ""
+        )
         return {
             "best_prompt": best.prompt.text,
             "best_tokens": list(best.prompt.tokens or ()),
             "initial_prompt": initial.text,
+            **_perplexities(ctx, best.prompt, initial),
             "dev_accuracy_initial": accuracies[0],
             "dev_accuracy_final": accuracies[order[0] + 1],
             "dev_size": len(dev),
-            "dev_metric": "exact answer-slot argmax after the extractor"
+            "dev_metric": f"exact answer-slot argmax{over} after the extractor"
             + ("" if ctx.task.metric_name == "exact" else f", scored by {ctx.task.metric_name}"),
             "kept_prompts": [_kept_row(kept[i], accuracies[i + 1]) for i in order],
             "finalize_seconds": time.perf_counter() - start,
@@ -155,6 +162,34 @@ class GreaterAnswerCEMethod(GreaterMethod):
     defaults: ClassVar[dict[str, dict[str, Any]]] = {
         **GreaterMethod.defaults,
         "loss_extractor": {**GreaterMethod.defaults["loss_extractor"], "exact_loss": "answer_ce"},
+    }
+
+
+class GreaterSmallMethod(GreaterMethod):
+    """GReaTer for small models: the exact check takes the argmax and cross-entropy over the
+    task's valid answers only, and weighs the prompt's fluency enough to keep it readable
+    (the values chosen by the fluency sweep, ``sweeps/fluency.py``)."""
+
+    name = "greater-small"
+    description = "GReaTer for small models: exact check over the valid answers, readable prompts"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        **GreaterMethod.defaults,
+        "loss_extractor": {
+            **GreaterMethod.defaults["loss_extractor"],
+            "exact_loss": "option_ce",
+            "eval_fluency_weight": 0.2,
+        },
+    }
+
+
+def _perplexities(ctx: StepContext, best: Prompt, initial: Prompt) -> dict[str, float | None]:
+    """The final and the initial prompt's perplexity under the task model (read on their own)."""
+    from promptopt_greater.perplexity import prompt_perplexity
+
+    wb = white_box(ctx.backend)
+    return {
+        "best_prompt_perplexity": prompt_perplexity(wb, best),
+        "initial_prompt_perplexity": prompt_perplexity(wb, initial),
     }
 
 

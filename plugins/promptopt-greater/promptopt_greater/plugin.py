@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_methods(register: Callable[[type[Method]], None]) -> None:
-    from promptopt_greater.method import GreaterAnswerCEMethod, GreaterMethod
+    from promptopt_greater.method import GreaterAnswerCEMethod, GreaterMethod, GreaterSmallMethod
 
     register(GreaterMethod)
     register(GreaterAnswerCEMethod)
+    register(GreaterSmallMethod)
 
 
 @hookimpl

@@ -194,11 +194,30 @@ def onehot_gradient(
 
 @dataclass(frozen=True)
 class ExactScore:
-    """One row's exact check: all answer tokens argmax-correct, prompt NLL, answer CE (T=1)."""
+    """One row's exact check: all answer tokens argmax-correct, prompt NLL, answer CE (T=1);
+    for rows with valid answers (``Row.allowed``) the same two over the valid tokens only."""
 
     correct: bool
     prompt_nll: float
     answer_ce: float
+    option_correct: bool | None = None
+    option_ce: float | None = None
+
+
+def option_terms(answer_logits: torch.Tensor, row: Row) -> tuple[bool, float] | None:
+    """Over the valid tokens of each answer position only (``row.allowed``): whether the gold
+    token is their argmax at every position (ties: the lower id, like the full argmax), and the
+    gold's mean cross-entropy renormalised over them; None for a row without valid answers."""
+    if row.allowed is None:
+        return None
+    hits, ces = [], []
+    for i, (gold, allowed) in enumerate(zip(row.target, row.allowed, strict=True)):
+        index = torch.tensor(allowed, device=answer_logits.device)
+        logprobs = torch.log_softmax(answer_logits[i, index], dim=-1)
+        where = allowed.index(gold)
+        hits.append(int(logprobs.argmax()) == where)
+        ces.append(-float(logprobs[where]))
+    return all(hits), sum(ces) / max(len(ces), 1)
 
 
 @torch.no_grad()
@@ -210,16 +229,27 @@ def exact_scores(
     device: Any,
     cache: PrefixCache | None = None,
 ) -> list[ExactScore]:
-    """The reference's correctness (every answer token is the argmax) and the prompt NLL."""
+    """The reference's correctness (every answer token is the argmax) and the prompt NLL; over
+    the valid answers too where rows name them."""
     heads = [row.context.head for row in rows]
     batch = _prepare([row.ids for row in rows], heads, cache, pad_id, device)
     keep = _keep_index(batch, _wanted(rows), device)
     logits = _logits(model, batch, keep, None)
     ces, nlls, hits = _row_terms(logits, rows, 1.0)
-    return [
-        ExactScore(bool(hit.all()), float(nll), float(ce))
-        for ce, nll, hit in zip(ces, nlls, hits, strict=True)
-    ]
+    out = []
+    for b, (row, ce, nll, hit) in enumerate(zip(rows, ces, nlls, hits, strict=True)):
+        n, m = len(row.context.prompt), len(row.target)
+        option = option_terms(logits[b, n : n + m], row)
+        out.append(
+            ExactScore(
+                bool(hit.all()),
+                float(nll),
+                float(ce),
+                option_correct=None if option is None else option[0],
+                option_ce=None if option is None else option[1],
+            )
+        )
+    return out
 
 
 @torch.no_grad()
