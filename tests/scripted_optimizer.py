@@ -30,8 +30,8 @@ class ScriptedOptimizer(Backend):
     def model_id(self) -> str:
         return "scripted:optimizer"
 
-    def chat(self, user: str) -> str:
-        return f"<user>{user}</user>"
+    def chat(self, user: str, assistant_prefix: str = "") -> str:
+        return f"<user>{user}</user>{assistant_prefix}"
 
     def generate(
         self,
@@ -51,16 +51,30 @@ class ScriptedOptimizer(Backend):
             type(self).calls.append({**call, "top_p": top_p, "max_new_tokens": max_new_tokens})
             for j in range(n):
                 if self.queue:
-                    outputs.append(self.queue.pop(0))
+                    written = self.queue.pop(0)
                 elif self.pool:
-                    outputs.append(self.pool[sample_seed(seed or 0, i, j) % len(self.pool)])
+                    written = self.pool[sample_seed(seed or 0, i, j) % len(self.pool)]
                 else:
-                    outputs.append("")
+                    written = ""
+                outputs.append(as_continuation(text, written, stop))
         self.usage.record(requests=len(texts), generated_tokens=len(outputs))
         return outputs
 
     def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
         raise PromptoptError("the scripted optimizer only writes text", hint="use it as optimizer")
+
+
+def as_continuation(context: str, written: str, stop: Sequence[str]) -> str:
+    """``written`` as a model continuing ``context`` returns it: what the context already ends
+    with (a prefilled ``<INS>``) is not repeated, and the text ends before the first stop."""
+    overlap = next(
+        (k for k in range(min(len(context), len(written), 20), 0, -1)
+         if context.endswith(written[:k])),
+        0,
+    )  # fmt: skip
+    text = written[overlap:]
+    cuts = [text.index(s) for s in stop if s and s in text]
+    return text[: min(cuts)] if cuts else text
 
 
 def scripted(queue: Sequence[str] = (), pool: Sequence[str] = ()) -> type[ScriptedOptimizer]:

@@ -131,7 +131,8 @@ def test_a_run_scores_every_new_instruction_and_leads_with_the_best(
         ),
         pool=("<INS>Read the question twice.</INS>", "<INS>Answer with care, please.</INS>"),
     )
-    out = promptopt_run("opro", **RUN, steps=2, samples=7, max_new_tokens=8)
+    # the reference's free answer (no prefill): the tags are the model's to write
+    out = promptopt_run("opro", **RUN, steps=2, samples=7, max_new_tokens=8, prefill=False)
     first, second = out.steps
     notes = first["notes"]
     assert notes["meta_prompt"] == opt.calls[0]["input"].removeprefix("<user>").removesuffix(
@@ -143,7 +144,7 @@ def test_a_run_scores_every_new_instruction_and_leads_with_the_best(
     ]  # fmt: skip
     assert [(r["output"], r["reason"]) for r in notes["rejected"]] == [
         (2, "missing <INS> and </INS>"),
-        (3, "too short: 1 word(s), fewer than 2"),
+        (3, "too short: 1 word(s), fewer than 3"),
         (4, "generated before"),
         (5, "leftover tag '<INS>'"),
         (6, "repeats 'Read it all.'"),
@@ -203,3 +204,27 @@ def _cached_inputs(root: Path) -> list[str]:
     """The model inputs the evaluation cache holds (each entry keeps its key)."""
     keys = [json.loads(p.read_text())["key"] for p in root.rglob("*.json")]
     return [str(k.get("input", k.get("prefix", ""))) for k in keys]
+
+
+def test_prefill_opens_the_answer_with_the_tag_and_stops_at_the_end_tag(
+    optimizer: Callable[..., type[ScriptedOptimizer]], promptopt_run: Any
+) -> None:
+    opt = optimizer(
+        queue=(
+            "Compare the two numbers carefully.</INS> and then some chatter",
+            "Think about each step\n\nThen more text",
+            "Go.",
+        ),
+        pool=("Read the question twice.",),
+    )
+    out = promptopt_run("opro", **RUN, steps=1, samples=3, max_new_tokens=8)
+    notes = out.steps[0]["notes"]
+    assert opt.calls[0]["input"] == f"<user>{notes['meta_prompt']}</user><INS>"
+    assert notes["prefill"] is True
+    assert notes["generated"] == [
+        "Compare the two numbers carefully.",
+        "Think about each step",
+        "Go.",
+    ]
+    assert [r["reason"] for r in notes["rejected"]] == ["too short: 1 word(s), fewer than 3"]
+    assert notes["valid_candidates"] == 2

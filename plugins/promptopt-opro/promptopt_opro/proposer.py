@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import Field
 
+from promptopt.candidateguards import GuardContext, degenerate
 from promptopt.components import ComponentOptions, Proposer, StepContext
 from promptopt.types import Candidate, Example, Prompt
 from promptopt_opro.loss import SCORE_SPLIT
-from promptopt_opro.metaprompt import InstructionPos, Scored, Style, render, shown_pairs
+from promptopt_opro.metaprompt import InstructionPos, Scored, Style, render, shown_pairs, tags
 from promptopt_opro.parsing import extract, one_line, rejection
 
 
@@ -42,7 +43,11 @@ class OproProposerOptions(ComponentOptions):
     #: output's start or end).
     require_tags: bool = True
     #: Guard: instructions with fewer words are rejected.
-    min_words: int = Field(default=2, ge=1)
+    min_words: int = Field(default=3, ge=1)
+    #: Open the optimizer's answer with the start tag and stop at the end tag (or a blank
+    #: line), so a small model cannot miss the format; False: the reference's free answer.
+    #: The palm style (square brackets) is never prefilled.
+    prefill: bool = True
 
 
 def scored_instructions(ctx: StepContext) -> list[Scored]:
@@ -99,14 +104,20 @@ class OproProposer(Proposer[OproProposerOptions]):
         ctx.note("exemplars", [e.id for e in exemplars])
         optimizer = ctx.optimizer or ctx.backend
         seed = ctx.rng.getrandbits(31)
+        start, end = tags(opts.meta_prompt, opts.instruction_pos)
+        prefill = opts.prefill and opts.meta_prompt == "gpt"
         with ctx.timed("optimizer"):
             outputs = optimizer.generate(
-                [optimizer.chat(meta)],
+                [optimizer.chat(meta, assistant_prefix=start if prefill else "")],
                 max_new_tokens=opts.optimizer_max_tokens,
+                stop=[end, "\n\n"] if prefill else (),
                 temperature=opts.temperature,
                 seed=seed,
                 n=opts.samples,
             )
+        if prefill:  # the answer opened with the start tag and ended where the end tag came
+            outputs = [f"{start}{text}{end}" for text in outputs]
+        guards = GuardContext.of(prompts=[prompt.text], meta_prompt=meta, min_words=opts.min_words)
         before = {text for report in ctx.reports for text in report.notes.get("generated", [])}
         generated: list[str] = []
         rejected: list[dict[str, Any]] = []
@@ -119,6 +130,7 @@ class OproProposer(Proposer[OproProposerOptions]):
             if text is not None:
                 generated.append(text)
                 reason = rejection(text, min_words=opts.min_words, task_name=ctx.task.name)
+                reason = reason or degenerate(text, guards) or ""
                 if not reason and (text in before or text in kept):
                     reason = "generated before"  # the reference never scores a repeat again
             if reason or text is None:
@@ -130,4 +142,6 @@ class OproProposer(Proposer[OproProposerOptions]):
                                        for j, t in enumerate(outputs)])  # fmt: skip
         ctx.note("generated", generated)
         ctx.note("rejected", rejected)
+        ctx.note("prefill", prefill)
+        ctx.note("valid_candidates", len(kept))
         return list(kept.values())
