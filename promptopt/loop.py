@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from promptopt.acceptance import accept_final
 from promptopt.accounting import Usage, cuda_peak_mb, peak_rss_mb
 from promptopt.assembly import Components
 from promptopt.context import StepContext, step_rng
@@ -326,6 +327,8 @@ def _finish(
     started = time.perf_counter()
     ctx = make_context(components, state, seed=seed, progress=progress, run=run)
     final = method.finalize(ctx, state.initial[0], components.selector)
+    # do no harm: the method's choice replaces the initial prompt only when the rule passes it
+    final = accept_final(ctx, method.options.accept, state.initial[0], final, run.logger)
     finalize_compute = meter.compute()
     finalize_compute["seconds"] = time.perf_counter() - started
     steps = run.read_steps()

@@ -46,7 +46,12 @@ class RunResult:
 
     ``dev_accuracy_initial`` / ``dev_accuracy_final``: the initial and the best prompt's
     accuracy on the dev split, None when the method does not measure them; ``compute``: the
-    run's totals (seconds, seconds per phase, usage per model role, peak memory)."""
+    run's totals (seconds, seconds per phase, usage per model role, peak memory).
+
+    The acceptance rule (``-o accept``, :mod:`promptopt.acceptance`): ``accepted`` says whether
+    the method's choice ``candidate_prompt`` replaced the initial prompt, under
+    ``accept_rule``, with ``accept_dev_difference`` (candidate minus initial mean dev score)
+    and its one-sided ``accept_p_value``; None for runs written before the rule existed."""
 
     run_dir: Path
     best_prompt: str
@@ -54,6 +59,11 @@ class RunResult:
     steps_run: int
     dev_accuracy_initial: float | None = None
     dev_accuracy_final: float | None = None
+    accepted: bool | None = None
+    accept_rule: str | None = None
+    accept_dev_difference: float | None = None
+    accept_p_value: float | None = None
+    candidate_prompt: str | None = None
     compute: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -118,6 +128,11 @@ class RunResult:
             steps_run=data["steps_run"],
             dev_accuracy_initial=_accuracy(data.get("dev_accuracy_initial")),
             dev_accuracy_final=_accuracy(data.get("dev_accuracy_final")),
+            accepted=_flag(data.get("accepted")),
+            accept_rule=_text(data.get("accept_rule")),
+            accept_dev_difference=_accuracy(data.get("accept_dev_difference")),
+            accept_p_value=_accuracy(data.get("accept_p_value")),
+            candidate_prompt=_text(data.get("candidate_prompt")),
             compute=dict(data.get("compute") or {}),
             data=dict(data),
         )
@@ -134,6 +149,14 @@ class RunResult:
 
 def _accuracy(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass

@@ -213,6 +213,7 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
                     error_rate=error,
                     details={"prompt_nll": nll, "answer_ce": ce, "examples": float(n)},
                     split=split,
+                    outcomes={ex.id: score for ex, score in zip(examples, graded, strict=True)},
                 )
             )
         return losses
