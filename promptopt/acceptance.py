@@ -10,8 +10,7 @@ evaluating both prompts on the dev split with the task model through the evaluat
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -130,11 +129,13 @@ def accept_final(
     initial: Prompt,
     final: dict[str, Any],
     logger: logging.Logger,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """``final`` (what ``Method.finalize`` returned) with the rule applied: the decision's
     fields added and, when the choice does not pass, the initial prompt as ``best_prompt``
     (with ``dev_accuracy_final`` and ``best_tokens`` its own), said in one line of the run's
-    log and of stderr. A ``final`` without a text ``best_prompt`` is returned as it is."""
+    log and of ``notify`` (stderr, for ``promptopt run``). A ``final`` without a text
+    ``best_prompt`` is returned as it is."""
     chosen = final.get("best_prompt")
     if not isinstance(chosen, str):
         return final
@@ -157,7 +158,8 @@ def accept_final(
     else:
         line = f"kept the initial prompt: {decision.reason}"
     logger.info("%s", line)
-    print(f"promptopt: {line}", file=sys.stderr)
+    if notify is not None:
+        notify(f"promptopt: {line}")
     return result
 
 

@@ -182,8 +182,9 @@ def start_run(
     ``runs/<method>-<task>-<UTC time>``; it must not hold a run). ``backend`` reuses an already
     loaded task model (tests, benchmarks, studies); it is not closed. ``work``, when given,
     receives what this call loaded and generated; ``notify`` gets the run directory's line
-    (None: nothing is printed) and, on an interrupt, how to resume (``resume_how``, default
-    the ``promptopt run --resume`` command)."""
+    (None: nothing is printed), the line saying the initial prompt was kept (when the
+    acceptance rule rejects the method's choice) and, on an interrupt, how to resume
+    (``resume_how``, default the ``promptopt run --resume`` command)."""
     from promptopt.rundir import default_run_dir
 
     path = out or default_run_dir(config.method, config.task)
@@ -270,6 +271,7 @@ def _run(
             seed=config.seed,
             progress=Progress(enabled=None if progress else False),
             initial=initial,
+            notify=notify,
         )
     except KeyboardInterrupt:
         say(f"promptopt: interrupted; resume with {(resume_how or _cli_resume)(run_dir.path)}")
