@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promptopt.acceptance import AcceptRule
 from promptopt.accounting import Usage
 from promptopt.context import StepContext
 from promptopt.errors import PromptoptError
@@ -361,6 +362,10 @@ class MethodOptions(ComponentOptions):
     #: its ``steps`` property says how), else asking for them is an error.
     steps: int | None = Field(default=100, ge=1)
     initial_prompt: str | None = None
+    #: When the method's final prompt replaces the initial one (the loop decides, after
+    #: ``finalize``): "paired" only when it beats it on the dev split by a one-sided paired
+    #: test at alpha 0.05; "best": always (the method's own choice, whatever its margin).
+    accept: AcceptRule = "paired"
 
 
 MethodOptionsT = TypeVar("MethodOptionsT", bound=MethodOptions)
@@ -419,7 +424,9 @@ class Method(Component[MethodOptionsT]):
 
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
         """Choose the final prompt (e.g. on the dev split) among ``selector.finalists`` of the
-        run's history and return result fields, at least ``{"best_prompt": str}``."""
+        run's history and return result fields, at least ``{"best_prompt": str}``. The loop
+        then applies the run's acceptance rule (the ``accept`` option,
+        :mod:`promptopt.acceptance`): the choice replaces ``initial`` only when it passes."""
         best = selector.finalists(ctx.history)
         chosen = best[0].prompt if best else initial
         return {"best_prompt": chosen.text}

@@ -19,6 +19,11 @@ else:  # pragma: no cover
 #: Settings of a run given by their own flags (``--seed``, ``--data-dir``), never by ``-o``: they
 #: reach every component declaring an option of the same name. Every command reads this list.
 RUN_LEVEL_KEYS = ("seed", "data_dir")
+#: Settings of a run given by ``-o`` that every method has (declared on
+#: :class:`~promptopt.components.MethodOptions`, so routed to the method) but that the loop acts
+#: on, the same for every method: ``accept``, the acceptance rule of the final prompt
+#: (:mod:`promptopt.acceptance`). Documented once, in docs/components.md.
+RUN_LEVEL_OPTIONS = ("accept",)
 
 #: The largest seed: every random generator a run seeds (torch, numpy, llama.cpp) takes 32 bits.
 MAX_SEED = 2**32 - 1

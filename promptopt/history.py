@@ -24,7 +24,7 @@ def prompt_key(prompt: Prompt) -> PromptKey:
 class Scored:
     """One exact evaluation: ``loss`` (lower is better) and ``error_rate`` (1 - the mean
     score) on ``split``, made at ``step`` (-1: before the first step) by the model in
-    ``role``."""
+    ``role``; ``outcomes``: per-example scores by example id, when the evaluator kept them."""
 
     prompt: Prompt
     loss: float
@@ -33,6 +33,7 @@ class Scored:
     split: str = "train"
     role: str = "task"
     details: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, float] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -41,7 +42,14 @@ class Scored:
 
     def as_loss(self) -> PromptLoss:
         """The same evaluation as a :class:`PromptLoss`."""
-        return PromptLoss(self.prompt, self.loss, self.error_rate, dict(self.details), self.split)
+        return PromptLoss(
+            self.prompt,
+            self.loss,
+            self.error_rate,
+            dict(self.details),
+            self.split,
+            dict(self.outcomes),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.as_loss().to_dict(), "step": self.step, "role": self.role}
@@ -57,6 +65,7 @@ class Scored:
             loss.split,
             str(data.get("role", "task")),
             loss.details,
+            loss.outcomes,
         )
 
 
@@ -77,7 +86,16 @@ class History:
     ) -> list[Scored]:
         """Add the evaluations a step made; returns the new entries."""
         added = [
-            Scored(x.prompt, x.loss, x.error_rate, step, x.split, role, dict(x.details))
+            Scored(
+                x.prompt,
+                x.loss,
+                x.error_rate,
+                step,
+                x.split,
+                role,
+                dict(x.details),
+                dict(x.outcomes),
+            )
             for x in losses
         ]
         self.entries.extend(added)

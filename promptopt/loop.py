@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
+from promptopt.acceptance import accept_final
 from promptopt.accounting import Usage, cuda_peak_mb, peak_rss_mb
 from promptopt.assembly import Components
 from promptopt.context import StepContext, step_rng
@@ -272,9 +273,12 @@ def optimize(
     seed: int,
     progress: Progress,
     initial: Sequence[Prompt] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the loop until the method's step budget or an early stop, then finalize.
-    ``initial``: the starting population when the caller already built (and so validated) it.
+    ``initial``: the starting population when the caller already built (and so validated) it;
+    ``notify``: where the line saying that the initial prompt was kept goes besides the run's
+    log (stderr, for ``promptopt run``; None: only the log).
 
     A checkpoint is written after every step, so an interruption loses at most the step in flight.
     """
@@ -308,7 +312,7 @@ def optimize(
             bar.update(1)
             bar.set_postfix_str(f"loss={record.loss}")
             hooks.hook.step_end(run=info, record=record)
-    return _finish(components, run, hooks, info, state, seed=seed, progress=progress)
+    return _finish(components, run, hooks, info, state, seed=seed, progress=progress, notify=notify)
 
 
 def _finish(
@@ -320,12 +324,15 @@ def _finish(
     *,
     seed: int,
     progress: Progress,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     method = components.method
     meter = _Meter(components)
     started = time.perf_counter()
     ctx = make_context(components, state, seed=seed, progress=progress, run=run)
     final = method.finalize(ctx, state.initial[0], components.selector)
+    # do no harm: the method's choice replaces the initial prompt only when the rule passes it
+    final = accept_final(ctx, method.options.accept, state.initial[0], final, run.logger, notify)
     finalize_compute = meter.compute()
     finalize_compute["seconds"] = time.perf_counter() - started
     steps = run.read_steps()

@@ -46,7 +46,12 @@ class RunResult:
 
     ``dev_accuracy_initial`` / ``dev_accuracy_final``: the initial and the best prompt's
     accuracy on the dev split, None when the method does not measure them; ``compute``: the
-    run's totals (seconds, seconds per phase, usage per model role, peak memory)."""
+    run's totals (seconds, seconds per phase, usage per model role, peak memory).
+
+    The acceptance rule (``-o accept``, :mod:`promptopt.acceptance`): ``accepted`` says whether
+    the method's choice ``candidate_prompt`` replaced the initial prompt, under
+    ``accept_rule``, with ``accept_dev_difference`` (candidate minus initial mean dev score)
+    and its one-sided ``accept_p_value``; None for runs written before the rule existed."""
 
     run_dir: Path
     best_prompt: str
@@ -54,6 +59,11 @@ class RunResult:
     steps_run: int
     dev_accuracy_initial: float | None = None
     dev_accuracy_final: float | None = None
+    accepted: bool | None = None
+    accept_rule: str | None = None
+    accept_dev_difference: float | None = None
+    accept_p_value: float | None = None
+    candidate_prompt: str | None = None
     compute: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -118,6 +128,11 @@ class RunResult:
             steps_run=data["steps_run"],
             dev_accuracy_initial=_accuracy(data.get("dev_accuracy_initial")),
             dev_accuracy_final=_accuracy(data.get("dev_accuracy_final")),
+            accepted=_flag(data.get("accepted")),
+            accept_rule=_text(data.get("accept_rule")),
+            accept_dev_difference=_accuracy(data.get("accept_dev_difference")),
+            accept_p_value=_accuracy(data.get("accept_p_value")),
+            candidate_prompt=_text(data.get("candidate_prompt")),
             compute=dict(data.get("compute") or {}),
             data=dict(data),
         )
@@ -134,6 +149,14 @@ class RunResult:
 
 def _accuracy(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -159,8 +182,9 @@ def start_run(
     ``runs/<method>-<task>-<UTC time>``; it must not hold a run). ``backend`` reuses an already
     loaded task model (tests, benchmarks, studies); it is not closed. ``work``, when given,
     receives what this call loaded and generated; ``notify`` gets the run directory's line
-    (None: nothing is printed) and, on an interrupt, how to resume (``resume_how``, default
-    the ``promptopt run --resume`` command)."""
+    (None: nothing is printed), the line saying the initial prompt was kept (when the
+    acceptance rule rejects the method's choice) and, on an interrupt, how to resume
+    (``resume_how``, default the ``promptopt run --resume`` command)."""
     from promptopt.rundir import default_run_dir
 
     path = out or default_run_dir(config.method, config.task)
@@ -247,6 +271,7 @@ def _run(
             seed=config.seed,
             progress=Progress(enabled=None if progress else False),
             initial=initial,
+            notify=notify,
         )
     except KeyboardInterrupt:
         say(f"promptopt: interrupted; resume with {(resume_how or _cli_resume)(run_dir.path)}")

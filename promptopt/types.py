@@ -109,13 +109,16 @@ class Candidate:
 class PromptLoss:
     """An exact evaluation of one prompt on the examples of ``split`` (lower ``loss`` is
     better; ``error_rate`` is 1 - the mean score under the task's metric: the share of examples
-    answered wrongly, for right-or-wrong metrics)."""
+    answered wrongly, for right-or-wrong metrics). ``outcomes``, when the evaluator keeps them:
+    each example's score in [0, 1] by example id, which lets the run's acceptance rule compare
+    prompts example by example without evaluating them again."""
 
     prompt: Prompt
     loss: float
     error_rate: float
     details: dict[str, float] = field(default_factory=dict)
     split: str = "train"
+    outcomes: dict[str, float] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -123,14 +126,17 @@ class PromptLoss:
         return 1.0 - self.error_rate
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values, for checkpoints and step records."""
-        return {
+        """Plain JSON values, for checkpoints and step records (``outcomes`` only when kept)."""
+        data: dict[str, Any] = {
             "prompt": self.prompt.to_dict(),
             "loss": self.loss,
             "error_rate": self.error_rate,
             "details": dict(self.details),
             "split": self.split,
         }
+        if self.outcomes:
+            data["outcomes"] = dict(self.outcomes)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromptLoss:
@@ -140,6 +146,7 @@ class PromptLoss:
             error_rate=float(data["error_rate"]),
             details={str(k): float(v) for k, v in data.get("details", {}).items()},
             split=str(data.get("split", "train")),
+            outcomes={str(k): float(v) for k, v in (data.get("outcomes") or {}).items()},
         )
 
 

@@ -30,7 +30,8 @@ def promptopt(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("run directory:")]
+    notes = ("run directory:", "promptopt: kept the initial prompt")  # what a run says anyway
+    lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith(notes)]
     assert len(lines) == 1, proc.stderr
     return lines[0]
 

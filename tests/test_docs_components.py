@@ -228,8 +228,9 @@ def test_component_calls_in_the_docs_fit_the_code() -> None:
 
 def test_every_option_of_an_in_tree_component_is_in_its_readme() -> None:
     """``-o`` options are documented where users look for them: the distribution's README
-    (``seed`` and ``data_dir`` come from ``--seed``/``--data-dir``, documented once)."""
-    from promptopt.config import RUN_LEVEL_KEYS
+    (``seed`` and ``data_dir`` come from ``--seed``/``--data-dir``, and ``accept`` is every
+    method's: each is documented once)."""
+    from promptopt.config import RUN_LEVEL_KEYS, RUN_LEVEL_OPTIONS
     from promptopt.pluginmanager import new_plugin_manager
     from promptopt.registry import Registry
 
@@ -244,7 +245,9 @@ def test_every_option_of_an_in_tree_component_is_in_its_readme() -> None:
             continue  # the core's own (documented in docs/) and installed third-party plugins
         text = readme.read_text()
         for option in reg.cls.Options.model_fields:
-            if option in RUN_LEVEL_KEYS or re.search(rf"`[^`\n]*\b{option}\b[^`\n]*`", text):
+            if option in (*RUN_LEVEL_KEYS, *RUN_LEVEL_OPTIONS) or re.search(
+                rf"`[^`\n]*\b{option}\b[^`\n]*`", text
+            ):
                 continue  # in code spans: `n_ctx` (4096), `-o kv_cache_type=f32`
             where = readme.relative_to(REPO)
             problems.append(f"{where} does not name {reg.kind} {reg.name!r}'s option {option!r}")

@@ -98,8 +98,13 @@ def test_a_step_records_its_meta_prompt_outputs_rejections_scores_pick_and_budge
     scored = {INITIAL: result["dev_accuracy_initial"]}
     scored.update({e["prompt"]: 1 - e["error_rate"] for e in first["evaluated"]})
     best = max(scored, key=lambda t: (scored[t], -list(scored).index(t)))
-    assert result["best_prompt"] == best
-    assert result["dev_accuracy_final"] == pytest.approx(scored[best])
+    assert result["candidate_prompt"] == best != INITIAL  # the method's choice
+    assert result["candidate_dev_accuracy"] == pytest.approx(scored[best])
+    # paired with the initial prompt on the run's own dev scores, no evaluation again; three
+    # dev examples can never make a difference significant: the run keeps its initial prompt
+    assert result["accept_scores_from"] == "history" and result["accept_dev_n"] == 3
+    assert result["accepted"] is False and result["best_prompt"] == INITIAL
+    assert result["dev_accuracy_final"] == result["dev_accuracy_initial"]
     assert [p["prompt"] for p in result["trajectory"]] == [INITIAL, first["chosen_prompt"]]
 
 

@@ -149,9 +149,18 @@ def test_final_choice_is_made_among_the_kept_prompts_on_the_dev_split(
     evaluated = {e["prompt"]: e["loss"] for r in outcome.steps for e in r["evaluated"]}
     lowest = sorted(set(evaluated.values()))[:3]
     assert sorted(row["train_loss"] for row in kept) == lowest
-    assert result["best_prompt"] in {row["text"] for row in kept}
-    assert result["dev_accuracy_final"] == max(row["dev_accuracy"] for row in kept)
+    assert result["candidate_prompt"] in {row["text"] for row in kept}  # the method's choice
+    assert result["candidate_dev_accuracy"] == max(row["dev_accuracy"] for row in kept)
     assert 0.0 <= result["dev_accuracy_initial"] <= 1.0
+    # paired with the initial prompt on the final choice's own dev outcomes (no evaluation
+    # again); three dev examples never make a difference significant: the initial prompt stays
+    assert result["accept_scores_from"] == "history" and result["accept_dev_n"] == 3
+    assert result["accepted"] is False and result["best_prompt"] == result["initial_prompt"]
+    assert result["dev_accuracy_final"] == result["dev_accuracy_initial"]
+    assert (
+        result["best_tokens"]
+        == json.loads((outcome.path / "checkpoint.json").read_text())["initial"][0]["tokens"]
+    )
     assert result["dev_size"] == 3  # the fake task's dev split
 
 

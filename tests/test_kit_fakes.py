@@ -82,7 +82,12 @@ def test_a_whole_fake_run_takes_well_under_a_second_per_step(
     assert [s["step"] for s in outcome.steps] == [0, 1, 2, 3, 4]
     assert [s["position"] for s in outcome.steps] == [0, 1, 2, 3, 4]
     evaluated = {e["prompt"] for s in outcome.steps for e in s["evaluated"]}
-    assert outcome.result["best_prompt"] in evaluated
+    assert outcome.result["candidate_prompt"] in evaluated  # the method's choice
+    # the acceptance rule returns it, or the initial prompt when it does not beat it on dev
+    assert outcome.result["best_prompt"] in {
+        outcome.result["candidate_prompt"],
+        outcome.result["initial_prompt"],
+    }
     assert promptopt_hook_recorder.names().count("step_end") == 5
     assert (outcome.path / "checkpoint.json").is_file()
 

@@ -142,7 +142,8 @@ def test_blackbox_method_runs_on_llamacpp_and_transfers(
     common = ["--task", "bbh/boolean_expressions", "--data-dir", str(shared_data_dir)]
     run_cli(
         ["run", "lc-blackbox", *common, "--model", str(gguf), "--out", str(run_dir),
-         "-o", "steps=2", "-o", "train_size=2", "-o", "max_new_tokens=6", "--no-progress"]
+         "-o", "steps=2", "-o", "train_size=2", "-o", "max_new_tokens=6", "--no-progress",
+         "-o", "accept=best"]  # the method's own choice, to transfer an optimized prompt
     )  # fmt: skip
     result = json.loads((run_dir / "result.json").read_text())
     assert result["backend"] == "llamacpp" and result["steps_run"] == 2

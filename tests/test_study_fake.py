@@ -109,6 +109,14 @@ def test_study_is_resumable_after_a_kill_and_reruns_do_no_model_work(tmp_path: P
     report = json.loads((killed / "report.json").read_text())
     uninterrupted = json.loads((straight / "report.json").read_text())
     assert without_costs(report) == without_costs(uninterrupted)
+    for run in report["runs"]:  # each run's do-no-harm decision, from its result.json
+        result = run["result"]
+        assert isinstance(result["accepted"], bool) and result["accept_rule"] == "paired"
+        assert result["candidate_prompt"] and "accept_p_value" in result
+        if not result["accepted"]:
+            assert result["best_prompt"] == result["initial_prompt"]
+    accepted = sum(run["result"]["accepted"] for run in report["runs"])
+    assert report["overall"]["methods"]["fake"]["accepted"] == accepted
 
     # rerunning the finished study: no run, no evaluation, no model, same report
     before = {p: p.stat().st_mtime_ns for p in killed.rglob("*") if "runs" in p.parts}

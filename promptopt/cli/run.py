@@ -202,6 +202,8 @@ def _print_result(result: dict[str, Any]) -> None:
             "initial_prompt",
             "dev_accuracy_initial",
             "dev_accuracy_final",
+            "accepted",
+            "accept_p_value",
             "steps_run",
         )
         if key in result

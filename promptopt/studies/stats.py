@@ -1,7 +1,9 @@
 """Statistics of a study, in pure Python: bootstrap intervals, a paired comparison of two prompts
 on the same examples (paired bootstrap of the mean score difference; the exact McNemar test for
 right-or-wrong scores, a paired sign-flip permutation test for graded ones) and the spread of a
-value over seeds. Every resampling is seeded, so a report is reproducible."""
+value over seeds. Every resampling is seeded, so a report is reproducible. The significance
+tests themselves live in the core (:mod:`promptopt.stats`), which a run's acceptance rule uses
+too."""
 
 from __future__ import annotations
 
@@ -11,6 +13,32 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from promptopt.stats import (
+    EXACT_LIMIT,
+    MCNEMAR,
+    PERMUTATION,
+    PERMUTATIONS,
+    mcnemar_exact,
+    sign_flip_p,
+)
+
+__all__ = [
+    "EXACT_LIMIT",
+    "LEVEL",
+    "MCNEMAR",
+    "PERMUTATION",
+    "PERMUTATIONS",
+    "SAMPLES",
+    "PairedComparison",
+    "Spread",
+    "bootstrap_ci",
+    "mcnemar_exact",
+    "paired_bootstrap_ci",
+    "paired_comparison",
+    "sign_flip_p",
+    "spread",
+]
 
 #: Bootstrap resamples per interval: enough for a stable 95% percentile interval.
 SAMPLES = 2000
@@ -56,64 +84,6 @@ def paired_bootstrap_ci(
         raise ValueError(f"paired outcomes differ in length: {len(a)} != {len(b)}")
     differences = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
     return bootstrap_ci(differences, samples=samples, level=level, seed=seed)
-
-
-def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Two-sided exact McNemar p-value: the exact binomial test of the discordant pairs
-    (``only_a`` examples right only under A, ``only_b`` right only under B) against p = 1/2."""
-    if only_a < 0 or only_b < 0:
-        raise ValueError("discordant counts must not be negative")
-    n = only_a + only_b
-    if n == 0:
-        return 1.0
-    k = min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2.0 * tail)
-
-
-#: Nonzero paired differences up to which the permutation test enumerates every sign pattern
-#: (2**16 sums); beyond it, :data:`PERMUTATIONS` seeded random sign flips.
-EXACT_LIMIT = 16
-PERMUTATIONS = 10000
-
-
-def sign_flip_p(
-    differences: Sequence[float],
-    *,
-    exact_limit: int = EXACT_LIMIT,
-    samples: int = PERMUTATIONS,
-    seed: int = 0,
-) -> tuple[float, bool]:
-    """Two-sided p-value of the paired permutation (sign-flip) test that the per-example
-    differences are centred on 0, and whether it is exact.
-
-    Under the null each difference is as likely to have either sign, so the statistic
-    ``|sum(d)|`` is compared with ``|sum(s_i d_i)|`` over sign patterns ``s``: all of them
-    (exact; zero differences flip to themselves and are left out) when at most
-    ``exact_limit`` differences are nonzero, else ``samples`` seeded random patterns, with
-    p = (1 + hits) / (1 + samples) so a sampled p is never 0."""
-    nonzero = [float(d) for d in differences if d != 0]
-    if not nonzero:
-        return 1.0, True
-    observed = abs(sum(nonzero))
-    slack = 1e-9 * max(1.0, observed)  # sums of the same numbers in another order
-    if len(nonzero) <= exact_limit:
-        sums = [0.0]  # every subset's sum: flipping subset F turns sum(d) into sum - 2 sum(F)
-        for d in nonzero:
-            sums += [x + d for x in sums]
-        total = sum(nonzero)
-        hits = sum(1 for x in sums if abs(total - 2.0 * x) >= observed - slack)
-        return hits / len(sums), True
-    rng = random.Random(seed)
-    hits = 0
-    for _ in range(samples):
-        flipped = sum(d if rng.random() < 0.5 else -d for d in nonzero)
-        hits += abs(flipped) >= observed - slack
-    return (1 + hits) / (1 + samples), False
-
-
-#: The tests a paired comparison may use (``PairedComparison.test``).
-MCNEMAR, PERMUTATION = "mcnemar", "permutation"
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,8 @@ def method_summary(
 ) -> dict[str, Any]:
     """Runs of one method (on one task, or all tasks): spread over seeds of the accuracies
     (``score`` and ``initial_score`` when some scores are graded) and gains, pooled accuracy and
-    paired comparison, counts of significant changes."""
+    paired comparison, counts of significant changes, and how many runs' final prompts passed
+    their acceptance rule on dev (``accepted``; the others returned their initial prompt)."""
     comparisons = [stats.paired_comparison(r.best.scores, r.initial.scores) for r in runs]
     best, initial = pooled(r.best for r in runs), pooled(r.initial for r in runs)
     name = "accuracy" if best.binary and initial.binary else "score"
@@ -189,6 +190,7 @@ def method_summary(
         "pooled_vs_initial": compare(best, initial),
         "improved": sum(1 for c in comparisons if c.delta > 0 and c.p_value < ALPHA),
         "worse": sum(1 for c in comparisons if c.delta < 0 and c.p_value < ALPHA),
+        "accepted": sum(1 for r in runs if r.result.get("accepted") is True),
         "cost": _cost_total(runs),
         **(
             {"over_seeds": over_seeds(runs, sets), "pooled": pooled_figures(runs, sets)}

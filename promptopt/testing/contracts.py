@@ -659,11 +659,12 @@ def check_method(
         *(e["prompt"] for s in steps_a for e in s["evaluated"]),
     }
     seen.update(p for s in steps_a for p in s["population"])
-    if straight["best_prompt"] not in seen:
+    # the method's own choice, before the acceptance rule may have put the initial one back
+    chosen = straight.get("candidate_prompt", straight["best_prompt"])
+    if chosen not in seen:
         raise _fail(
             who,
-            f"best_prompt {straight['best_prompt']!r} is neither the initial prompt nor a prompt "
-            "the run logged",
+            f"best_prompt {chosen!r} is neither the initial prompt nor a prompt the run logged",
         )
     for record in steps_a:
         if not is_finite(record["loss"]):

@@ -285,6 +285,7 @@ class FakeLossExtractor(LossExtractor[ComponentOptions]):
         for prompt, row in zip(prompts, chains, strict=True):
             reasonings = [chain.reasoning for chain in row]
             lost = 0.0  # 1 - score per example: the error rate's numerator
+            scores: dict[str, float] = {}  # per example, kept for the acceptance rule
             for example, reasoning in zip(examples, reasonings, strict=True):
                 options = example.options or (example.answer,)
                 prefix = _answer_prefix(ctx, example, prompt, reasoning)
@@ -292,9 +293,11 @@ class FakeLossExtractor(LossExtractor[ComponentOptions]):
                 logprobs = ctx.backend.continuation_logprobs(prefix, conts)
                 best = max(range(len(options)), key=lambda j: logprobs[j])
                 output = model_output(reasoning, conts[best])
-                lost += 1.0 - task_score(ctx.task, options[best], output, example)
+                scores[example.id] = task_score(ctx.task, options[best], output, example)
+                lost += 1.0 - scores[example.id]
             loss = self._nll(ctx, prompt, examples, reasonings)
-            losses.append(PromptLoss(prompt, loss, lost / max(1, len(examples)), split=split))
+            error = lost / max(1, len(examples))
+            losses.append(PromptLoss(prompt, loss, error, split=split, outcomes=scores))
         return losses
 
     @staticmethod

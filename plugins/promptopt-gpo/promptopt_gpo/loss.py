@@ -97,6 +97,7 @@ class GpoLossExtractor(LossExtractor[GpoLossOptions]):
             error_rate=error,
             details={"correct": float(report.correct), "n": float(report.n), "score": total},
             split=split,
+            outcomes={o.example_id: o.score for o in report.outcomes},
         )
         self._memo[(prompt_key(prompt), split)] = loss
         return loss

@@ -244,6 +244,7 @@ class GreaterLossExtractor(LossExtractor[GreaterLossOptions]):
                     error_rate=error,
                     details=details,
                     split=split,
+                    outcomes={ex.id: score for ex, score in zip(examples, graded, strict=True)},
                 )
             )
         return losses

@@ -115,7 +115,8 @@ class GreaterMethod(Method[GreaterMethodOptions]):
     def finalize(self, ctx: StepContext, initial: Prompt, selector: Selector) -> dict[str, Any]:
         """Evaluate the initial prompt and the selector's finalists (the ``keep`` lowest-loss
         prompts of the run) on the dev split (one batched generation) with the exact
-        answer-slot check; the best dev accuracy wins (ties: lower train loss)."""
+        answer-slot check; the best dev accuracy wins (ties: lower train loss). The loop's
+        acceptance rule then tests it against the initial prompt on these same outcomes."""
         kept = selector.finalists(ctx.history)
         if not self.options.final_selection or not kept:
             chosen = kept[0].prompt if kept else initial
@@ -129,6 +130,7 @@ class GreaterMethod(Method[GreaterMethodOptions]):
         dev = ctx.examples("dev")
         prompts = [initial, *(k.prompt for k in kept)]
         losses = ctx.loss_extractor.evaluate(ctx, prompts, split="dev")
+        ctx.history.record(losses, step=ctx.step)  # the acceptance rule pairs these outcomes
         accuracies = [1.0 - r.error_rate for r in losses]
         order = sorted(range(len(kept)), key=lambda i: (-accuracies[i + 1], kept[i].loss, i))
         best = kept[order[0]]
