@@ -146,8 +146,11 @@ def test_induction_then_resampling_keeps_the_best_and_records_each_step(
     assert [e["step"] for e in history] == [0] * 3 + [1] * len(second["evaluated"])
     assert all(e["split"] == "dev" for e in history)
     best = min(history, key=lambda e: e["loss"])
-    assert out.result["best_prompt"] == best["prompt"]["text"]
-    assert out.result["dev_accuracy_final"] == pytest.approx(1 - best["loss"])
+    assert out.result["candidate_prompt"] == best["prompt"]["text"]  # the method's choice
+    kept = best["prompt"]["text"] if out.result["accepted"] else out.result["initial_prompt"]
+    assert out.result["best_prompt"] == kept  # after the do-no-harm rule
+    chosen_accuracy = out.result.get("candidate_dev_accuracy", out.result["dev_accuracy_final"])
+    assert chosen_accuracy == pytest.approx(1 - best["loss"])
     assert out.result["prompt_separator"] == "\n" and out.result["initial_prompt"] == ""
 
 

@@ -152,8 +152,11 @@ def test_ga_selects_parents_by_the_wheel_and_keeps_the_best_popsize(
         }
     final = [p["prompt"] for p in out.result["final_population"]]
     assert final == [p["prompt"] for p in out.steps[-1]["notes"]["population"]]
-    assert out.result["best_prompt"] == final[0]
-    assert out.result["dev_accuracy_final"] == pytest.approx(max(acc[p] for p in final))
+    assert out.result["candidate_prompt"] == final[0]  # the method's choice
+    kept = final[0] if out.result["accepted"] else out.result["initial_prompt"]
+    assert out.result["best_prompt"] == kept  # after the do-no-harm rule
+    chosen_accuracy = out.result.get("candidate_dev_accuracy", out.result["dev_accuracy_final"])
+    assert chosen_accuracy == pytest.approx(max(acc[p] for p in final))
     assert out.result["initial_prompt"] == manual[0]
     assert out.result["prompt_separator"] == "\n"
     assert out.result["generations"] == 3
@@ -196,7 +199,9 @@ def test_de_uses_donors_and_the_best_and_keeps_a_child_only_when_strictly_better
         assert notes["replaced"] == [i for i, p in enumerate(expected) if p != population[i]]
         assert [p["prompt"] for p in notes["population"]] == best_first(expected, acc)
     final = [p["prompt"] for p in out.result["final_population"]]
-    assert out.result["best_prompt"] == final[0]
+    assert out.result["candidate_prompt"] == final[0]  # the method's choice
+    kept = final[0] if out.result["accepted"] else out.result["initial_prompt"]
+    assert out.result["best_prompt"] == kept  # after the do-no-harm rule
     assert acc[final[0]] == max(acc[p] for p in final)
     assert replaced_any  # the run did exercise a replacement
 

@@ -170,7 +170,9 @@ def test_a_run_scores_every_new_instruction_and_leads_with_the_best(
     assert {s["text"] for s in shown} == {e["prompt"]["text"] for e in history[:3]}
     assert [s["accuracy"] for s in shown] == sorted(s["accuracy"] for s in shown)
     result = out.result
-    assert result["best_prompt"] == min(history, key=lambda e: e["loss"])["prompt"]["text"]
+    chosen = min(history, key=lambda e: e["loss"])["prompt"]["text"]
+    assert result["candidate_prompt"] == chosen  # the method's choice
+    assert result["best_prompt"] == (chosen if result["accepted"] else result["initial_prompt"])
     assert result["instruction_pos"] == "Q_end" and result["prompt_separator"] == "\n"
     assert result["instructions_scored"] == len({e["prompt"]["text"] for e in history})
 

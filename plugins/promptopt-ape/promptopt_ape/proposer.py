@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from promptopt.candidateguards import GuardContext, degenerate
 from promptopt.components import Backend, ComponentOptions, Proposer, StepContext
 from promptopt.types import Candidate, Prompt
 from promptopt_ape.parsing import first_line, rejection
@@ -59,9 +60,8 @@ class ApeProposer(Proposer[ApeProposerOptions]):
             for _ in range(opts.subsamples):
                 picks = ctx.rng.sample(range(len(ctx.train)), min(opts.demos, len(ctx.train)))
                 shown = [ctx.train[i] for i in picks]
-                chat = optimizer.chat(forward_query(shown))
-                if opts.open_answer:
-                    chat += FORWARD_OPENING
+                opening = FORWARD_OPENING if opts.open_answer else ""
+                chat = optimizer.chat(forward_query(shown), assistant_prefix=opening)
                 queries.append({"demos": [e.id for e in shown], "chat": chat,
                                 "n": opts.prompts_per_subsample})  # fmt: skip
         else:
@@ -111,6 +111,12 @@ class ApeProposer(Proposer[ApeProposerOptions]):
                 outputs.append({"query": q, "seed": seed, "sample": j, "text": raw, **source})
                 text = first_line(raw)
                 reason = rejection(text, min_words=opts.min_words, max_words=opts.max_words)
+                guards = GuardContext.of(
+                    prompts=[query["parent"]] if "parent" in query else [],
+                    questions=[ex.question for ex in ctx.train],
+                    min_words=opts.min_words,
+                )
+                reason = reason or degenerate(text, guards) or ""
                 if not reason and (text in kept or text in earlier):
                     reason = "duplicate"
                 if reason:

@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field
 
+from promptopt.candidateguards import GuardContext, degenerate
 from promptopt.components import Proposer, StepContext
 from promptopt.types import Candidate, Prompt
 from promptopt_evoprompt.parsing import parse
@@ -163,7 +164,16 @@ class EvolutionProposer(Proposer[OptionsT], Generic[OptionsT]):
                 {"attempt": attempt, "seed": seed, "text": raw, "prompt": parsed.text,
                  "rejected": parsed.reason or None}
             )  # fmt: skip
+            reason = parsed.reason or None
             if parsed.text is not None:
+                guards = GuardContext.of(
+                    prompts=[member.text],
+                    questions=[ex.question for ex in ctx.train],
+                    min_words=opts.min_words,
+                )
+                reason = degenerate(parsed.text, guards)
+            outputs[-1]["rejected"] = reason
+            if parsed.text is not None and reason is None:
                 child = parsed.text
                 break
         entry = {
