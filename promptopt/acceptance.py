@@ -165,13 +165,21 @@ def accept_final(
 
 def _as_initial(final: dict[str, Any], initial: Prompt) -> dict[str, Any]:
     """The fields that describe the returned prompt, for the initial prompt; the candidate's
-    dev accuracy is kept as ``candidate_dev_accuracy``."""
+    dev accuracy is kept as ``candidate_dev_accuracy``, a method's ``best_prompt_X`` figure as
+    ``candidate_prompt_X``."""
     fields: dict[str, Any] = {"best_prompt": initial.text}
     if "dev_accuracy_final" in final:
         fields["candidate_dev_accuracy"] = final["dev_accuracy_final"]
         fields["dev_accuracy_final"] = final.get("dev_accuracy_initial")
     if "best_tokens" in final:
         fields["best_tokens"] = list(initial.tokens or ())
+    # a method's own figure of its best prompt (``best_prompt_perplexity``) with the initial
+    # prompt's twin (``initial_prompt_perplexity``): the twin's value, the candidate's kept
+    for key, value in final.items():
+        twin = "initial_prompt_" + key.removeprefix("best_prompt_")
+        if key.startswith("best_prompt_") and twin in final:
+            fields["candidate_prompt_" + key.removeprefix("best_prompt_")] = value
+            fields[key] = final[twin]
     return fields
 
 
