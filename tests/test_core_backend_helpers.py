@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from promptopt.accounting import Counters, Usage
 from promptopt.chattext import PLAIN_TEMPLATE, check_plain_template
-from promptopt.cpus import usable_cpus
+from promptopt.cpus import usable_cores, usable_cpus
 from promptopt.stops import cut_at_stop
 
 
@@ -37,6 +38,27 @@ def test_usable_cpus_follow_the_process_affinity() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "1"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="affinity is Linux-only")
+def test_usable_cores_count_each_physical_core_once() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    topology = [
+        (
+            Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id").read_text(),
+            Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/core_id").read_text(),
+        )
+        for cpu in cpus
+    ]
+    assert usable_cores() == len(set(topology)) <= usable_cpus()
+    code = (
+        "import os; from promptopt.cpus import usable_cores; "
+        f"os.sched_setaffinity(0, {{{cpus[0]}}}); print(usable_cores())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "1"  # one CPU is one core
 
 
 def test_plain_template_needs_user_exactly_once() -> None:

@@ -84,3 +84,44 @@ def test_hf_and_llamacpp_name_the_same_file() -> None:
     for name in ("smollm2", "smollm2-135m-instruct", "embedded", None):
         assert embedded_source_file(name) == smollm2_file()
     assert embedded_source_file("org/name") is None
+
+
+ASSEMBLING_PACKAGE = '''
+from pathlib import Path
+
+CALLS = []
+
+
+def assemble():
+    """Join the parts into one file, as packages that ship a model in pieces do."""
+    CALLS.append(1)
+    out = Path(__file__).parent / "joined.gguf"
+    out.write_bytes(b"GGUF" + b"part1" + b"part2")
+    return out
+'''
+
+
+def test_a_model_shipped_in_parts_is_assembled_when_first_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    package = tmp_path / "parts_model"
+    package.mkdir()
+    (package / "__init__.py").write_text(ASSEMBLING_PACKAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gemma = lookup("gemma-3-270m")
+    assert gemma is not None and gemma.name == "gemma3-270m" and gemma.assemble == "assemble"
+    entry = replace(gemma, module="parts_model", package="parts-model")
+    assert entry.installed()
+    import parts_model  # type: ignore[import-not-found]
+
+    assert parts_model.CALLS == []  # installed() does not build the file
+    path = entry.path()
+    assert path == package / "joined.gguf" and path.read_bytes().startswith(b"GGUF")
+    assert parts_model.CALLS == [1]
+    missing = replace(gemma, module="no_such_parts_model")
+    assert not missing.installed()
+    with pytest.raises(ModelLoadError) as info:
+        missing.path()
+    assert "gemma3-270m" in info.value.message and "pip install" in str(info.value.hint)

@@ -186,6 +186,7 @@ def test_greater_small_is_listed_with_its_defaults() -> None:
     lines = listed.split("greater-small:")[1].splitlines()
     block = "\n".join(itertools.takewhile(lambda line: line.startswith(" "), lines[1:]))
     loss = GreaterSmallMethod.defaults["loss_extractor"]
-    assert loss["exact_loss"] in ("option_ce", "option_error")
+    assert loss["exact_loss"] == "option_error"  # the fluency sweep's choice (README)
+    assert loss["eval_fluency_weight"] == 0.2
     assert f"exact_loss={loss['exact_loss']}" in block
     assert f"eval_fluency_weight={loss['eval_fluency_weight']}" in block

@@ -128,3 +128,29 @@ def test_a_study_on_the_embedded_model_then_the_same_command_again(
     assert again["models_loaded"] == 0 and again["generated_tokens"] == 0
     assert again["evaluations_from_store"] == 3
     assert (out / "report.json").read_bytes() == report_bytes
+
+
+@pytest.mark.slow
+def test_pilot_makes_a_white_box_methods_initial_prompt_with_its_own_backend(
+    shared_data_dir: Path, tmp_path: Path, cache_env: dict[str, str]
+) -> None:
+    """GReaTer's initial prompt needs the transformers model its runs use; the pilot must not
+    hand it the llama.cpp evaluation backend."""
+    pytest.importorskip("llama_cpp")
+    out = tmp_path / "pilot-study"
+    args = ["study", "--pilot", "--methods", "greater", "--tasks", "bbh/navigate"]
+    args += ["-o", "dev_size=2", "-o", "max_new_tokens=4", "--eval-backend", "llamacpp"]
+    args += ["--data-dir", str(shared_data_dir), "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptopt", *args],
+        capture_output=True,
+        text=True,
+        env=cache_env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pilot = json.loads((out / "pilot" / "pilot.json").read_text())
+    rows = pilot["tasks"]["bbh/navigate"]["generate"]["rows"]
+    initial = rows["initial prompt (greater)"]
+    assert initial["prompt"].startswith("Use proper logical reasoning") and initial["n"] == 2
+    assert not (out / "study.json").exists()

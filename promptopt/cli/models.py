@@ -16,15 +16,16 @@ def register(app: typer.Typer) -> None:
 
 def model_rows() -> list[dict[str, Any]]:
     """One row per known name: aliases, what it is, the package carrying it and its file."""
-    from promptopt.errors import ModelLoadError
     from promptopt.models import DEFAULT_MODEL, MODELS
 
     rows = []
     for entry in MODELS:
-        try:
-            path: str | None = str(entry.path())
-        except ModelLoadError:
-            path = None
+        path: str | None = None
+        if entry.assemble:  # listing must not build a file of hundreds of MB
+            if entry.installed():
+                path = f"built by {entry.module}.{entry.assemble}() when first used"
+        elif entry.installed():
+            path = str(entry.path())
         rows.append(
             {
                 "name": entry.name,

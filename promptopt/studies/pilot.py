@@ -21,17 +21,44 @@ def _entry(scores: Any) -> dict[str, Any]:
     return {**scores.to_dict(), "ci_low": low, "ci_high": high}
 
 
+class RunBackends:
+    """The backends the study's runs use (one per backend class, model and options), loaded on
+    first need: a method's initial prompt is made by its own run backend (GReaTer's needs a
+    white-box model and tokenizer, which the evaluation backend may not be)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Any] = {}
+
+    def get(self, plan: Any) -> Any:
+        cls = plan.backend_cls()
+        options = plan.options["backend"]
+        key = json.dumps(
+            [cls.__module__, cls.__qualname__, plan.config.model, options.model_dump(mode="json")],
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._open:
+            self._open[key] = cls(plan.config.model, options)
+        return self._open[key]
+
+    def close(self) -> None:
+        for backend in self._open.values():
+            backend.close()
+        self._open.clear()
+
+
 def initial_prompt(
-    settings: StudySettings, method: str, task_name: str, task: Any, backend: Any
+    settings: StudySettings, method: str, task_name: str, task: Any, backends: RunBackends
 ) -> tuple[str, str | None]:
-    """A method's initial prompt (text, separator) for ``task``, as its runs would start."""
+    """A method's initial prompt (text, separator) for ``task``, as its runs would start: made
+    by the run's own backend."""
     from promptopt.studies.evaluate import run_plan
     from promptopt.studies.runner import expected_config
 
     spec = RunSpec(0, method, task_name, settings.seeds[0], Path("."))
     plan = run_plan(expected_config(spec, settings).model_dump(mode="json"))
     instance = plan.method_cls(plan.options["method"])
-    prompt = instance.initial_prompt(task, backend)
+    prompt = instance.initial_prompt(task, backends.get(plan))
     return prompt.text, prompt.separator
 
 
@@ -51,6 +78,7 @@ def run_pilot(settings: StudySettings, root: Path, *, progress: bool, echo: bool
     evaluator = StudyEvaluator(folder, settings, log, progress=progress)
     main = targets[0]
     tasks: dict[str, Any] = {}
+    run_backends = RunBackends()
     try:
         for name, ctx in data.items():
             dev = replace(
@@ -66,13 +94,13 @@ def run_pilot(settings: StudySettings, root: Path, *, progress: bool, echo: bool
                     what = f"{name} dev: prompt {i}"
                     rows[f"prompt {i}"] = _entry(evaluator._score(main, dev, scoring, text, what))
                 for method in settings.methods:
-                    backend = evaluator._load(main)
-                    text, sep = initial_prompt(settings, method, name, ctx.task, backend)
+                    text, sep = initial_prompt(settings, method, name, ctx.task, run_backends)
                     what = f"{name} dev: initial prompt ({method})"
                     scores = evaluator._score(main, dev, scoring, text, what, sep)
                     rows[f"initial prompt ({method})"] = _entry(scores)
                 tasks.setdefault(name, {})[scoring] = {"n": len(ctx.dev), "rows": rows}
     finally:
+        run_backends.close()
         evaluator.close()
     pilot = {"split": "dev", "settings": settings.model_dump(), "tasks": tasks}
     text = json.dumps(pilot, indent=2, ensure_ascii=False) + "\n"

@@ -178,7 +178,7 @@ class GreaterSmallMethod(GreaterMethod):
         **GreaterMethod.defaults,
         "loss_extractor": {
             **GreaterMethod.defaults["loss_extractor"],
-            "exact_loss": "option_ce",
+            "exact_loss": "option_error",
             "eval_fluency_weight": 0.2,
         },
     }

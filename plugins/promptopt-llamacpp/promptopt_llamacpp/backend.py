@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from promptopt.chattext import PLAIN_TEMPLATE, USER_SENTINEL, check_plain_template
 from promptopt.components import Backend, ComponentOptions
-from promptopt.cpus import usable_cpus
+from promptopt.cpus import usable_cores
 from promptopt.errors import ModelLoadError, PromptoptError
 from promptopt.progress import Progress
 from promptopt.sampling import is_greedy, sample_seed
@@ -32,8 +32,9 @@ class LlamaCppOptions(ComponentOptions):
     """How the GGUF model is loaded and sampled (``-o key=value``)."""
 
     n_ctx: int = Field(default=4096, ge=16)
-    #: Threads for generation; None = half the usable CPUs (llama-cpp-python's default is half
-    #: the logical CPUs; this counts those the process may run on).
+    #: Threads for generation; None = one per physical core this process may run on
+    #: (llama-cpp-python's own default, half the logical CPUs, leaves a core idle on machines
+    #: without hyperthreads).
     n_threads: int | None = None
     #: Threads for prompt (batch) evaluation; None = the same as ``n_threads``. llama-cpp-python
     #: would use every logical CPU, which stalls prefill badly when other processes share them.
@@ -74,8 +75,9 @@ def _llama_cpp() -> Any:
 
 
 def default_threads() -> int:
-    """Half the CPUs this process may use (roughly their physical cores), at least one."""
-    return max(1, usable_cpus() // 2)
+    """One thread per physical core this process may use (hyperthread siblings add little to
+    llama.cpp and slow it when oversubscribed), at least one."""
+    return usable_cores()
 
 
 def gpu_layers_default() -> int:

@@ -37,7 +37,14 @@ class LlamaCppVariants:
         return ModelVariant(name, _identity(model, name), partial(_build, model, name))
 
     def model_file(self, ref: str) -> ModelVariant:
-        """A GGUF file (by its magic) or a folder with an HF ``config.json``."""
+        """A known model name (``promptopt models``), a GGUF file (by its magic) or a folder
+        with an HF ``config.json``."""
+        from promptopt.models import lookup
+
+        entry = lookup(ref)
+        if entry is not None:
+            path = str(entry.path())
+            return ModelVariant(entry.name, _identity(path, "orig"), partial(_build, path, "orig"))
         _check_model_file(ref, f"--transfer item {ref!r}", self.names())
         path = str(Path(ref).expanduser().resolve())
         return ModelVariant(Path(ref).name, _identity(path, "orig"), partial(_build, path, "orig"))
