@@ -69,6 +69,18 @@ class ModelName:
             )
         return path
 
+    def identity(self) -> dict[str, str | None]:
+        """What identifies this model across machines without reading its file: the name and
+        the installed version of the package carrying it (a file path and its times would
+        differ on every machine, so stores keyed on them could not be shared)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed: str | None = version(self.package)
+        except PackageNotFoundError:
+            installed = None
+        return {"ref": self.name, "package": self.package, "version": installed}
+
     def installed(self) -> bool:
         """True when :meth:`path` would find (or, for an assembled file, build) the file."""
         if self.assemble:

@@ -43,8 +43,12 @@ class LlamaCppVariants:
 
         entry = lookup(ref)
         if entry is not None:
-            path = str(entry.path())
-            return ModelVariant(entry.name, _identity(path, "orig"), partial(_build, path, "orig"))
+            if not entry.installed():
+                entry.path()  # the one-line error naming the package to install
+            # a portable identity (name and package version, not a path and its times), and
+            # the file found (or assembled) only when the model must load
+            identity = {"backend": BACKEND, "model": entry.identity(), "quant": "orig"}
+            return ModelVariant(entry.name, identity, partial(_build_named, entry.name))
         _check_model_file(ref, f"--transfer item {ref!r}", self.names())
         path = str(Path(ref).expanduser().resolve())
         return ModelVariant(Path(ref).name, _identity(path, "orig"), partial(_build, path, "orig"))
@@ -59,6 +63,15 @@ def _build(ref: str | None, quant: str) -> str:
     from promptopt_llamacpp.transfer import build_variants
 
     return str(build_variants([ref or "smollm2"], [quant])[0].path)
+
+
+def _build_named(name: str) -> str:
+    """The file of the model table's entry ``name``, assembled on first use."""
+    from promptopt.models import lookup
+
+    entry = lookup(name)
+    assert entry is not None
+    return _build(str(entry.path()), "orig")
 
 
 def _check_model_file(ref: str, what: str, names: list[str]) -> None:
