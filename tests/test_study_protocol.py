@@ -290,9 +290,14 @@ def test_export_holds_the_evidence_and_re_renders_the_same_report(
 
 def test_pilot_measures_baselines_on_dev_rows_only(tmp_path: Path) -> None:
     out = tmp_path / "s"
-    ok(study(tmp_path, *GRID, "--pilot", "--baseline-prompt", "Be exact.", "--out", str(out)))
+    (tmp_path / "data").mkdir()
+    data = str(tmp_path / "data")
+    pilot_flags = ["--pilot", "--baseline-prompt", "Be exact.", "--data-dir", data]
+    ok(study(tmp_path, *GRID, *pilot_flags, "--out", str(out)))
     pilot = json.loads((out / "pilot" / "pilot.json").read_text())
     assert pilot["split"] == "dev"
+    assert pilot["settings"]["data_dir"] == "../../data"  # relative to the pilot folder
+    assert pilot["relative_paths"] == ["data_dir"]
     rows = pilot["tasks"]["fake/rows"]["generate"]
     assert pilot["tasks"]["fake/rows"]["generate"]["n"] == 2  # fake's dev rows 3-4
     assert set(rows["rows"]) == {

@@ -102,7 +102,10 @@ def run_pilot(settings: StudySettings, root: Path, *, progress: bool, echo: bool
     finally:
         run_backends.close()
         evaluator.close()
-    pilot = {"split": "dev", "settings": settings.model_dump(), "tasks": tasks}
+    from promptopt.studies.record import portable_settings
+
+    values, relative = portable_settings(settings, folder)  # no absolute paths in the record
+    pilot = {"split": "dev", "settings": values, "relative_paths": relative, "tasks": tasks}
     text = json.dumps(pilot, indent=2, ensure_ascii=False) + "\n"
     write_text(folder / "pilot.json", text, hint=STUDY_WRITE_HINT)
     lines = [
