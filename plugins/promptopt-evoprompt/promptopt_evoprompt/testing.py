@@ -11,15 +11,11 @@ giving the outputs queued in ``bad`` (malformed ones, for the guard). Determinis
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from promptopt import hookimpl
 from promptopt.components import Backend
-from promptopt.errors import PromptoptError
-
-if TYPE_CHECKING:
-    from promptopt.progress import Progress
+from promptopt.testing.scripted import ScriptedWriter, backend_plugin
 
 
 def last_field(text: str, label: str) -> str:
@@ -48,14 +44,12 @@ def answer(request: str) -> str:
     return f"Crossover Prompt: {a} {b}\n2. <prompt>{child}</prompt>"
 
 
-class ScriptedOptimizer(Backend):
+class ScriptedOptimizer(ScriptedWriter):
     """Answers every request with :func:`answer`, after the queued ``bad`` outputs."""
 
     name = "evoprompt-scripted"
     description = "scripted optimizer outputs for EvoPrompt tests (no model)"
     bad: ClassVar[Sequence[str]] = ()
-    #: Every request of every instance: the filled template, seed, temperature, max tokens.
-    calls: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, model: str | None, options: Any = None) -> None:
         super().__init__(model, options)
@@ -68,37 +62,15 @@ class ScriptedOptimizer(Backend):
     def chat(self, user: str, assistant_prefix: str = "") -> str:
         return user + assistant_prefix
 
-    def generate(
-        self,
-        texts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        stop: Sequence[str] = (),
-        progress: Progress | None = None,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        n: int = 1,
-    ) -> list[str]:
-        outputs = []
-        for text in texts:
-            for _ in range(n):
-                type(self).calls.append(
-                    {"request": text, "seed": seed, "temperature": temperature,
-                     "top_p": top_p, "max_new_tokens": max_new_tokens}
-                )  # fmt: skip
-                if self.served < len(self.bad):
-                    outputs.append(self.bad[self.served])
-                else:
-                    outputs.append(answer(text))
-                self.served += 1
-        self.usage.record(requests=1, generated_tokens=sum(len(o.split()) for o in outputs))
-        return outputs
+    def describe_call(self, text: str) -> dict[str, Any]:
+        return {"request": text}
 
-    def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
-        raise PromptoptError(
-            "the scripted optimizer only writes text", hint="use it as the optimizer model"
-        )
+    def scripted_text(self, text: str) -> str | None:
+        self.served += 1
+        return self.bad[self.served - 1] if self.served <= len(self.bad) else answer(text)
+
+    def continue_after(self, context: str, written: str) -> str:
+        return written  # EvoPrompt prefills nothing
 
 
 def scripted(bad: Sequence[str] = (), name: str = "evoprompt-scripted") -> type[ScriptedOptimizer]:
@@ -107,15 +79,6 @@ def scripted(bad: Sequence[str] = (), name: str = "evoprompt-scripted") -> type[
     return type("ScriptedOptimizer_" + re.sub(r"\W", "_", name), (ScriptedOptimizer,), attrs)
 
 
-class _Plugin:
-    def __init__(self, cls: type[Backend]) -> None:
-        self.cls = cls
-
-    @hookimpl
-    def register_backends(self, register: Callable[[type[Backend]], None]) -> None:
-        register(self.cls)
-
-
 def optimizer_plugin(cls: type[Backend]) -> object:
     """A plugin object that registers ``cls`` as a backend (for ``promptopt_register``)."""
-    return _Plugin(cls)
+    return backend_plugin(cls)

@@ -9,17 +9,11 @@ so a GPO run is deterministic without a model. Register it with ``optimizer_plug
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
-from promptopt import hookimpl
 from promptopt.components import Backend
-from promptopt.errors import PromptoptError
-from promptopt.sampling import sample_seed
-from promptopt.stops import cut_at_stop
-
-if TYPE_CHECKING:
-    from promptopt.progress import Progress
+from promptopt.testing.scripted import ScriptedWriter, backend_plugin
 
 _CURRENT = re.compile(r"The current prompt is:\n(.*)\n")
 _SMALL_BEST = re.compile(r"(?:Instruction: (.*)\nScore: [^\n]*\n\n)+Write one new")
@@ -38,7 +32,7 @@ def current_prompt(meta_prompt: str) -> str:
     return ""
 
 
-class ScriptedOptimizer(Backend):
+class ScriptedOptimizer(ScriptedWriter):
     """Writes known texts: for a meta-prompt whose current prompt is in ``script``, that entry's
     outputs in order (one per sample, across calls); otherwise an output of ``pool`` chosen by
     the sample's seed (so a resumed run gets the same texts); otherwise "" (no tags). After a
@@ -48,9 +42,6 @@ class ScriptedOptimizer(Backend):
     name = "gpo-scripted"
     description = "scripted optimizer outputs for GPO tests (no model)"
     script: ClassVar[Mapping[str, Sequence[str]]] = {}
-    pool: ClassVar[Sequence[str]] = ()
-    #: Every generate call of every instance: current prompt, n, seed, temperature, max tokens.
-    calls: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, model: str | None, options: Any = None) -> None:
         super().__init__(model, options)
@@ -63,51 +54,24 @@ class ScriptedOptimizer(Backend):
     def chat(self, user: str, assistant_prefix: str = "") -> str:
         return user + assistant_prefix
 
-    def generate(
-        self,
-        texts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        stop: Sequence[str] = (),
-        progress: Progress | None = None,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        n: int = 1,
-    ) -> list[str]:
-        outputs = []
-        for i, text in enumerate(texts):
-            current = current_prompt(text)
-            type(self).calls.append(
-                {"current": current, "n": n, "seed": seed, "temperature": temperature,
-                 "max_new_tokens": max_new_tokens, "meta_prompt": text}
-            )  # fmt: skip
-            for j in range(n):
-                queue = self.script.get(current, ())
-                used = self.used.get(current, 0)
-                if used < len(queue):
-                    self.used[current] = used + 1
-                    written = queue[used]
-                elif self.pool:
-                    written = self.pool[sample_seed(seed or 0, i, j) % len(self.pool)]
-                else:
-                    written = ""
-                outputs.append(cut_at_stop(_after_prefix(text, written), stop))
-        self.usage.record(requests=1, generated_tokens=sum(len(o.split()) for o in outputs))
-        return outputs
+    def describe_call(self, text: str) -> dict[str, Any]:
+        return {"current": current_prompt(text), "meta_prompt": text}
 
-    def continuation_logprobs(self, prefix: str, continuations: Sequence[str]) -> list[float]:
-        raise PromptoptError(
-            "the scripted optimizer only writes text", hint="use it as the optimizer model"
-        )
+    def scripted_text(self, text: str) -> str | None:
+        current = current_prompt(text)
+        queue = self.script.get(current, ())
+        used = self.used.get(current, 0)
+        if used >= len(queue):
+            return None
+        self.used[current] = used + 1
+        return queue[used]
 
-
-def _after_prefix(text: str, written: str) -> str:
-    """What a model that wrote ``written`` continues with after an input ending in a prefill
-    (GPO's ``<START>``): the text after its first ``<START>``, or all of it without one."""
-    if text.endswith(PREFILL) and PREFILL in written:
-        return written.split(PREFILL, 1)[1]
-    return written
+    def continue_after(self, context: str, written: str) -> str:
+        """The text after ``written``'s first ``<START>`` when the input ends in the prefill,
+        or all of it."""
+        if context.endswith(PREFILL) and PREFILL in written:
+            return written.split(PREFILL, 1)[1]
+        return written
 
 
 def scripted(
@@ -120,15 +84,6 @@ def scripted(
     return type("ScriptedOptimizer_" + re.sub(r"\W", "_", name), (ScriptedOptimizer,), attrs)
 
 
-class _Plugin:
-    def __init__(self, cls: type[Backend]) -> None:
-        self.cls = cls
-
-    @hookimpl
-    def register_backends(self, register: Callable[[type[Backend]], None]) -> None:
-        register(self.cls)
-
-
 def optimizer_plugin(cls: type[Backend]) -> object:
     """A plugin object that registers ``cls`` as a backend (for ``promptopt_register``)."""
-    return _Plugin(cls)
+    return backend_plugin(cls)
