@@ -35,6 +35,7 @@ ROWS = [
 class RowsOptions(ComponentOptions):
     train_size: int = 4
     dev_size: int = 2
+    test_size: int | str | None = None  # None or "max": every row after dev
 
 
 class RowsTask(ListTask):
@@ -45,6 +46,9 @@ class RowsTask(ListTask):
     def examples(self, split):
         t, d = self.options.train_size, self.options.dev_size
         lo, hi = {"train": (0, t), "dev": (t, t + d), "test": (t + d, len(ROWS))}[split]
+        size = self.options.test_size
+        if split == "test" and isinstance(size, int):
+            hi = lo + size
         return ROWS[lo:hi]
 
 
@@ -201,6 +205,20 @@ def test_test_from_moves_the_test_rows_and_refuses_overlap(tmp_path: Path) -> No
     ok(study(tmp_path, *GRID, "--seeds", "0", "--test-from", "30", "--out", str(out)))
     test_set = next(iter(report_of(out)["test_sets"].values()))
     assert test_set["example_ids"] == [f"r{i}" for i in range(30, 40)]
+
+
+def test_test_limit_sizes_the_shared_test_set_whatever_the_runs_test_size(
+    tmp_path: Path,
+) -> None:
+    """The runs' own test_size (3 here; a BBH task's default is 100) does not cap the study's
+    test set: --test-limit takes that many rows from the test start."""
+    grid = [*GRID[:4], "--seeds", "0", *GRID[6:], "-o", "test_size=3", "--test-from", "30"]
+    ok(study(tmp_path, *grid, "--test-limit", "5", "--out", str(tmp_path / "five")))
+    test_set = next(iter(report_of(tmp_path / "five")["test_sets"].values()))
+    assert test_set["example_ids"] == [f"r{i}" for i in range(30, 35)]
+    ok(study(tmp_path, *grid, "--out", str(tmp_path / "own")))  # no limit: the task's own size
+    test_set = next(iter(report_of(tmp_path / "own")["test_sets"].values()))
+    assert test_set["example_ids"] == ["r30", "r31", "r32"]
 
 
 def test_edited_study_json_is_refused_and_extend_grows_the_grid(tmp_path: Path) -> None:

@@ -118,7 +118,12 @@ def task_data(settings: StudySettings, name: str) -> TaskData:
                 hint="pass --test-from 2 or more",
             )
         train = min(max(len(t.examples("train")) for _, t in tasks), start - 1)
-        options = options.model_copy(update={"train_size": train, "dev_size": start - train})
+        update: dict[str, Any] = {"train_size": train, "dev_size": start - train}
+        if settings.test_limit is not None and "test_size" in fields:
+            # --test-limit sizes the shared test set, not the runs' own test_size (which runs
+            # never read): every row from the start, then the first --test-limit of them
+            update["test_size"] = "max"
+        options = options.model_copy(update=update)
     elif settings.test_from is not None:
         raise PromptoptError(
             f"--test-from: task {name!r} has fixed splits, so its test rows cannot move",
